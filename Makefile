@@ -1,0 +1,38 @@
+# transportbench set-up and checks. Every target is idempotent: a second run reuses .venv and the
+# cached QmeQ wheel in build/qmeq/ and starts in seconds.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.transportbench-installed
+QMEQ_INSTALLED := $(VENV)/.qmeq-installed
+QMEQ_INPUTS := tools/build_qmeq.py $(wildcard tools/qmeq/*) $(wildcard tools/qmeq/*/*) $(wildcard tools/qmeq/*/*/*)
+
+.PHONY: setup demo test bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(QMEQ_INSTALLED): $(INSTALLED) $(QMEQ_INPUTS)
+	$(PY) tools/build_qmeq.py --install-into $(PY)
+	touch $@
+
+setup: $(INSTALLED) $(QMEQ_INSTALLED)
+
+demo: setup
+	$(PY) -m transportbench.demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) benchmarks/qmeq_kernels.py
+
+clean:
+	rm -rf $(VENV) build

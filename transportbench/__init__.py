@@ -1,0 +1,19 @@
+"""transportbench: one quantum-dot thermal machine, several master equations, side by side.
+
+Units and conventions (used everywhere in the package)
+------------------------------------------------------
+* ħ = k_B = 1. Energies (ε, g, U, μ, T, γ) share one unit of the user's choice (the paper uses
+  ε = 1 GHz); times are in its inverse.
+* Qubit basis: computational states |n_1 n_2 … n_N⟩ with n_i ∈ {0, 1}; qubit 1 is the most
+  significant bit, so the index of a basis state is Σ_i n_i 2^(N−i).
+* Currents are positive when they flow from a reservoir into the system.
+"""
+
+__version__ = "0.1.0"
+
+
+class TransportbenchWarning(UserWarning):
+    """Base class of every warning this package emits (e.g. an unconverged 2vN grid)."""
+
+
+__all__ = ["TransportbenchWarning", "__version__"]

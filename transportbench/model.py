@@ -1,0 +1,279 @@
+"""The thermal machine, specified once: qubits, couplings, Coulomb pairs, reservoirs.
+
+A :class:`Machine` knows nothing about any solver. It is frozen and validated on construction, so
+every backend receives the same, checked description.
+
+Conventions
+-----------
+* Units: ħ = k_B = 1. All energies (ε, g, U, μ, T, γ, dephasing rates) are in one unit of the user's
+  choice (the paper: ε = 1 GHz); times are in its inverse.
+* Qubits are indexed from 0 in code: qubit ``0`` is the paper's qubit 1 (the one on the hot reservoir),
+  qubit ``1`` the paper's qubit 2, qubit ``2`` the paper's sink qubit 3.
+* Hamiltonian (paper Eq. 1, generalised)::
+
+      H = Σ_i ε_i n_i + Σ_(i,j) g_ij (a_i† a_j + a_j† a_i) + Σ_(i,j) U_ij n_i n_j
+
+  with ``a = σ−`` for ``statistics="qubit"`` and ``a = c`` (Jordan–Wigner fermions in the dot order
+  ``order``) for ``statistics="fermion"``.
+* A reservoir on qubit k with rate γ, chemical potential μ and temperature T exchanges excitations
+  with qubit k at the energy ε_k + Σ_l U_kl n_l set by k's excited Coulomb partners (paper Eq. 2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Statistics = Literal["qubit", "fermion"]
+STATISTICS: tuple[str, ...] = ("qubit", "fermion")
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Reservoir:
+    """A thermal fermionic reservoir coupled to one qubit.
+
+    Parameters
+    ----------
+    name : str
+        Label used for the currents of this reservoir (e.g. ``"hot"``, ``"cold"``).
+    qubit : int
+        Index (from 0) of the qubit it exchanges excitations with.
+    rate : float
+        Bare coupling rate γ ≥ 0 (energy units; ħ = 1).
+    chemical_potential : float
+        μ, in energy units.
+    temperature : float
+        T ≥ 0, in energy units (k_B = 1). T = 0 is the step-function limit of the Fermi function.
+    """
+
+    name: str
+    qubit: int
+    rate: float
+    chemical_potential: float
+    temperature: float
+
+
+def _require_finite(name: str, value: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _require_nonnegative(name: str, value: float) -> float:
+    number = _require_finite(name, value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return number
+
+
+def _require_qubit(name: str, index: object, n_qubits: int) -> int:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_qubits:
+        raise ValueError(f"{name} must be a qubit index in 0..{n_qubits - 1}, got {index!r}")
+    return index
+
+
+def _pair_table(name: str, table: Mapping[Pair, float] | Iterable[tuple[Pair, float]], n_qubits: int,
+                nonnegative: bool) -> tuple[tuple[Pair, float], ...]:
+    """Validate ``{(i, j): value}`` and return it as a sorted tuple with i < j."""
+    items = table.items() if isinstance(table, Mapping) else table
+    checked: dict[Pair, float] = {}
+    for pair, value in items:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise ValueError(f"{name} keys must be qubit pairs (i, j), got {pair!r}")
+        i = _require_qubit(f"{name} pair {pair!r}", pair[0], n_qubits)
+        j = _require_qubit(f"{name} pair {pair!r}", pair[1], n_qubits)
+        if i == j:
+            raise ValueError(f"{name} pair {pair!r} couples a qubit to itself")
+        key = (min(i, j), max(i, j))
+        if key in checked:
+            raise ValueError(f"{name} has a duplicate pair {pair!r}")
+        check = _require_nonnegative if nonnegative else _require_finite
+        checked[key] = check(f"{name}[{pair!r}]", value)
+    return tuple(sorted(checked.items()))
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A validated, immutable quantum thermal machine.
+
+    Parameters
+    ----------
+    energies : sequence of float
+        Qubit excitation energies ε_i (energy units).
+    couplings : mapping {(i, j): g_ij}
+        Flip-flop couplings (energy units), any real value; pairs unordered, no duplicates.
+    coulomb : mapping {(i, j): U_ij}
+        Coulomb energies U_ij ≥ 0 (energy units) added when both qubits are excited.
+    reservoirs : sequence of Reservoir
+        Thermal reservoirs; names must be unique.
+    dephasing : sequence of float, optional
+        Pure-dephasing rate κ_i ≥ 0 per qubit: jump operator σz^(i) with rate κ_i, so that a coherence
+        of qubit i decays at 2κ_i. Default: none.
+    statistics : {"qubit", "fermion"}
+        ``"qubit"``: the paper's σ± model. ``"fermion"``: spin-polarised dots, Jordan–Wigner signs in
+        the dot order ``order`` (as QmeQ sees them).
+    order : sequence of int, optional
+        Dot order for the Jordan–Wigner string (a permutation of the qubit indices). Default: 0..N−1.
+    ideal_limit : bool
+        Apply the paper's limit Eq. (3), U, μ → ∞ with U/μ → ∞, exactly to the reservoir rates: every
+        excitation of a qubit with an excited Coulomb partner has rate 0 (and its relaxation rate γ);
+        a reservoir with μ > 0 fills its qubit with rate γ when no partner is excited. Reservoirs with
+        μ ≤ 0 keep their finite μ and T for unblocked transitions. The Hamiltonian keeps the finite U.
+    """
+
+    energies: tuple[float, ...]
+    couplings: tuple[tuple[Pair, float], ...] = ()
+    coulomb: tuple[tuple[Pair, float], ...] = ()
+    reservoirs: tuple[Reservoir, ...] = ()
+    dephasing: tuple[float, ...] = ()
+    statistics: Statistics = "qubit"
+    order: tuple[int, ...] = ()
+    ideal_limit: bool = False
+    _coulomb_matrix: tuple[tuple[float, ...], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        energies = tuple(_require_finite(f"energies[{i}]", e) for i, e in enumerate(self.energies))
+        if not energies:
+            raise ValueError("energies must list at least one qubit, got ()")
+        n = len(energies)
+        object.__setattr__(self, "energies", energies)
+        object.__setattr__(self, "couplings", _pair_table("couplings", self.couplings, n, nonnegative=False))
+        object.__setattr__(self, "coulomb", _pair_table("coulomb", self.coulomb, n, nonnegative=True))
+        object.__setattr__(self, "reservoirs", tuple(self._checked_reservoirs(n)))
+        dephasing = tuple(self.dephasing) if self.dephasing else (0.0,) * n
+        if len(dephasing) != n:
+            raise ValueError(f"dephasing must give one rate per qubit ({n}), got {self.dephasing!r}")
+        object.__setattr__(self, "dephasing",
+                           tuple(_require_nonnegative(f"dephasing[{i}]", k) for i, k in enumerate(dephasing)))
+        if self.statistics not in STATISTICS:
+            raise ValueError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
+        order = tuple(self.order) if self.order else tuple(range(n))
+        if sorted(order) != list(range(n)) or not all(isinstance(q, int) for q in order):
+            raise ValueError(f"order must be a permutation of 0..{n - 1}, got {self.order!r}")
+        object.__setattr__(self, "order", order)
+        if not isinstance(self.ideal_limit, bool):
+            raise ValueError(f"ideal_limit must be True or False, got {self.ideal_limit!r}")
+        matrix = [[0.0] * n for _ in range(n)]
+        for (i, j), u in self.coulomb:
+            matrix[i][j] = matrix[j][i] = u
+        object.__setattr__(self, "_coulomb_matrix", tuple(map(tuple, matrix)))
+
+    def _checked_reservoirs(self, n_qubits: int) -> Iterable[Reservoir]:
+        names: set[str] = set()
+        for reservoir in self.reservoirs:
+            if not isinstance(reservoir, Reservoir):
+                raise ValueError(f"reservoirs must be Reservoir objects, got {reservoir!r}")
+            label = f"reservoir {reservoir.name!r}"
+            if reservoir.name in names:
+                raise ValueError(f"reservoir names must be unique, got {reservoir.name!r} twice")
+            names.add(reservoir.name)
+            yield Reservoir(
+                name=reservoir.name,
+                qubit=_require_qubit(f"{label} qubit", reservoir.qubit, n_qubits),
+                rate=_require_nonnegative(f"{label} rate", reservoir.rate),
+                chemical_potential=_require_finite(f"{label} chemical_potential", reservoir.chemical_potential),
+                temperature=_require_nonnegative(f"{label} temperature", reservoir.temperature),
+            )
+
+    # ----------------------------------------------------------------------------------- queries
+    @property
+    def n_qubits(self) -> int:
+        """Number of qubits N."""
+        return len(self.energies)
+
+    def coulomb_energy(self, i: int, j: int) -> float:
+        """U_ij in energy units (0 for pairs without Coulomb interaction)."""
+        return self._coulomb_matrix[i][j]
+
+    def coulomb_partners(self, qubit: int) -> tuple[int, ...]:
+        """Qubits with a nonzero Coulomb energy to ``qubit``, in increasing order."""
+        return tuple(j for j, u in enumerate(self._coulomb_matrix[qubit]) if u != 0.0)
+
+    def reservoir(self, name: str) -> Reservoir:
+        """The reservoir called ``name``."""
+        for reservoir in self.reservoirs:
+            if reservoir.name == name:
+                return reservoir
+        raise KeyError(f"no reservoir named {name!r}; reservoirs: {[r.name for r in self.reservoirs]}")
+
+    def replace(self, **changes: object) -> Machine:
+        """A copy with some fields changed (validated again)."""
+        fields = {name: getattr(self, name) for name in
+                  ("energies", "couplings", "coulomb", "reservoirs", "dephasing", "statistics", "order",
+                   "ideal_limit")}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown Machine field(s) {sorted(unknown)}; fields: {sorted(fields)}")
+        fields.update(changes)
+        return Machine(**fields)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------------------ constructors
+    @classmethod
+    def triple_dot(cls, *, epsilon: float = 1.0, g13: float = 0.05, g23: float = 0.05, coulomb_energy: float = 15.0,
+                   mu_hot: float = 8.0, mu_cold: float = 0.0, t_hot: float = 1.0, t_cold: float = 1.0,
+                   gamma_hot: float = 0.1, gamma_cold: float = 0.1, detuning: Mapping[int, float] | None = None,
+                   dephasing: Iterable[float] = (), statistics: Statistics = "qubit",
+                   ideal_limit: bool = False) -> Machine:
+        """The paper's three-qubit machine (Eq. 1–2), defaults at the Fig. 3 point.
+
+        Qubit 0 (paper's 1) couples to the reservoir ``"hot"`` (μ_hot, T_hot, γ_hot); qubit 2 (paper's
+        sink qubit 3) to ``"cold"`` (μ_cold, T_cold, γ_cold). Flip-flops g13 on (0, 2) and g23 on (1, 2);
+        Coulomb energy U on every pair. ``detuning`` adds {qubit: δ} to ε. The dot order is (0, 2, 1),
+        i.e. the paper's (1, 3, 2), so both hoppings are nearest neighbours and the fermion model equals
+        the qubit model. All energies in one unit (paper: ε = 1 GHz), ħ = k_B = 1.
+        """
+        epsilon = _require_finite("epsilon", epsilon)
+        energies = [epsilon] * 3
+        for qubit, delta in (detuning or {}).items():
+            energies[_require_qubit("detuning qubit", qubit, 3)] += _require_finite(f"detuning[{qubit}]", delta)
+        u = _require_nonnegative("coulomb_energy", coulomb_energy)
+        return cls(
+            energies=tuple(energies),
+            couplings={(0, 2): g13, (1, 2): g23},
+            coulomb={(0, 1): u, (0, 2): u, (1, 2): u},
+            reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, t_hot),
+                        Reservoir("cold", 2, gamma_cold, mu_cold, t_cold)),
+            dephasing=tuple(dephasing), statistics=statistics, order=(0, 2, 1), ideal_limit=ideal_limit,
+        )
+
+    @classmethod
+    def w_machine(cls, n: int, *, epsilon: float = 1.0, couplings: Iterable[tuple[float, float]] | None = None,
+                  g: float = 0.05, coulomb_energy: float = 15.0, mu_hot: float = 8.0, t_hot: float = 1.0,
+                  t_sink: float = 1.0, gamma_hot: float = 0.1, gamma_sink: float = 0.1,
+                  statistics: Statistics = "qubit", ideal_limit: bool = False) -> Machine:
+        """The (2n−1)-qubit machine of the paper's Fig. 4 that makes an n-qubit W state.
+
+        In 0-based indices: qubit 0 sits on the reservoir ``"hot"``; triangle j = 1…n−1 is
+        {0, j, n−1+j}, with flip-flops g_{0,n−1+j} and g_{j,n−1+j}, Coulomb energy U on its three pairs,
+        and the sink n−1+j on its own cold reservoir ``"sink{j}"`` (μ = 0, T = t_sink, γ = gamma_sink).
+        ``couplings`` gives (g_{1,n+j}, g_{1+j,n+j}) per triangle in the paper's labels; default (g, g).
+        Dot order (for fermions): arm 1 reversed, qubit 0, then every further arm as (sink, qubit),
+        e.g. (1, 3, 0, 4, 2) for n = 3, which makes every hopping a nearest neighbour for n ≤ 3.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        pairs = list(couplings) if couplings is not None else [(g, g)] * (n - 1)
+        if len(pairs) != n - 1:
+            raise ValueError(f"couplings must give n-1 = {n - 1} (g_1s, g_js) pairs, got {len(pairs)}")
+        u = _require_nonnegative("coulomb_energy", coulomb_energy)
+        flip_flops: dict[Pair, float] = {}
+        coulomb: dict[Pair, float] = {}
+        reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, t_hot)]
+        for j, (g_hot_side, g_arm_side) in enumerate(pairs, start=1):
+            sink = n - 1 + j
+            flip_flops[(0, sink)] = g_hot_side
+            flip_flops[(j, sink)] = g_arm_side
+            coulomb.update({(0, j): u, (0, sink): u, (j, sink): u})
+            reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, t_sink))
+        order = [1, n, 0] + [q for j in range(2, n) for q in (n - 1 + j, j)]
+        return cls(energies=(float(epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
+                   reservoirs=tuple(reservoirs), statistics=statistics, order=tuple(order),
+                   ideal_limit=ideal_limit)
