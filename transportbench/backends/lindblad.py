@@ -158,7 +158,7 @@ def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarr
         vector = factor.solve(rhs)
         condition = _condition_estimate(matrix, factor)
         notes.append(f"direct sparse LU; 1-norm condition estimate {condition:.2e}")
-        if not np.isfinite(vector).all() or condition > DEGENERACY_CONDITION:
+        if not (np.isfinite(vector).all() and condition <= DEGENERACY_CONDITION):  # NaN counts as singular
             return _degenerate(generator, sector, notes, f"condition estimate {condition:.2e}")
         return vector, True, notes
     return _secular_gmres(matrix, rhs, energy_gap, tol, maxiter, window)
@@ -214,7 +214,9 @@ def _condition_estimate(matrix: sp.csc_matrix, factor: spla.SuperLU) -> float:
     inverse = spla.LinearOperator(matrix.shape, matvec=factor.solve,
                                   rmatvec=lambda x: factor.solve(np.asarray(x, dtype=complex), trans="H"),
                                   dtype=complex)
-    return float(spla.norm(matrix, 1) * spla.onenormest(inverse))
+    with np.errstate(invalid="ignore", over="ignore"):  # a singular factor gives inf/NaN: reported, not hidden
+        estimate = spla.onenormest(inverse)
+    return float(spla.norm(matrix, 1) * estimate)
 
 
 def _degenerate(generator: sp.csr_matrix, sector: Sector, notes: list[str],

@@ -1,0 +1,95 @@
+"""Validation and constructors of Machine: every bad value raises ValueError naming the parameter."""
+
+import math
+
+import pytest
+
+from transportbench.model import Machine, Reservoir
+
+
+def _valid(**changes):
+    fields = dict(energies=(1.0, 1.0), couplings={(0, 1): 0.05}, coulomb={(0, 1): 10.0},
+                  reservoirs=(Reservoir("hot", 0, 0.1, 5.0, 1.0),))
+    fields.update(changes)
+    return Machine(**fields)
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"energies": ()}, "energies"),
+    ({"energies": (1.0, math.nan)}, "energies[1]"),
+    ({"energies": (1.0, math.inf)}, "energies[1]"),
+    ({"couplings": {(0, 0): 0.1}}, "couples a qubit to itself"),
+    ({"couplings": {(0, 2): 0.1}}, "couplings pair"),
+    ({"couplings": {(0, 1): 0.1, (1, 0): 0.2}}, "duplicate"),
+    ({"couplings": {(0, 1): math.nan}}, "couplings"),
+    ({"coulomb": {(0, 1): -1.0}}, "coulomb"),
+    ({"coulomb": {(0, 5): 1.0}}, "coulomb pair"),
+    ({"reservoirs": (Reservoir("hot", 2, 0.1, 0.0, 1.0),)}, "qubit"),
+    ({"reservoirs": (Reservoir("hot", 0, -0.1, 0.0, 1.0),)}, "rate"),
+    ({"reservoirs": (Reservoir("hot", 0, 0.1, math.inf, 1.0),)}, "chemical_potential"),
+    ({"reservoirs": (Reservoir("hot", 0, 0.1, 0.0, -1.0),)}, "temperature"),
+    ({"reservoirs": (Reservoir("a", 0, 0.1, 0.0, 1.0), Reservoir("a", 1, 0.1, 0.0, 1.0))}, "unique"),
+    ({"reservoirs": ("hot",)}, "Reservoir"),
+    ({"dephasing": (0.1,)}, "dephasing"),
+    ({"dephasing": (0.1, -0.1)}, "dephasing[1]"),
+    ({"statistics": "boson"}, "statistics"),
+    ({"order": (0, 0)}, "order"),
+    ({"ideal_limit": 1}, "ideal_limit"),
+])
+def test_bad_values_raise_naming_the_parameter(changes, named):
+    with pytest.raises(ValueError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        _valid(**changes)
+
+
+def test_constructor_arguments_are_validated():
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        Machine.w_machine(1)
+    with pytest.raises(ValueError, match="couplings must give n-1"):
+        Machine.w_machine(3, couplings=[(0.1, 0.1)])
+    with pytest.raises(ValueError, match="coulomb_energy"):
+        Machine.triple_dot(coulomb_energy=-1)
+    with pytest.raises(ValueError, match="detuning qubit"):
+        Machine.triple_dot(detuning={3: 0.1})
+    with pytest.raises(ValueError, match="temperature"):
+        Machine.triple_dot(t_hot=-0.5)
+    with pytest.raises(ValueError, match="unknown Machine field"):
+        Machine.triple_dot().replace(voltage=1.0)
+
+
+def test_zero_temperature_and_rate_are_valid():
+    machine = Machine.triple_dot(t_cold=0.0, gamma_cold=0.0)
+    assert machine.reservoir("cold").temperature == 0.0
+
+
+def test_machine_is_frozen_and_hashable():
+    machine = Machine.triple_dot()
+    with pytest.raises(AttributeError):
+        machine.energies = (2.0, 2.0, 2.0)
+    assert hash(machine) == hash(Machine.triple_dot())
+    assert machine != Machine.triple_dot(g13=0.04)
+
+
+def test_triple_dot_layout_matches_the_paper():
+    machine = Machine.triple_dot(g13=0.03, g23=0.07, coulomb_energy=12.0, detuning={1: 0.2})
+    assert machine.energies == (1.0, 1.2, 1.0)
+    assert dict(machine.couplings) == {(0, 2): 0.03, (1, 2): 0.07}
+    assert dict(machine.coulomb) == {(0, 1): 12.0, (0, 2): 12.0, (1, 2): 12.0}
+    assert [(r.name, r.qubit, r.chemical_potential) for r in machine.reservoirs] == [("hot", 0, 8.0), ("cold", 2, 0.0)]
+    assert machine.order == (0, 2, 1)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 6])
+def test_w_machine_triangles(n):
+    machine = Machine.w_machine(n, couplings=[(0.01 * j, 0.02 * j) for j in range(1, n)])
+    assert machine.n_qubits == 2 * n - 1
+    for j in range(1, n):
+        sink = n - 1 + j
+        assert set(machine.coulomb_partners(sink)) == {0, j}
+        assert machine.reservoir(f"sink{j}").qubit == sink
+        assert dict(machine.couplings)[(0, sink)] == pytest.approx(0.01 * j)
+        assert dict(machine.couplings)[(j, sink)] == pytest.approx(0.02 * j)
+    assert set(machine.coulomb_partners(0)) == set(range(1, 2 * n - 1))
+    assert sorted(machine.order) == list(range(2 * n - 1))
+    if n <= 3:  # every hopping is between neighbours in the dot order
+        position = {q: i for i, q in enumerate(machine.order)}
+        assert all(abs(position[i] - position[j]) == 1 for (i, j), _ in machine.couplings)
