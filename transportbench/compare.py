@@ -1,0 +1,195 @@
+"""Side-by-side comparison: the same Machine through several backends/approaches, as one labelled table.
+
+Approaches are named ``"backend"`` or ``"backend:approach"``: ``"lindblad"`` (our local Lindblad
+equation, paper Eq. 2) and ``"qmeq:pauli"``, ``"qmeq:lindblad"``, ``"qmeq:redfield"``, ``"qmeq:1vN"``,
+``"qmeq:2vN"`` (QmeQ's approaches with explicit leads). A failure of one approach is recorded in its
+row (``error``) and does not lose the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from transportbench.backends import get_backend
+from transportbench.model import Machine
+from transportbench.observables import SparseKet, concurrence, fidelity, populations, reduced_state, w_state
+from transportbench.result import Result
+
+FIRST_ORDER = ("qmeq:pauli", "qmeq:lindblad", "qmeq:redfield", "qmeq:1vN")
+ALL_APPROACHES = ("lindblad", *FIRST_ORDER, "qmeq:2vN")
+
+
+def target_state(machine: Machine) -> SparseKet | None:
+    """The machine's ideal steady state (paper Eq. 4 or Eqs. 10–11), or None if it has no triangle layout.
+
+    A machine of 2n − 1 qubits whose couplings include (0, n−1+j) and (j, n−1+j) for j = 1…n−1 (the
+    layout of :meth:`Machine.triple_dot` and :meth:`Machine.w_machine`) targets the W-type state built
+    from those couplings; the triple dot's is the dark state.
+    """
+    if machine.n_qubits < 3 or machine.n_qubits % 2 == 0:
+        return None
+    n = (machine.n_qubits + 1) // 2
+    couplings = dict(machine.couplings)
+    try:
+        triangles = [(couplings[(0, n - 1 + j)], couplings[(j, n - 1 + j)]) for j in range(1, n)]
+    except KeyError:
+        return None
+    if any(arm == 0 for _, arm in triangles):
+        return None
+    return w_state(triangles)
+
+
+def sink_qubits(machine: Machine) -> list[int]:
+    """Qubits on a reservoir other than the one with the highest chemical potential (the sinks)."""
+    if not machine.reservoirs:
+        return []
+    source = max(machine.reservoirs, key=lambda r: r.chemical_potential)
+    return sorted({r.qubit for r in machine.reservoirs if r.name != source.name})
+
+
+def split_approach(spec: str) -> tuple[str, str | None]:
+    """``"qmeq:2vN"`` → ("qmeq", "2vN"); ``"lindblad"`` → ("lindblad", None)."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"approach must be a name like 'lindblad' or 'qmeq:2vN', got {spec!r}")
+    backend, _, approach = spec.partition(":")
+    return backend, (approach or None)
+
+
+def solve(machine: Machine, spec: str, **options: Any) -> Result:
+    """Steady state of ``machine`` by the approach ``spec`` (e.g. ``"qmeq:2vN"``) with backend options."""
+    backend, approach = split_approach(spec)
+    module = get_backend(backend)
+    if approach is not None:
+        options = {"approach": approach, **options}
+    return module.solve_steady(machine, **options)
+
+
+def summarize(result: Result) -> dict[str, Any]:
+    """The figures of merit of one result: concurrence of qubits 0–1, target fidelity, populations, health."""
+    machine = result.machine
+    occupations = result.occupations
+    target = target_state(machine)
+    qubit_populations = populations(result.rho, occupations)
+    health = result.health
+    summary: dict[str, Any] = {
+        "concurrence": concurrence(reduced_state(result.rho, occupations, [0, 1])) if machine.n_qubits >= 2
+        else np.nan,
+        "fidelity": fidelity(result.rho, occupations, target) if target is not None else np.nan,
+        "sink_population": float(qubit_populations[sink_qubits(machine)].sum()),
+        "populations": qubit_populations,
+        "particle_current": np.array([result.particle_currents[r.name] for r in machine.reservoirs]),
+        "energy_current": np.array([result.energy_currents[r.name] for r in machine.reservoirs]),
+        "seconds": result.seconds,
+    }
+    if health is not None:
+        summary.update(trace_error=health.trace_error, hermiticity_error=health.hermiticity_error,
+                       min_eigenvalue=health.min_eigenvalue, residual=health.residual,
+                       converged=health.converged, notes="; ".join(health.notes))
+    return summary
+
+
+def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
+            options: Mapping[str, Mapping[str, Any]] | None = None) -> xr.Dataset:
+    """Solve ``machine`` with every approach and return one labelled table.
+
+    Parameters
+    ----------
+    machine : Machine
+        The machine (energies in one unit, ħ = k_B = 1).
+    approaches : sequence of str
+        Approach names (see the module docstring).
+    options : mapping {approach: {option: value}}, optional
+        Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``approach``, ``reservoir`` and ``qubit``. Variables: ``concurrence`` (qubits 0–1),
+        ``fidelity`` (with :func:`target_state`), ``sink_population``, ``population``,
+        ``particle_current`` and ``energy_current`` per reservoir (into the system > 0), health figures
+        (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``),
+        ``seconds``, ``notes`` and ``error`` (empty when the approach succeeded).
+    """
+    approaches = list(approaches)
+    if not approaches:
+        raise ValueError("approaches must name at least one approach, got an empty list")
+    options = dict(options or {})
+    unknown = set(options) - set(approaches)
+    if unknown:
+        raise ValueError(f"options given for approaches that are not compared: {sorted(unknown)}")
+    rows = []
+    for spec in approaches:
+        start = time.perf_counter()
+        try:
+            row = summarize(solve(machine, spec, **options.get(spec, {})))
+            row["error"] = ""
+        except Exception as error:  # recorded in the row; the other approaches still run
+            row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start}
+        rows.append(row)
+    return table_from_rows(machine, approaches, rows)
+
+
+def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str, Any]]) -> xr.Dataset:
+    """The compare table from one :func:`summarize` dict per approach (missing entries become NaN/empty)."""
+    reservoirs = [r.name for r in machine.reservoirs]
+    n_res, n_qubits = len(reservoirs), machine.n_qubits
+
+    def column(key: str, fill: Any = np.nan) -> list[Any]:
+        return [row.get(key, fill) for row in rows]
+
+    def stacked(key: str, width: int) -> np.ndarray:
+        return np.array([row.get(key, np.full(width, np.nan)) for row in rows], dtype=float)
+
+    dataset = xr.Dataset(
+        {
+            "concurrence": ("approach", np.array(column("concurrence"), float),
+                            {"long_name": "concurrence of qubits 0-1 (paper's 1-2)"}),
+            "fidelity": ("approach", np.array(column("fidelity"), float),
+                         {"long_name": "fidelity with the ideal (dark or W) state"}),
+            "sink_population": ("approach", np.array(column("sink_population"), float),
+                                {"long_name": "total excitation of the sink qubits"}),
+            "population": (("approach", "qubit"), stacked("populations", n_qubits), {"long_name": "<n_i>"}),
+            "particle_current": (("approach", "reservoir"), stacked("particle_current", n_res),
+                                 {"long_name": "particle current into the system", "units": "energy unit (hbar = 1)"}),
+            "energy_current": (("approach", "reservoir"), stacked("energy_current", n_res),
+                               {"long_name": "energy current into the system (Eq. 9)", "units": "energy unit squared"}),
+            "trace_error": ("approach", np.array(column("trace_error"), float)),
+            "hermiticity_error": ("approach", np.array(column("hermiticity_error"), float)),
+            "min_eigenvalue": ("approach", np.array(column("min_eigenvalue"), float)),
+            "residual": ("approach", np.array(column("residual"), float), {"long_name": "||L rho|| where available"}),
+            "converged": ("approach", np.array(column("converged", False), bool)),
+            "seconds": ("approach", np.array(column("seconds"), float), {"units": "s"}),
+            "notes": ("approach", np.array(column("notes", ""), dtype=object).astype(str)),
+            "error": ("approach", np.array(column("error", ""), dtype=object).astype(str)),
+        },
+        coords={"approach": approaches, "reservoir": reservoirs, "qubit": np.arange(n_qubits)},
+        attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1"},
+    )
+    return dataset
+
+
+def format_table(dataset: xr.Dataset) -> str:
+    """A readable text table of a :func:`compare` dataset (one row per approach)."""
+    reservoirs = [str(r) for r in dataset.reservoir.values]
+    header = ["approach", "C_12", "F_target", "sink pop."] + [f"Q_{r}" for r in reservoirs] \
+        + [f"I_{r}" for r in reservoirs] + ["min eig", "time [s]", "status"]
+    lines = []
+    for spec in dataset.approach.values:
+        row = dataset.sel(approach=spec)
+        error = str(row.error.values)
+        status = f"FAILED {error}" if error else ("ok" if bool(row.converged) else "not converged")
+        cells = [str(spec), f"{float(row.concurrence):.6f}", f"{float(row.fidelity):.6f}",
+                 f"{float(row.sink_population):.3e}"]
+        cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
+        cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
+        cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.seconds):.2f}", status]
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
+    render = [" ".join(h.ljust(w) for h, w in zip(header, widths)), " ".join("-" * w for w in widths)]
+    render += [" ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in lines]
+    return "\n".join(render)
