@@ -1,0 +1,86 @@
+"""compare(), target states, the regime validator and the resonance/leakage scans (local Lindblad side)."""
+
+import numpy as np
+import pytest
+
+from transportbench.compare import compare, format_table, sink_qubits, target_state
+from transportbench.model import Machine
+from transportbench.observables import dark_state, w_state
+from transportbench.regime import validate_regime
+from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law
+
+
+def test_compare_table_records_failures_without_losing_other_rows():
+    table = compare(Machine.triple_dot(), ["lindblad", "nonsense", "lindblad:extra"])
+    assert list(table.approach.values) == ["lindblad", "nonsense", "lindblad:extra"]
+    good = table.sel(approach="lindblad")
+    assert str(good.error.values) == ""
+    assert float(good.concurrence) > 0.99
+    assert "unknown backend" in str(table.sel(approach="nonsense").error.values)
+    assert "approach" in str(table.sel(approach="lindblad:extra").error.values)  # unexpected keyword
+    assert np.isnan(float(table.sel(approach="nonsense").concurrence))
+    text = format_table(table)
+    assert "FAILED" in text and "lindblad" in text
+    assert table.energy_current.sel(approach="lindblad", reservoir="hot") > 0
+
+
+def test_compare_values_match_the_paper_point():
+    table = compare(Machine.triple_dot(coulomb_energy=15, mu_hot=15), ["lindblad"])
+    assert float(table.concurrence[0]) == pytest.approx(0.25, abs=0.01)
+    assert float(table.particle_current.sel(reservoir="hot")[0]) == pytest.approx(
+        -float(table.particle_current.sel(reservoir="cold")[0]), rel=1e-10)
+
+
+def test_compare_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="at least one"):
+        compare(Machine.triple_dot(), [])
+    with pytest.raises(ValueError, match="not compared"):
+        compare(Machine.triple_dot(), ["lindblad"], options={"qmeq:2vN": {}})
+
+
+def test_target_states_and_sinks():
+    assert np.allclose(target_state(Machine.triple_dot(g13=0.02, g23=0.05)).dense(), dark_state(0.02, 0.05).dense())
+    w = Machine.w_machine(3, couplings=[(0.05, 0.02), (0.03, 0.04)])
+    assert np.allclose(target_state(w).dense(), w_state([(0.05, 0.02), (0.03, 0.04)]).dense())
+    assert sink_qubits(w) == [3, 4]
+    assert target_state(Machine(energies=(1.0, 1.0))) is None
+
+
+def test_regime_validator_margins_and_verdicts():
+    valid = validate_regime(Machine.triple_dot(gamma_hot=0.01, gamma_cold=0.01, g13=0.01, g23=0.01))
+    assert valid.status == "valid" and not valid.warnings
+    violated = validate_regime(Machine.triple_dot(gamma_hot=5.0))
+    assert violated.status == "violated"
+    hot_weak = next(c for c in violated.conditions if c.name == "weak coupling" and c.reservoir == "hot")
+    assert hot_weak.ratio == pytest.approx(5.0 / max(1.0, min(abs(1 + 0.05 - 8), abs(1 - 0.05 - 8))))
+    assert any("hot" in w for w in violated.warnings)
+    marginal = validate_regime(Machine.triple_dot(gamma_cold=0.3))
+    assert marginal.status == "marginal"
+    with pytest.raises(ValueError, match="safe"):
+        validate_regime(Machine.triple_dot(), safe=0.5, marginal=0.1)
+
+
+def test_local_lindblad_resonance_is_at_zero_detuning():
+    resonance = locate_resonance(Machine.triple_dot(), "lindblad", precision=1e-7)
+    assert abs(resonance.delta) < 1e-6
+    assert abs(resonance.current_delta) < 1e-6
+    assert resonance.concurrence == pytest.approx(0.9934473418, abs=1e-8)
+
+
+def test_resonance_rejects_bad_options():
+    with pytest.raises(ValueError, match="grid"):
+        locate_resonance(Machine.triple_dot(), grid=4)
+    with pytest.raises(ValueError, match="edge"):
+        locate_resonance(Machine.triple_dot(detuning={1: 0.5}), half_width=0.05)
+
+
+def test_power_law_fit_recovers_the_exponent():
+    gammas = np.array([0.01, 0.02, 0.04, 0.08])
+    assert power_law(gammas, 3.0 * gammas**2)[0] == pytest.approx(2.0)
+    assert np.isnan(power_law(gammas, -gammas)[0])
+
+
+def test_local_lindblad_leakage_is_sequential():
+    """Local Lindblad: the dark-state leak at finite μ, U is sequential, so the current is linear in γ."""
+    table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01, 0.02], progress=False)
+    assert float(table.current_exponent.sel(approach="lindblad")) == pytest.approx(1.0, abs=0.05)
