@@ -1,0 +1,35 @@
+"""Supplementary checks of the paper: concurrence against γ1/γ3 and against single-qubit dephasing,
+local Lindblad at the Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05)."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+
+from transportbench.model import Machine
+from transportbench.reporting import results_folder, save, study_arguments
+from transportbench.sweep import sweep
+
+args = study_arguments(__doc__)
+count = 5 if args.quick else 21
+rates = {"gamma.hot": np.geomspace(0.005, 0.5, count), "gamma.cold": np.geomspace(0.005, 0.5, count)}
+folder = results_folder(args.results, "si_variations")
+couplings = sweep(Machine.triple_dot(), rates, ["lindblad"], path=folder / "gamma_map.nc", workers=1)
+dephasing = {name: np.geomspace(1e-5, 1e-1, count) for name in ("dephasing.0", "dephasing.1", "dephasing.2")}
+rows = [sweep(Machine.triple_dot(), {name: values}, ["lindblad"], workers=1, progress=False)
+        .concurrence.sel(approach="lindblad").values for name, values in dephasing.items()]
+data = xr.Dataset({"concurrence_vs_dephasing": (("qubit", "kappa"), np.array(rows))},
+                  coords={"qubit": [0, 1, 2], "kappa": ("kappa", dephasing["dephasing.0"], {"units": "ε"})})
+figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+mesh = left.pcolormesh(couplings["gamma.hot"], couplings["gamma.cold"],
+                       couplings.concurrence.sel(approach="lindblad").T, shading="auto", vmin=0, vmax=1)
+left.set_xscale("log")
+left.set_yscale("log")
+left.set_xlabel("γ1 / ε")
+left.set_ylabel("γ3 / ε")
+figure.colorbar(mesh, ax=left, label="C")
+for qubit, row in zip((1, 2, 3), rows):
+    right.semilogx(dephasing["dephasing.0"], row, label=f"dephasing on qubit {qubit}")
+right.set_xlabel("dephasing rate κ / ε")
+right.set_ylabel("C")
+right.legend()
+save(folder, "si_variations", data, figure)
