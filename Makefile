@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
-QMEQ_INPUTS := tools/build_qmeq.py $(wildcard tools/qmeq/*) $(wildcard tools/qmeq/*/*) $(wildcard tools/qmeq/*/*/*)
+QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
 
 .PHONY: setup demo test bench clean
 
