@@ -16,4 +16,24 @@ class TransportbenchWarning(UserWarning):
     """Base class of every warning this package emits (e.g. an unconverged 2vN grid)."""
 
 
-__all__ = ["TransportbenchWarning", "__version__"]
+_LAZY = {
+    "Machine": "transportbench.model",
+    "Reservoir": "transportbench.model",
+    "Result": "transportbench.result",
+    "validate_regime": "transportbench.regime",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import the public names on first use, so ``import transportbench`` stays light.
+
+    ``compare`` and ``sweep`` are not re-exported: they share their names with their modules.
+    """
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'transportbench' has no attribute {name!r}")
+
+
+__all__ = ["TransportbenchWarning", "__version__", *_LAZY]

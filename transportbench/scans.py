@@ -116,21 +116,25 @@ def power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
-                       options: Mapping[str, Mapping[str, Any]] | None = None, progress: bool = True,
+                       options: Mapping[str, Mapping[str, Any]] | None = None,
+                       specs: Mapping[str, str] | None = None, progress: bool = True,
                        **locate: Any) -> xr.Dataset:
     """δ*(γ) per approach with γ of every reservoir set to each value, and a fitted slope dδ*/dγ.
 
+    ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
+    ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
     Returns a Dataset with ``delta_star(approach, gamma)``, ``concurrence_max`` and ``slope(approach)``
     (linear fit through the points, energy units per energy unit).
     """
     options = dict(options or {})
+    specs = dict(specs or {})
     gammas = np.asarray(gammas, dtype=float)
     delta_star = np.full((len(approaches), len(gammas)), np.nan)
     peak = np.full_like(delta_star, np.nan)
     with tqdm(total=delta_star.size, desc="resonance", disable=not progress) as bar:
         for i, approach in enumerate(approaches):
             for j, gamma in enumerate(gammas):
-                found = locate_resonance(set_parameter(machine, "gamma", gamma), approach,
+                found = locate_resonance(set_parameter(machine, "gamma", gamma), specs.get(approach, approach),
                                          options=options.get(approach), **locate)
                 delta_star[i, j], peak[i, j] = found.delta, found.concurrence
                 bar.update()
