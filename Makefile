@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
 QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -27,8 +27,11 @@ setup: $(INSTALLED) $(QMEQ_INSTALLED)
 demo: setup
 	$(PY) -m transportbench.demo
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check transportbench tests studies benchmarks tools
 
 bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

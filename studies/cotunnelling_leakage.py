@@ -1,5 +1,7 @@
-"""Cotunnelling leakage through the dark state: the hot particle current and the concurrence loss
-1 − C against γ = γ1 = γ3, 2vN (explicit leads) against the local Lindblad equation, with power-law fits.
+"""Cotunnelling leakage through the dark state.
+
+The hot particle current and the concurrence loss 1 − C against γ = γ1 = γ3, 2vN (explicit leads)
+against the local Lindblad equation, with power-law fits.
 
 Operating point close to the ideal limit so that sequential leakage is exponentially small:
 U = 40, μ = 20, T = ε = 1, g = 0.05. Sequential processes are blocked in the dark state; a current
@@ -19,8 +21,8 @@ machine = Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0)
 approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:2vN"]
 table = leakage_vs_gamma(machine, approaches, gammas, options={"qmeq:2vN": {"converge": not args.quick}})
 print(table.current.to_pandas().to_string())
-print("current exponents:", dict(zip(table.approach.values, np.round(table.current_exponent.values, 3))))
-print("concurrence-loss exponents:", dict(zip(table.approach.values, np.round(table.loss_exponent.values, 3))))
+print("current exponents:", table.current_exponent.to_pandas().round(3).to_dict())
+print("concurrence-loss exponents:", table.loss_exponent.to_pandas().round(3).to_dict())
 figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
 for name in approaches:
     left.loglog(gammas, np.abs(table.current.sel(approach=name)), "o-", label=name)

@@ -1,4 +1,6 @@
-"""Lamb-shift resonance shift: the detuning δ* of qubit 2 (ε2 = ε + δ) that maximises the concurrence,
+"""Lamb-shift resonance shift.
+
+The detuning δ* of qubit 2 (ε2 = ε + δ) that maximises the concurrence,
 against γ = γ1 = γ3, for the local Lindblad equation, QmeQ's 1vN and Redfield with and without
 principal-value (Lamb-shift) terms, and 2vN. Fig. 3 point otherwise (U = 15, μ = 8, T = ε = 1, g = 0.05).
 
@@ -24,7 +26,7 @@ specs = {name: name.replace("-no-lamb", "") for name in approaches}
 table = resonance_vs_gamma(Machine.triple_dot(), approaches, gammas, precision=1e-6,
                            options={name: options.get(name, {}) for name in approaches}, specs=specs)
 print(table.delta_star.to_pandas().to_string())
-print("fitted slopes d(delta*)/d(gamma):", dict(zip(table.approach.values, np.round(table.slope.values, 5))))
+print("fitted slopes d(delta*)/d(gamma):", table.slope.to_pandas().round(5).to_dict())
 figure, axis = plt.subplots(figsize=(6, 4))
 for name in approaches:
     axis.plot(gammas, table.delta_star.sel(approach=name), "o-", label=name)

@@ -1,6 +1,8 @@
-"""Where do the approaches disagree? |C_lindblad − C_approach| over (γ, g) at the Fig. 3 point
-(U = 15, μ = 8, T = ε = 1), with the paper's validity inequalities overlaid as the curves where the
-worst ratio of ``validate_regime`` equals 0.1 and 0.5."""
+"""Where do the approaches disagree.
+
+|C_lindblad − C_approach| over (γ, g) at the Fig. 3 point (U = 15, μ = 8, T = ε = 1), with the
+paper's validity inequalities overlaid as the curves where the worst ratio of ``validate_regime`` equals 0.1 and 0.5.
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -11,7 +13,8 @@ from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import set_parameter, sweep
 
 args = study_arguments(__doc__)
-axes = {"gamma": np.geomspace(0.005, 1.0, 4 if args.quick else 9), "g": np.geomspace(0.005, 0.5, 4 if args.quick else 9)}
+points = 4 if args.quick else 9
+axes = {"gamma": np.geomspace(0.005, 1.0, points), "g": np.geomspace(0.005, 0.5, points)}
 other = "qmeq:1vN"
 folder = results_folder(args.results, "regime_map")
 table = sweep(Machine.triple_dot(), axes, ["lindblad", other], path=folder / "regime_sweep.nc")

@@ -1,5 +1,8 @@
-"""Supplementary checks of the paper: concurrence against γ1/γ3 and against single-qubit dephasing,
-local Lindblad at the Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05)."""
+"""Supplementary checks of the paper.
+
+Concurrence against γ1/γ3 and against single-qubit dephasing, local Lindblad at the Fig. 3 point
+(U = 15, μ = 8, T = ε = 1, g = 0.05).
+"""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,7 +30,7 @@ left.set_yscale("log")
 left.set_xlabel("γ1 / ε")
 left.set_ylabel("γ3 / ε")
 figure.colorbar(mesh, ax=left, label="C")
-for qubit, row in zip((1, 2, 3), rows):
+for qubit, row in zip((1, 2, 3), rows, strict=True):
     right.semilogx(dephasing["dephasing.0"], row, label=f"dephasing on qubit {qubit}")
 right.set_xlabel("dephasing rate κ / ε")
 right.set_ylabel("C")

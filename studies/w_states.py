@@ -1,4 +1,6 @@
-"""W states (paper Eqs. 10–12, Fig. 4) for n = 2…5: fidelity with |W_n⟩ against the sink temperature
+"""W states (paper Eqs. 10–12, Fig. 4).
+
+For n = 2…5: fidelity with |W_n⟩ against the sink temperature
 and against U and μ, local Lindblad (ideal limit and finite U, μ).
 
 Found here: for n ≥ 3 the sinks are not Coulomb-coupled to the other triangles' qubits, so a warm sink
@@ -33,11 +35,11 @@ data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {
                    "fidelity_vs_coulomb": (("n", "U"), versus_u, {"conditions": "mu = 8, T = 0.1"})},
                   coords={"n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
                           "U": ("U", couplings, {"units": "ε"})})
-for n, row in zip(sizes, versus_t):
+for n, row in zip(sizes, versus_t, strict=True):
     print(f"n = {n}: ideal limit, F(T_sink = {temperatures[0]:.2g}) = {row[0]:.6f}, "
           f"F(T_sink = {temperatures[-1]:.2g}) = {row[-1]:.4f}")
 figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-for n, row_t, row_u in zip(sizes, versus_t, versus_u):
+for n, row_t, row_u in zip(sizes, versus_t, versus_u, strict=True):
     left.semilogx(temperatures, row_t, "o-", label=f"n = {n}")
     right.plot(couplings, row_u, "o-", label=f"n = {n}")
 left.set_xlabel("sink temperature T_sink / ε")

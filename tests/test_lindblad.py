@@ -9,7 +9,15 @@ import scipy.linalg
 
 from transportbench.backends import lindblad
 from transportbench.model import Machine, Reservoir
-from transportbench.observables import concurrence, concurrence_x_state, dark_state, fidelity, populations, reduced_state, w_state
+from transportbench.observables import (
+    concurrence,
+    concurrence_x_state,
+    dark_state,
+    fidelity,
+    populations,
+    reduced_state,
+    w_state,
+)
 from transportbench.occupation import full_basis
 from transportbench.thermal import fermi
 
@@ -26,7 +34,8 @@ def assert_healthy(result, tolerance=1e-9):
 
 # ---------------------------------------------------------------------------------- ideal limit
 @pytest.mark.parametrize(("g13", "g23"), [(0.05, 0.05), (0.02, 0.07), (0.09, 0.01)])
-@pytest.mark.parametrize(("gamma_hot", "gamma_cold", "temperature"), [(0.1, 0.1, 1.0), (0.01, 0.3, 0.2), (1e-3, 1e-3, 5.0)])
+@pytest.mark.parametrize(("gamma_hot", "gamma_cold", "temperature"),
+                         [(0.1, 0.1, 1.0), (0.01, 0.3, 0.2), (1e-3, 1e-3, 5.0)])
 def test_ideal_limit_gives_the_dark_state_with_zero_current(g13, g23, gamma_hot, gamma_cold, temperature):
     machine = Machine.triple_dot(g13=g13, g23=g23, gamma_hot=gamma_hot, gamma_cold=gamma_cold,
                                  t_hot=temperature, t_cold=temperature, ideal_limit=True)
@@ -73,8 +82,11 @@ def test_w_machine_equal_couplings_gives_w_state_eq12(n):
 
 @pytest.mark.parametrize("n", [3, 4])
 def test_w_machine_warm_sinks_break_the_w_state(n):
-    """Found here: for n >= 3 a sink is not Coulomb-coupled to the other triangles' qubits, so a warm sink
-    is excited thermally while the W excitation sits elsewhere; the W state needs T_sink << ε."""
+    """Warm sinks break the W state for n >= 3 (found here).
+
+    A sink is not Coulomb-coupled to the other triangles' qubits, so a warm sink is excited thermally
+    while the W excitation sits elsewhere; the W state needs T_sink << ε.
+    """
     fidelities = []
     for t_sink in (0.05, 0.3, 1.0):
         result = lindblad.solve_steady(Machine.w_machine(n, ideal_limit=True, t_sink=t_sink))
@@ -86,7 +98,7 @@ def test_w_machine_warm_sinks_break_the_w_state(n):
 
 
 def test_triple_dot_dark_state_survives_warm_sink():
-    """n = 2 is different: the sink's partners are both entangled qubits, so any T works (paper)."""
+    """N = 2 is different: the sink's partners are both entangled qubits, so any T works (paper)."""
     result = lindblad.solve_steady(Machine.w_machine(2, ideal_limit=True, t_sink=3.0))
     assert fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)])) == pytest.approx(1.0, abs=1e-10)
 
@@ -202,9 +214,10 @@ def _dense_liouvillian(machine):
         partners = machine.coulomb_partners(k)
         for pattern in np.ndindex(*(2,) * len(partners)):
             projector = identity
-            for q, occupied in zip(partners, pattern):
+            for q, occupied in zip(partners, pattern, strict=True):
                 projector = projector @ site(np.diag([1.0 - occupied, float(occupied)]), q)
-            level = machine.energies[k] + sum(machine.coulomb_energy(k, q) * o for q, o in zip(partners, pattern))
+            level = machine.energies[k] + sum(machine.coulomb_energy(k, q) * o
+                                              for q, o in zip(partners, pattern, strict=True))
             filled = float(fermi(level, reservoir.chemical_potential, reservoir.temperature))
             raising = site(lower.T, k) @ projector
             generator = generator + dissipator(raising, reservoir.rate * filled)
@@ -280,7 +293,7 @@ def test_dynamics_matches_the_dense_propagator_with_coherent_initial_state():
     times = np.array([0.0, 0.7, 3.1, 40.0])
     evolution = lindblad.evolve(machine, times, ket, basis="full")
     dense = _dense_liouvillian(machine)
-    for t, rho in zip(times, evolution.states):
+    for t, rho in zip(times, evolution.states, strict=True):
         expected = (scipy.linalg.expm(dense * t) @ np.outer(ket, ket.conj()).reshape(-1)).reshape(8, 8)
         assert np.abs(rho - expected).max() < 1e-10
 

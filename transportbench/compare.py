@@ -190,6 +190,6 @@ def format_table(dataset: xr.Dataset) -> str:
         cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.seconds):.2f}", status]
         lines.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
-    render = [" ".join(h.ljust(w) for h, w in zip(header, widths)), " ".join("-" * w for w in widths)]
-    render += [" ".join(c.ljust(w) for c, w in zip(cells, widths)) for cells in lines]
+    render = [" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), " ".join("-" * w for w in widths)]
+    render += [" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) for cells in lines]
     return "\n".join(render)

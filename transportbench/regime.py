@@ -27,7 +27,7 @@ class Condition:
 
     @property
     def ratio(self) -> float:
-        """small / large (∞ when large = 0 and small > 0)."""
+        """Small / large (∞ when large = 0 and small > 0)."""
         if self.large == 0:
             return float("inf") if self.small > 0 else 0.0
         return self.small / self.large

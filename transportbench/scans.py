@@ -1,5 +1,7 @@
-"""Scans that expose what the local Lindblad picture misses: the Lamb-shift resonance shift and the
-cotunnelling leakage through the dark state, both as functions of the reservoir coupling γ.
+"""Scans that expose what the local Lindblad picture misses.
+
+The Lamb-shift resonance shift and the cotunnelling leakage through the dark state, both as functions
+of the reservoir coupling γ.
 
 * Resonance: detune one qubit (ε_q = ε + δ) and locate δ* where the concurrence of qubits 0–1 is
   largest, by a coarse grid (bracketing) refined with a bounded scalar optimiser to ``precision``. In

@@ -208,7 +208,7 @@ def _execute(machine: Machine, names: list[str], axes: dict[str, np.ndarray], to
              approaches: Sequence[str], options: dict[str, dict[str, Any]], workers: int | None,
              scheduler: str | None) -> Iterator[tuple[tuple[int, ...], dict[str, list[Any]]]]:
     def point(index: tuple[int, ...]) -> list[float]:
-        return [float(axes[name][i]) for name, i in zip(names, index)]
+        return [float(axes[name][i]) for name, i in zip(names, index, strict=True)]
 
     if scheduler is not None:
         yield from _execute_dask(scheduler, machine, names, todo, point, approaches, options)

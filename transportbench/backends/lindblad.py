@@ -5,8 +5,9 @@ NumPy/SciPy only; importing this module never imports QmeQ. The generator is bui
 
 * Steady state: only the ΔN = 0 sector (ρ block-diagonal in the total excitation number) is solved,
   as a sparse linear system with one equation replaced by Tr ρ = 1: sparse LU for small sectors, GMRES
-  preconditioned by the exact secular block (populations and near-degenerate coherences) beyond. By default only the occupation patterns reachable from
-  the vacuum are kept (exact: their span is invariant, see ``reachable_basis``).
+  preconditioned by the exact secular block (populations and near-degenerate coherences) beyond.
+  By default only the occupation patterns reachable from the vacuum are kept (exact: their span is
+  invariant, see ``reachable_basis``).
 * Dynamics: each ΔN sector present in the initial state is propagated separately with the exact
   propagator exp(𝓛 Δt) (dense for small sectors, ``expm_multiply`` for large ones).
 * Currents: Q_r = Tr(H 𝓓_r ρ) (paper Eq. 9) and I_r = Tr(N 𝓓_r ρ); positive into the system.
