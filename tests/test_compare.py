@@ -84,3 +84,16 @@ def test_local_lindblad_leakage_is_sequential():
     """Local Lindblad: the dark-state leak at finite μ, U is sequential, so the current is linear in γ."""
     table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01, 0.02], progress=False)
     assert float(table.current_exponent.sel(approach="lindblad")) == pytest.approx(1.0, abs=0.05)
+
+
+def test_compare_records_and_passes_on_warnings():
+    from transportbench.backends.lindblad import DegenerateSteadyStateWarning
+    from transportbench.model import Reservoir
+
+    machine = Machine(energies=(1.0, 1.0, 1.0), couplings={(0, 1): 0.05, (1, 2): 0.05},
+                      coulomb={(0, 1): 10.0, (0, 2): 10.0, (1, 2): 10.0},
+                      reservoirs=(Reservoir("hot", 0, 0.1, 5.0, 1.0),), ideal_limit=True)
+    with pytest.warns(DegenerateSteadyStateWarning):
+        table = compare(machine, ["lindblad"], options={"lindblad": {"solver": "direct"}})
+    assert "DegenerateSteadyStateWarning" in str(table.warnings.values[0])
+    assert "warning(s)" in format_table(table)

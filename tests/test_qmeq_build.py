@@ -2,7 +2,8 @@
 
 QmeQ silently falls back to its pure-Python kernels when a Cython module does not import, so these
 tests prove the compiled ones are installed and picked by the Builder, and that both kernel sets solve
-the paper's triple dot (transportbench.demo.triple_dot_builder) to the same state and currents.
+the paper's triple dot (``Machine.triple_dot()`` through ``backends.qmeq.build_system``, band half-width
+1000) to the same state and currents.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transportbench.demo import triple_dot_builder
+from transportbench.backends.qmeq import build_system
+from transportbench.model import Machine
 
 pytestmark = pytest.mark.qmeq
 
@@ -34,6 +36,13 @@ RTOL = 1e-10
 #: QmeQ's 2vN evaluates Fermi functions as 1/(exp((E-μ)/T)+1) on the whole band (|E| <= 1000, T = 1):
 #: exp overflows to inf and gives f = 0, the correct limit. Only this warning is ignored, and only here.
 ignore_fermi_overflow = pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+
+
+def triple_dot_builder(kerntype: str, kpnt: int | None = None):
+    """The Fig. 3 triple dot for QmeQ's ``kerntype``; a ``"py"`` prefix selects the pure-Python kernels."""
+    python = kerntype.startswith("py")
+    return build_system(Machine.triple_dot(), approach=kerntype.removeprefix("py"), bandwidth=1000.0, kpnt=kpnt,
+                        python_kernels=python)
 
 
 def cython_module_names() -> list[str]:

@@ -9,6 +9,7 @@ row (``error``) and does not lose the others.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -113,7 +114,8 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         ``fidelity`` (with :func:`target_state`), ``sink_population``, ``population``,
         ``particle_current`` and ``energy_current`` per reservoir (into the system > 0), health figures
         (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``),
-        ``seconds``, ``notes`` and ``error`` (empty when the approach succeeded).
+        ``seconds``, ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
+        on) and ``error`` (empty when the approach succeeded).
     """
     approaches = list(approaches)
     if not approaches:
@@ -125,11 +127,16 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
     rows = []
     for spec in approaches:
         start = time.perf_counter()
-        try:
-            row = summarize(solve(machine, spec, **options.get(spec, {})))
-            row["error"] = ""
-        except Exception as error:  # recorded in the row; the other approaches still run
-            row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                row = summarize(solve(machine, spec, **options.get(spec, {})))
+                row["error"] = ""
+            except Exception as error:  # recorded in the row; the other approaches still run
+                row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start}
+        row["warnings"] = "; ".join(f"{w.category.__name__}: {w.message}" for w in caught)
+        for caught_warning in caught:  # recorded in the row and passed on, never swallowed
+            warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
         rows.append(row)
     return table_from_rows(machine, approaches, rows)
 
@@ -165,6 +172,7 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
             "converged": ("approach", np.array(column("converged", False), bool)),
             "seconds": ("approach", np.array(column("seconds"), float), {"units": "s"}),
             "notes": ("approach", np.array(column("notes", ""), dtype=object).astype(str)),
+            "warnings": ("approach", np.array(column("warnings", ""), dtype=object).astype(str)),
             "error": ("approach", np.array(column("error", ""), dtype=object).astype(str)),
         },
         coords={"approach": approaches, "reservoir": reservoirs, "qubit": np.arange(n_qubits)},
@@ -183,6 +191,8 @@ def format_table(dataset: xr.Dataset) -> str:
         row = dataset.sel(approach=spec)
         error = str(row.error.values)
         status = f"FAILED {error}" if error else ("ok" if bool(row.converged) else "not converged")
+        if str(row.warnings.values):
+            status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
         cells = [str(spec), f"{float(row.concurrence):.6f}", f"{float(row.fidelity):.6f}",
                  f"{float(row.sink_population):.3e}"]
         cells += [f"{float(v):+.4e}" for v in row.energy_current.values]

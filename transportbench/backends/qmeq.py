@@ -206,7 +206,7 @@ def _check_positive_int(name: str, value: object, minimum: int) -> int:
 
 # ----------------------------------------------------------------------------------- the system
 def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = True,
-                 bandwidth: float | None = None, kpnt: int | None = None) -> Any:
+                 bandwidth: float | None = None, kpnt: int | None = None, python_kernels: bool = False) -> Any:
     """The unsolved ``qmeq.Builder`` for ``machine`` (conventions in the module docstring).
 
     Parameters
@@ -221,11 +221,15 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
         Band half-width D (energy units); default :func:`default_bandwidth`.
     kpnt : int, optional
         Energy grid points of 2vN (required there, ignored by QmeQ elsewhere).
+    python_kernels : bool
+        Use QmeQ's pure-Python kernels (kerntype prefixed ``"py"``) instead of the compiled ones; only
+        for checking the build against them (about 50× slower).
 
     Returns
     -------
     qmeq.Builder
-        Built with the compiled kernel of ``approach`` (RuntimeError otherwise).
+        Built with the compiled kernel of ``approach`` (RuntimeError otherwise), or the Python kernel
+        when ``python_kernels`` is set.
     """
     qmeq = _import_qmeq()
     kerntype = canonical_approach(approach)
@@ -244,10 +248,11 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
         tleads={(lead, dot[r.qubit]): math.sqrt(r.rate / (2 * math.pi)) for lead, r in leads},
         mulst={lead: r.chemical_potential for lead, r in leads},
         tlst={lead: r.temperature for lead, r in leads},
-        dband=band, indexing="charge", kerntype=kerntype, kpnt=kpnt,
+        dband=band, indexing="charge", kerntype="py" + kerntype if python_kernels else kerntype, kpnt=kpnt,
         itype=ITYPE_PRINCIPAL_PARTS if lamb_shift else ITYPE_NO_PRINCIPAL_PARTS,
     )
-    _require_compiled(system, kerntype)
+    if not python_kernels:
+        _require_compiled(system, kerntype)
     return system
 
 
