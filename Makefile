@@ -15,7 +15,7 @@ $(PY):
 
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,dask]'
 	touch $@
 
 $(QMEQ_INSTALLED): $(INSTALLED) $(QMEQ_INPUTS)
@@ -34,8 +34,10 @@ lint: $(INSTALLED)
 	$(PY) -m ruff check transportbench tests studies benchmarks tools
 
 bench: setup
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,dask,bench]'
 	$(PY) benchmarks/qmeq_kernels.py
+	$(PY) benchmarks/qmeq_backend.py
+	$(PY) benchmarks/lindblad_vs_qutip.py
 
 clean:
 	rm -rf $(VENV) build

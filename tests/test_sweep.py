@@ -119,3 +119,15 @@ def test_cli_entry_point_help_shows_units():
     completed = subprocess.run([sys.executable, "-m", "transportbench.cli", "sweep", "--help"],
                                capture_output=True, text=True, check=True)
     assert "hbar = k_B = 1" in completed.stdout and "--over" in completed.stdout
+
+
+def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
+    import distributed  # the 'dask' extra, installed by make setup
+
+    over = {"mu": [4.0, 15.0], "U": [15.0]}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        remote = sweep(Machine.triple_dot(), over, ["lindblad"], path=tmp_path / "dask.nc",
+                       scheduler=cluster.scheduler_address, progress=False)
+    local = sweep(Machine.triple_dot(), over, ["lindblad"], workers=1, progress=False)
+    assert np.array_equal(remote.concurrence.values, local.concurrence.values)
