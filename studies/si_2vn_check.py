@@ -10,7 +10,7 @@ from transportbench.model import Machine
 from transportbench.reporting import results_folder, save, study_arguments
 
 args = study_arguments(__doc__)
-options = {"qmeq:2vN": {"converge": False, "kpnt": 256}} if args.quick else {}
+options = {"qmeq:2vN": {"converge": False, "kpnt": 1001}} if args.quick else {}  # quick: unconverged
 table = compare(Machine.triple_dot(), ALL_APPROACHES, options=options)
 print(format_table(table))
 for approach in table.approach.values:

@@ -113,7 +113,12 @@ class Journal:
         if not self.path.exists():
             return {}
         lines = self.path.read_text().splitlines()
-        header = json.loads(lines[0]) if lines else {}
+        if not lines:  # killed before the header was written
+            return {}
+        try:
+            header = json.loads(lines[0])
+        except json.JSONDecodeError:
+            header = {}
         if header.get("fingerprint") != self.key:
             raise FileExistsError(f"{self.path} belongs to a different sweep (fingerprint "
                                   f"{header.get('fingerprint', '?')[:12]}…); choose another output path")
@@ -128,7 +133,7 @@ class Journal:
 
     def append(self, index: tuple[int, ...], values: dict[str, list[Any]]) -> None:
         """Write one finished point durably (flushed and fsynced)."""
-        fresh = not self.path.exists()
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
         with self.path.open("a") as handle:
             if fresh:
                 handle.write(json.dumps({"fingerprint": self.key}) + "\n")
