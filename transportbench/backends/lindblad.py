@@ -43,7 +43,7 @@ from transportbench.result import Result, assess
 NAME = "lindblad"
 SOLVERS = ("auto", "direct", "iterative")
 BASES = ("reachable", "full")
-DIRECT_LIMIT = 5_000
+DIRECT_LIMIT = 1_000
 """Sector size up to which ``solver="auto"`` uses sparse LU; secular-block GMRES above."""
 DENSE_LIMIT = 1500
 """Sector size up to which dynamics and spectra use dense linear algebra."""
