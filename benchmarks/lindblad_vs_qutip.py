@@ -19,7 +19,10 @@ set size of the whole interpreter, imports included, so SuperLU's allocations, i
 tracemalloc, are counted). Times are wall-clock times of the solve: ours is ``Result.seconds`` (basis,
 generator, solve and health checks); QuTiP's is building H and the collapse operators plus
 ``steadystate`` (the build is a few ms). Each time is the best of ``--repeat`` runs in the same
-subprocess when one run is short (< 20 s), else a single run.
+subprocess when one run is short (< 20 s), else a single run. Workers run with one BLAS thread by
+default (``--blas-threads``): SciPy's SuperLU (used by both sides) calls OpenBLAS for its small dense
+blocks, and with two OpenBLAS threads on a two-core machine shared with other jobs the factorisations
+were measured up to 20x slower (restricted n = 200: 2.6 s with one thread, 53 s with two).
 
 Conventions of the QuTiP model: the single-qubit basis is |0⟩ = empty, |1⟩ = excited (``basis(2, 1)``),
 so σ− = ``destroy(2)`` and n = ``num(2)``; ``tensor`` puts qubit 0 first, i.e. most significant, which
@@ -30,7 +33,7 @@ limit the rates of paper Eq. 3).
 
 Usage::
 
-    python benchmarks/lindblad_vs_qutip.py [--quick] [--repeat 3] [--solver auto]
+    python benchmarks/lindblad_vs_qutip.py [--quick] [--repeat 3] [--solver auto] [--blas-threads 1]
 
 ``--quick`` skips n = 6 and the restricted cases beyond n = 50. Exits with status 1 if the two
 steady states differ by more than ``--max-deviation`` anywhere.
@@ -61,6 +64,7 @@ RESTRICTED_NS = (2, 5, 10, 50, 100, 200)
 QUICK_RESTRICTED_NS = (2, 5, 10, 50)
 RESTRICTED_QUTIP_MAX_QUBITS = 7
 REPEAT_BELOW_SECONDS = 20.0
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ------------------------------------------------------------------------------------ machines
@@ -250,11 +254,13 @@ def embed(rho: np.ndarray, occupations: np.ndarray, n_qubits: int) -> np.ndarray
     return full
 
 
-def spawn(arguments: list[str], out: Path, timeout: float, memory_gib: float) -> tuple[dict | None, str]:
+def spawn(arguments: list[str], out: Path, timeout: float, memory_gib: float,
+          blas_threads: int) -> tuple[dict | None, str]:
     """Run this script as a worker in a fresh interpreter; return its info (None on failure) and a reason.
 
     The worker's address space is capped at ``memory_gib`` (the machine is shared); a worker still
-    running after ``timeout`` seconds is killed, and its peak RSS so far is reported.
+    running after ``timeout`` seconds is killed, and its peak RSS so far is reported. ``blas_threads``
+    > 0 sets the BLAS thread count of the worker (0: leave the environment alone).
     """
     command = [sys.executable, __file__, *arguments, "--out", str(out)]
     limit = int(memory_gib * 2**30)
@@ -262,9 +268,13 @@ def spawn(arguments: list[str], out: Path, timeout: float, memory_gib: float) ->
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
+    environment = dict(os.environ)
+    if blas_threads:
+        environment.update({name: str(blas_threads) for name in BLAS_THREAD_VARIABLES})
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, text=True, preexec_fn=cap)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, text=True, preexec_fn=cap,
+                                   env=environment)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -320,7 +330,7 @@ def compare_case(n: int, restricted: bool, qutip_methods: tuple[str, ...], argum
     ours_file = workdir / f"ours_{stem}.npz"
     progress(f"{label}: our backend ...")
     ours, reason = spawn(["--worker", "ours", "--solver", arguments.solver, *flags], ours_file, arguments.timeout,
-                         arguments.memory_gib)
+                         arguments.memory_gib, arguments.blas_threads)
     if ours is None:
         raise RuntimeError(f"our backend {label}: {reason}")
     progress(f"{label}: ours {ours['seconds']:.3g} s ({ours['solver']}), peak {ours['peak_mb']:.0f} MiB")
@@ -330,7 +340,7 @@ def compare_case(n: int, restricted: bool, qutip_methods: tuple[str, ...], argum
         timeout = arguments.qutip_timeout if method == "default" else arguments.timeout
         progress(f"{label}: QuTiP steadystate ({method}, timeout {timeout:.0f} s) ...")
         qt, reason = spawn(["--worker", "qutip", "--qutip-method", method, "--compare", str(ours_file), *flags],
-                           qutip_file, timeout, arguments.memory_gib)
+                           qutip_file, timeout, arguments.memory_gib, arguments.blas_threads)
         if qt is None:
             progress(f"{label}: QuTiP ({method}) {reason}")
             row["qutip"][method] = {"failed": reason}
@@ -433,6 +443,10 @@ def parse_arguments() -> argparse.Namespace:
                         help="seconds for QuTiP's default direct solve (default 1800, 300 with --quick)")
     parser.add_argument("--memory-gib", type=float, default=10.0,
                         help="address-space cap of every subprocess in GiB (default 10; the machine is shared)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads of every worker (default 1; 0 = inherit). SuperLU calls BLAS for "
+                             "small dense blocks; multithreaded OpenBLAS makes it up to 20x slower when the "
+                             "other core is busy")
     parser.add_argument("--max-deviation", type=float, default=1e-9, help="allowed max|Δρ| (default 1e-9)")
     parser.add_argument("--worker", choices=("ours", "qutip"), help=argparse.SUPPRESS)
     parser.add_argument("--qutip-method", choices=tuple(QUTIP_METHODS), default="default", help=argparse.SUPPRESS)
@@ -480,7 +494,8 @@ def main() -> int:
           f"{os.cpu_count()} cores shared with other jobs: timings are noisy. Times: best of {arguments.repeat} "
           f"for runs < {REPEAT_BELOW_SECONDS:g} s, else one run. Memory: ru_maxrss of a fresh subprocess per "
           f"solve, interpreter and imports included; address space capped at {arguments.memory_gib:g} GiB; QuTiP's "
-          f"direct solve killed after {arguments.qutip_timeout:g} s)")
+          f"direct solve killed after {arguments.qutip_timeout:g} s; BLAS threads per worker: "
+          f"{arguments.blas_threads or 'inherited'})")
     print()
     print("Default parameters: U = 15, μ = 8, T = 1, γ = 0.1, g = 0.05, ε = 1")
     print()
