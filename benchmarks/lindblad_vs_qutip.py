@@ -440,9 +440,9 @@ def parse_arguments() -> argparse.Namespace:
                         help="solver option of our solve_steady (default auto)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per subprocess before it is killed")
     parser.add_argument("--qutip-timeout", type=float, default=None,
-                        help="seconds for QuTiP's default direct solve (default 1800, 300 with --quick)")
-    parser.add_argument("--memory-gib", type=float, default=10.0,
-                        help="address-space cap of every subprocess in GiB (default 10; the machine is shared)")
+                        help="seconds for QuTiP's default direct solve (default 1200, 300 with --quick)")
+    parser.add_argument("--memory-gib", type=float, default=8.0,
+                        help="address-space cap of every subprocess in GiB (default 8; the machine is shared)")
     parser.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads of every worker (default 1; 0 = inherit). SuperLU calls BLAS for "
                              "small dense blocks; multithreaded OpenBLAS makes it up to 20x slower when the "
@@ -456,7 +456,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--compare", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.qutip_timeout is None:
-        arguments.qutip_timeout = 300.0 if arguments.quick else 1800.0
+        arguments.qutip_timeout = 300.0 if arguments.quick else 1200.0
     return arguments
 
 
