@@ -1,7 +1,8 @@
 """Where do the approaches disagree.
 
 |C_lindblad − C_approach| over (γ, g) at the Fig. 3 point (U = 15, μ = 8, T = ε = 1), with the
-paper's validity inequalities overlaid as the curves where the worst ratio of ``validate_regime`` equals 0.1 and 0.5.
+paper's validity inequalities overlaid as the curves where the worst ratio of ``validate_regime`` equals 0.1 and 0.5,
+and the tolerance ``TOLERANCE`` on the disagreement as a dashed black curve.
 """
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,8 @@ from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import set_parameter, sweep
 
 args = study_arguments(__doc__)
-points = 4 if args.quick else 9
+points = 4 if args.quick else 17
+TOLERANCE = 1e-2  # |ΔC| above which the approaches are said to disagree
 axes = {"gamma": np.geomspace(0.005, 1.0, points), "g": np.geomspace(0.005, 0.5, points)}
 other = "qmeq:1vN"
 folder = results_folder(args.results, "regime_map")
@@ -26,6 +28,13 @@ mesh = axis.pcolormesh(axes["gamma"], axes["g"], difference.T, shading="auto", n
 figure.colorbar(mesh, label=f"|C(lindblad) − C({other})|")
 contours = axis.contour(axes["gamma"], axes["g"], ratios.T, levels=[0.1, 0.5], colors=["white", "red"])
 axis.clabel(contours, fmt={0.1: "ratio 0.1", 0.5: "ratio 0.5"})
+if difference.min() < TOLERANCE < difference.max():
+    disagreement = axis.contour(axes["gamma"], axes["g"], difference.T, levels=[TOLERANCE], colors="black",
+                                linestyles="--")
+    axis.clabel(disagreement, fmt={TOLERANCE: f"|ΔC| = {TOLERANCE:g}"})
+disagree = int((difference > TOLERANCE).sum())
+print(f"|C(lindblad) - C({other})| > {TOLERANCE:g} at {disagree} of {difference.size} points; "
+      f"largest {float(difference.max()):.3g}")
 axis.set_xscale("log")
 axis.set_yscale("log")
 axis.set_xlabel("γ1 = γ3 (ε)")

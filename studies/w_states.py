@@ -1,7 +1,8 @@
 """W states (paper Eqs. 10–12, Fig. 4).
 
-For n = 2…5: fidelity with |W_n⟩ against the sink temperature
-and against U and μ, local Lindblad (ideal limit and finite U, μ).
+For n = 2…5: fidelity with |W_n⟩ against the sink temperature (ideal limit, local Lindblad) and against
+U and μ (finite U, μ at T_hot = 1, T_sink = 0.1), local Lindblad and QmeQ's Pauli, 1vN and 1vN without
+principal parts where they are affordable (n ≤ 4; 1vN on 2^7 = 128 states takes ~1.5 s per point).
 
 Found here: for n ≥ 3 the sinks are not Coulomb-coupled to the other triangles' qubits, so a warm sink
 is excited thermally while the W excitation sits in another triangle; the W state needs T_sink ≪ ε.
@@ -10,8 +11,10 @@ is excited thermally while the W excitation sits in another triangle; the W stat
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from transportbench.backends import lindblad
+from transportbench.compare import compare
 from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
@@ -19,7 +22,12 @@ from transportbench.reporting import results_folder, save, study_arguments
 args = study_arguments(__doc__)
 sizes = [2, 3, 4] if args.quick else [2, 3, 4, 5]
 temperatures = np.geomspace(0.02, 2.0, 5 if args.quick else 15)
-couplings = np.linspace(4, 28, 4 if args.quick else 13)
+coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
+chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
+approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
+QMEQ_LARGEST_N = 3 if args.quick else 4
+FINITE = {"t_hot": 1.0, "t_sink": 0.1}
+AT_FIXED = {"coulomb_energy": 20.0, "mu_hot": 8.0}
 
 
 def w_fidelity(machine: Machine, n: int) -> float:
@@ -27,25 +35,62 @@ def w_fidelity(machine: Machine, n: int) -> float:
     return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
 
 
+def fidelities(n: int, **parameters: float) -> list[float]:
+    """Fidelity with |W_n⟩ per approach (NaN where an approach is not run or failed)."""
+    machine = Machine.w_machine(n, **{**FINITE, **parameters})
+    tables = [compare(machine, ["lindblad", "qmeq:pauli", "qmeq:1vN"] if n <= QMEQ_LARGEST_N else ["lindblad"])]
+    if n <= QMEQ_LARGEST_N:
+        plain = compare(machine, ["qmeq:1vN"], options={"qmeq:1vN": {"lamb_shift": False}})
+        tables.append(plain.assign_coords(approach=["qmeq:1vN-no-lamb"]))
+    values = {str(name): float(table.fidelity.sel(approach=name)) for table in tables
+              for name in table.approach.values if not str(table.error.sel(approach=name).values)}
+    return [values.get(name, np.nan) for name in approaches]
+
+
+def scan(name: str, values: np.ndarray) -> np.ndarray:
+    """fidelity[approach, n, value] with ``name`` scanned and the other of U, μ at ``AT_FIXED``."""
+    result = np.full((len(approaches), len(sizes), len(values)), np.nan)
+    with tqdm(total=len(sizes) * len(values), desc=f"W states vs {name}") as bar:
+        for i, n in enumerate(sizes):
+            for j, value in enumerate(values):
+                result[:, i, j] = fidelities(n, **{**AT_FIXED, name: float(value)})
+                bar.update()
+    return result
+
+
 versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, t_sink=t), n) for t in temperatures]
                      for n in sizes])
-versus_u = np.array([[w_fidelity(Machine.w_machine(n, coulomb_energy=u, mu_hot=8.0, t_sink=0.1, t_hot=0.1), n)
-                      for u in couplings] for n in sizes])
+versus_u = scan("coulomb_energy", coulomb_energies)
+versus_mu = scan("mu_hot", chemical_potentials)
+finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
 data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {"conditions": "ideal limit"}),
-                   "fidelity_vs_coulomb": (("n", "U"), versus_u, {"conditions": "mu = 8, T = 0.1"})},
-                  coords={"n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
-                          "U": ("U", couplings, {"units": "ε"})})
+                   "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),
+                   "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"})},
+                  coords={"approach": approaches, "n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
+                          "U": ("U", coulomb_energies, {"units": "ε"}),
+                          "mu": ("mu", chemical_potentials, {"units": "ε"})})
 for n, row in zip(sizes, versus_t, strict=True):
     print(f"n = {n}: ideal limit, F(T_sink = {temperatures[0]:.2g}) = {row[0]:.6f}, "
           f"F(T_sink = {temperatures[-1]:.2g}) = {row[-1]:.4f}")
-figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-for n, row_t, row_u in zip(sizes, versus_t, versus_u, strict=True):
+print("fidelity at U = 20, mu = 8 (T_sink = 0.1), approach x n:")
+print(data.fidelity_vs_coulomb.sel(U=20.0, method="nearest").to_pandas().round(5).to_string())
+
+figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+for n, row_t in zip(sizes, versus_t, strict=True):
     left.semilogx(temperatures, row_t, "o-", label=f"n = {n}")
-    right.plot(couplings, row_u, "o-", label=f"n = {n}")
+styles = {"lindblad": "-", "qmeq:pauli": "--", "qmeq:1vN": ":", "qmeq:1vN-no-lamb": "-."}
+colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+for a, approach in enumerate(approaches):
+    for i, n in enumerate(sizes):
+        label = f"n = {n}, {approach}"
+        middle.plot(coulomb_energies, versus_u[a, i], styles[approach], color=colours[i], label=label)
+        right.plot(chemical_potentials, versus_mu[a, i], styles[approach], color=colours[i], label=label)
 left.set_xlabel("sink temperature T_sink / ε")
 left.set_ylabel("fidelity with |W_n⟩")
-left.set_title("ideal limit (U, μ → ∞)")
-right.set_xlabel("U / ε  (μ = 8 ε, T = 0.1 ε)")
-right.set_title("finite U, μ")
+left.set_title("ideal limit (U, μ → ∞), local Lindblad")
 left.legend()
+middle.set_xlabel("U / ε  (μ = 8 ε)")
+middle.set_title("finite U, μ: T_hot = 1, T_sink = 0.1")
+right.set_xlabel("μ / ε  (U = 20 ε)")
+right.legend(fontsize=6, ncol=2)
 save(results_folder(args.results, "w_states"), "w_states", data, figure)

@@ -7,7 +7,7 @@ from transportbench.compare import compare, format_table, sink_qubits, target_st
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
 from transportbench.regime import validate_regime
-from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law
+from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_vs_gamma
 
 
 def test_compare_table_records_failures_without_losing_other_rows():
@@ -65,6 +65,10 @@ def test_local_lindblad_resonance_is_at_zero_detuning():
     assert abs(resonance.delta) < 1e-6
     assert abs(resonance.current_delta) < 1e-6
     assert resonance.concurrence == pytest.approx(0.9934473418, abs=1e-8)
+    table = resonance_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.05, 0.1], precision=1e-7, progress=False)
+    assert np.all(np.abs(table.delta_star) < 1e-6)
+    assert np.all(np.abs(table.current_delta_star) < 1e-6)
+    assert abs(float(table.slope.sel(approach="lindblad"))) < 1e-4
 
 
 def test_resonance_rejects_bad_options():
@@ -84,6 +88,22 @@ def test_local_lindblad_leakage_is_sequential():
     """Local Lindblad: the dark-state leak at finite μ, U is sequential, so the current is linear in γ."""
     table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01, 0.02], progress=False)
     assert float(table.current_exponent.sel(approach="lindblad")) == pytest.approx(1.0, abs=0.05)
+    assert bool(table.converged.all())
+    assert float(table.min_eigenvalue.min()) > -1e-12
+
+
+def test_scan_options_may_depend_on_the_machine_at_each_gamma():
+    seen = []
+
+    def options(machine: Machine) -> dict:
+        seen.append(tuple(r.rate for r in machine.reservoirs))
+        return {"solver": "direct"}
+
+    table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01], options={"lindblad": options},
+                             progress=False)
+    assert seen == [(0.005, 0.005), (0.01, 0.01)]
+    fixed = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01], progress=False)
+    assert np.allclose(table.current, fixed.current, rtol=1e-8)
 
 
 def test_compare_records_and_passes_on_warnings():
@@ -105,8 +125,6 @@ def test_lamb_shift_moves_the_resonance_and_vanishes_without_principal_parts():
 
     Without them δ* stays below 1e-5 (a γ-independent −2.5e-6 remains) for every γ.
     """
-    from transportbench.scans import resonance_vs_gamma
-
     labels = ["qmeq:1vN", "1vN without Lamb shift"]
     table = resonance_vs_gamma(Machine.triple_dot(), labels, [0.02, 0.1], precision=1e-7, progress=False,
                                specs={"1vN without Lamb shift": "qmeq:1vN"},

@@ -18,6 +18,27 @@ from transportbench.sweep import set_parameter, sweep
 OVER = {"mu": [4.0, 8.0, 15.0], "U": [10.0, 15.0]}
 
 
+def _blas_threads() -> list[int]:
+    """Thread counts of the BLAS libraries loaded by NumPy/SciPy in this process."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS too)
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_local_workers_share_the_cpus_blas_threads():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from transportbench.sweep import _limit_blas_threads, blas_threads_per_worker
+
+    assert blas_threads_per_worker(2, cpus=2) == 1
+    assert blas_threads_per_worker(3, cpus=2) == 1
+    assert blas_threads_per_worker(2, cpus=8) == 4
+    with ProcessPoolExecutor(1, initializer=_limit_blas_threads, initargs=(1,)) as pool:
+        limited = pool.submit(_blas_threads).result()
+    assert limited and limited == [1] * len(limited)
+
+
 def test_sweep_points_equal_single_compares(tmp_path):
     table = sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "s.nc", workers=2, progress=False)
     assert table.concurrence.dims == ("mu", "U", "approach")

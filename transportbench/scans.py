@@ -12,9 +12,9 @@ of the reservoir coupling γ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import xarray as xr
@@ -24,6 +24,16 @@ from tqdm.auto import tqdm
 from transportbench.compare import solve, summarize
 from transportbench.model import Machine
 from transportbench.sweep import set_parameter
+
+ApproachOptions: TypeAlias = Mapping[str, Any] | Callable[[Machine], Mapping[str, Any]]
+"""Backend options of one approach: fixed, or computed from the machine at each scanned γ (e.g. a 2vN
+energy grid whose spacing follows γ)."""
+
+
+def _options_at(options: Mapping[str, ApproachOptions], approach: str, machine: Machine) -> dict[str, Any]:
+    """The options of ``approach`` for ``machine`` (calling them if they depend on the machine)."""
+    chosen = options.get(approach) or {}
+    return dict(chosen(machine) if callable(chosen) else chosen)
 
 
 @dataclass(frozen=True)
@@ -118,14 +128,16 @@ def power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
-                       options: Mapping[str, Mapping[str, Any]] | None = None,
+                       options: Mapping[str, ApproachOptions] | None = None,
                        specs: Mapping[str, str] | None = None, progress: bool = True,
                        **locate: Any) -> xr.Dataset:
     """δ*(γ) per approach with γ of every reservoir set to each value, and a fitted slope dδ*/dγ.
 
     ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
     ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
-    Returns a Dataset with ``delta_star(approach, gamma)``, ``concurrence_max`` and ``slope(approach)``
+    An ``options`` entry may be a function of the machine at each γ (see :data:`ApproachOptions`).
+    Returns a Dataset with ``delta_star(approach, gamma)``, ``concurrence_max``, ``current_delta_star`` (the
+    current minimum, NaN when it lies at the bracket's edge) and ``slope(approach)``
     (linear fit through the points, energy units per energy unit).
     """
     options = dict(options or {})
@@ -133,44 +145,57 @@ def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequ
     gammas = np.asarray(gammas, dtype=float)
     delta_star = np.full((len(approaches), len(gammas)), np.nan)
     peak = np.full_like(delta_star, np.nan)
+    current_delta = np.full_like(delta_star, np.nan)
     with tqdm(total=delta_star.size, desc="resonance", disable=not progress) as bar:
         for i, approach in enumerate(approaches):
             for j, gamma in enumerate(gammas):
-                found = locate_resonance(set_parameter(machine, "gamma", gamma), specs.get(approach, approach),
-                                         options=options.get(approach), **locate)
-                delta_star[i, j], peak[i, j] = found.delta, found.concurrence
+                coupled = set_parameter(machine, "gamma", gamma)
+                found = locate_resonance(coupled, specs.get(approach, approach),
+                                         options=_options_at(options, approach, coupled), **locate)
+                delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
                 bar.update()
     slopes = [np.polyfit(gammas, row, 1)[0] if len(gammas) > 1 else np.nan for row in delta_star]
     return xr.Dataset(
         {"delta_star": (("approach", "gamma"), delta_star, {"long_name": "resonance detuning", "units": "energy"}),
          "concurrence_max": (("approach", "gamma"), peak),
+         "current_delta_star": (("approach", "gamma"), current_delta,
+                                {"long_name": "detuning of the smallest hot particle current", "units": "energy"}),
          "slope": ("approach", np.array(slopes), {"long_name": "d delta_star / d gamma"})},
         coords={"approach": list(approaches), "gamma": ("gamma", gammas, {"units": "energy"})},
         attrs={"machine": repr(machine)})
 
 
 def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
-                     options: Mapping[str, Mapping[str, Any]] | None = None, progress: bool = True) -> xr.Dataset:
+                     options: Mapping[str, ApproachOptions] | None = None, progress: bool = True) -> xr.Dataset:
     """Particle current from the hot reservoir and concurrence loss 1 − C versus γ, with power-law fits.
 
-    Returns a Dataset with ``current(approach, gamma)``, ``concurrence_loss(approach, gamma)`` and the
-    fitted exponents ``current_exponent(approach)``, ``loss_exponent(approach)``.
+    An ``options`` entry may be a function of the machine at each γ (see :data:`ApproachOptions`).
+
+    Returns a Dataset with ``current(approach, gamma)``, ``concurrence_loss(approach, gamma)``, the health
+    figures ``min_eigenvalue`` and ``converged`` per point, and the fitted exponents
+    ``current_exponent(approach)``, ``loss_exponent(approach)``.
     """
     options = dict(options or {})
     gammas = np.asarray(gammas, dtype=float)
     current = np.full((len(approaches), len(gammas)), np.nan)
     loss = np.full_like(current, np.nan)
+    lowest_eigenvalue = np.full_like(current, np.nan)
+    converged = np.zeros(current.shape, dtype=bool)
     with tqdm(total=current.size, desc="leakage", disable=not progress) as bar:
         for i, approach in enumerate(approaches):
             for j, gamma in enumerate(gammas):
-                figures = summarize(solve(set_parameter(machine, "gamma", gamma), approach,
-                                          **(options.get(approach) or {})))
+                coupled = set_parameter(machine, "gamma", gamma)
+                figures = summarize(solve(coupled, approach, **_options_at(options, approach, coupled)))
                 current[i, j] = figures["particle_current"][0]
                 loss[i, j] = 1.0 - figures["concurrence"]
+                lowest_eigenvalue[i, j] = figures.get("min_eigenvalue", np.nan)
+                converged[i, j] = figures.get("converged", False)
                 bar.update()
     return xr.Dataset(
         {"current": (("approach", "gamma"), current, {"long_name": "particle current from the hot reservoir"}),
          "concurrence_loss": (("approach", "gamma"), loss),
+         "min_eigenvalue": (("approach", "gamma"), lowest_eigenvalue, {"long_name": "smallest eigenvalue of rho"}),
+         "converged": (("approach", "gamma"), converged, {"long_name": "the backend's convergence criteria met"}),
          "current_exponent": ("approach", [power_law(gammas, row)[0] for row in current]),
          "loss_exponent": ("approach", [power_law(gammas, row)[0] for row in loss])},
         coords={"approach": list(approaches), "gamma": ("gamma", gammas, {"units": "energy"})},
