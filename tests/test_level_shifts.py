@@ -1,0 +1,59 @@
+"""Second-order level shifts: limits of the principal values and the resonance they predict."""
+
+import math
+
+import numpy as np
+import pytest
+
+from transportbench.level_shifts import level_shift, resonance_shift_estimate
+from transportbench.model import Machine, Reservoir
+
+
+def single_level(mu: float, temperature: float) -> Machine:
+    return Machine(energies=(1.0, 1.0), couplings={(0, 1): 0.05}, coulomb={(0, 1): 15.0},
+                   reservoirs=(Reservoir("lead", 0, 0.1, mu, temperature),))
+
+
+def test_finite_band_tends_to_the_wide_band_digamma_form():
+    machine = single_level(mu=8.0, temperature=1.0)
+    for occupied, transition in (([0], 1.0), ([1], 16.0)):  # removal at ε = 1, addition at ε + U = 16
+        wide = level_shift(machine, occupied)
+        gaps = [abs(level_shift(machine, occupied, bandwidth=d) - wide) for d in (1e2, 1e3, 1e4)]
+        assert gaps[0] > gaps[1] > gaps[2]
+        # the band edge beyond the transition: (γ/2π) ln(D / (D ± E₀)) ≈ (γ/2π) |E₀| / D
+        assert gaps[2] == pytest.approx(0.1 / (2 * math.pi) * transition / 1e4, rel=0.01)
+
+
+def test_zero_temperature_is_the_logarithm():
+    """T = 0: P∫ = ln|E₀ − μ| − ln D on a wide band; the digamma form tends to it as T → 0."""
+    cold = single_level(mu=8.0, temperature=0.0)
+    assert level_shift(cold, [0]) == pytest.approx(0.1 / (2 * math.pi) * math.log(7.0), rel=1e-12)
+    assert level_shift(single_level(8.0, 1e-3), [0]) == pytest.approx(level_shift(cold, [0]), rel=1e-6)
+    finite = level_shift(cold, [1], bandwidth=100.0)  # addition at 16: ln 8 − ln(116) + ln(100)
+    assert finite == pytest.approx(0.1 / (2 * math.pi) * (math.log(8.0) - math.log(116.0) + math.log(100.0)),
+                                   rel=1e-12)
+
+
+def test_estimate_vanishes_at_the_symmetric_point_and_is_odd_around_it():
+    """Triple dot with equal U: δ* = (γ/2π)[φ(ε − μ) − φ(ε + U − μ)], zero at μ = ε + U/2."""
+    assert resonance_shift_estimate(Machine.triple_dot(mu_hot=8.5)) == pytest.approx(0.0, abs=1e-15)
+    below = resonance_shift_estimate(Machine.triple_dot(mu_hot=6.0))
+    above = resonance_shift_estimate(Machine.triple_dot(mu_hot=11.0))
+    assert below < 0 < above
+    assert above == pytest.approx(-below, rel=1e-12)
+    assert below == pytest.approx(0.1 / (2 * np.pi) * np.log(5 / 10), rel=0.1)  # ln ratio up to digamma terms
+    detuned = Machine.triple_dot(mu_hot=8.5, detuning={1: 0.01})
+    assert resonance_shift_estimate(detuned) == pytest.approx(-0.01, abs=1e-15)
+
+
+def test_level_shift_rejects_what_it_cannot_do():
+    with pytest.raises(ValueError, match="ideal limit"):
+        level_shift(Machine.triple_dot(ideal_limit=True), [0])
+    with pytest.raises(ValueError, match="occupied"):
+        level_shift(Machine.triple_dot(), [5])
+    with pytest.raises(ValueError, match="outside the band"):
+        level_shift(Machine.triple_dot(), [1], bandwidth=10.0)
+    with pytest.raises(ValueError, match="qubit"):
+        resonance_shift_estimate(Machine.triple_dot(), qubit=0)
+    with pytest.raises(ValueError, match="no finite level shift"):
+        level_shift(single_level(mu=1.0, temperature=0.0), [0])

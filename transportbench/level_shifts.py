@@ -1,0 +1,124 @@
+"""Second-order level shifts (Lamb shifts) from the reservoirs, and the resonance shift they predict.
+
+A reservoir with rate γ on qubit k, a flat band of unit density of states on [−D, D] (QmeQ's lead, with
+γ = 2π|t|²), chemical potential μ and temperature T shifts a product state |n⟩ of the uncoupled qubits
+(g = 0) in second order in t by
+
+* (γ/2π) P∫ dE f(E) / (E − E₀) when qubit k is empty (a lead electron at E may tunnel in; the
+  addition energy is E₀ = ε_k + Σ_l U_kl n_l), and
+* (γ/2π) P∫ dE (1 − f(E)) / (E₀ − E) when qubit k is occupied (the electron may tunnel out; the
+  removal energy E₀ is the same expression),
+
+with f the Fermi function. In the wide-band limit both principal values are
+Re ψ(½ + i(E₀ − μ)/(2πT)) − ln(D/(2πT)) (ψ the digamma function; ln|E₀ − μ| − ln D at T = 0); the
+D-dependent constant is the same for every state (each reservoir contributes exactly one transition to
+each state), so it drops out of every energy difference and is left out here (``bandwidth=None``). On a
+finite band the principal values are integrated numerically; the band edges then add
+ln((D + E_add)/(D − E_rem))-type terms that vanish only as D → ∞.
+
+The detuning δ* of qubit q that restores the resonance between |1⟩ on qubit 0 and |1⟩ on qubit q (the
+two components of the paper's dark state) is ε₀ − ε_q + s(e₀) − s(e_q). For the triple dot with equal U
+only the hot lead contributes, δ* ≈ (γ/2π) ln((μ − ε)/(ε + U − μ)) for |E₀ − μ| ≫ T, which vanishes at
+μ = ε + U/2: the paper's operating point (U = 15, μ = 8) sits close to that cancellation. The estimate is
+first order in γ and zeroth order in g; QmeQ's 1vN and 2vN resonances are compared with it in the tests
+and in ``studies/lamb_shift_resonance.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from scipy.integrate import quad
+from scipy.special import digamma
+
+from transportbench.model import Machine, Reservoir
+from transportbench.thermal import fermi
+
+QUAD_LIMIT = 400
+"""Subintervals allowed to :func:`scipy.integrate.quad` for one finite-band principal value."""
+FERMI_TAILS = 40.0
+"""Beyond μ ± FERMI_TAILS·T the Fermi function is 0 or 1 to e^-40 and the principal value is a logarithm."""
+
+
+def _principal_value(energy: float, reservoir: Reservoir, bandwidth: float | None, occupied: bool) -> float:
+    """The principal value (energy units⁰) of one transition at ``energy``; see the module docstring."""
+    mu, temperature = reservoir.chemical_potential, reservoir.temperature
+    if bandwidth is None:
+        if temperature == 0:
+            if energy == mu:
+                raise ValueError(f"a transition at E = μ = {mu:g} with a T = 0 reservoir has no finite level shift")
+            return math.log(abs(energy - mu))
+        return float(digamma(0.5 + 1j * (energy - mu) / (2 * math.pi * temperature)).real
+                     + math.log(2 * math.pi * temperature))
+    if not -bandwidth < energy < bandwidth:
+        raise ValueError(f"transition energy {energy:g} lies outside the band [-{bandwidth:g}, {bandwidth:g}]")
+    # f = 1 below μ − FERMI_TAILS·T and 0 above μ + FERMI_TAILS·T (to e^-40): those parts are logarithms
+    low = max(-bandwidth, mu - FERMI_TAILS * temperature)
+    high = min(bandwidth, mu + FERMI_TAILS * temperature)
+
+    def log_integral(start: float, stop: float) -> float:  # P∫ dE / (E − E₀) over [start, stop]
+        return math.log(abs(stop - energy)) - math.log(abs(start - energy)) if stop > start else 0.0
+
+    tails = -log_integral(high, bandwidth) if occupied else log_integral(-bandwidth, low)
+    if high <= low:
+        return tails + math.log(bandwidth)
+
+    def weight(e: float) -> float:
+        occupation = float(fermi(e, mu, temperature))
+        return -(1.0 - occupation) if occupied else occupation
+
+    if low < energy < high:
+        window, error = quad(weight, low, high, weight="cauchy", wvar=energy, limit=QUAD_LIMIT,
+                             epsabs=1e-12, epsrel=1e-11)
+    else:
+        window, error = quad(lambda e: weight(e) / (e - energy), low, high, limit=QUAD_LIMIT,
+                             epsabs=1e-12, epsrel=1e-11)
+    if not abs(error) <= 1e-9 * max(1.0, abs(window)):
+        raise ArithmeticError(f"principal value at E = {energy:g} not converged (estimate {window:g} ± {error:g})")
+    return tails + window + math.log(bandwidth)  # + ln D: the wide-band scale (a constant for every state)
+
+
+def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | None = None) -> float:
+    """Second-order shift (energy units) of the product state with ``occupied`` qubits excited.
+
+    Parameters
+    ----------
+    machine : Machine
+        Its reservoirs shift the levels; flip-flops g are ignored (zeroth order in g).
+    occupied : iterable of int
+        0-based indices of the excited qubits.
+    bandwidth : float, optional
+        Half-width D of every lead's flat band (energy units); ``None`` is the wide-band limit with the
+        common −(γ/2π) ln(D/2πT) per reservoir left out.
+
+    Returns
+    -------
+    float
+        Σ over reservoirs of (γ/2π) × principal value, up to a constant shared by all states.
+    """
+    excited = set(occupied)
+    if not excited <= set(range(machine.n_qubits)):
+        raise ValueError(f"occupied qubits must be in 0..{machine.n_qubits - 1}, got {sorted(excited)}")
+    if machine.ideal_limit:
+        raise ValueError("the ideal limit has infinite U and μ: no finite level shift")
+    shift = 0.0
+    for reservoir in machine.reservoirs:
+        qubit = reservoir.qubit
+        energy = machine.energies[qubit] + sum(machine.coulomb_energy(qubit, partner) for partner in excited
+                                               if partner != qubit)
+        principal = _principal_value(energy, reservoir, bandwidth, occupied=qubit in excited)
+        shift += reservoir.rate / (2 * math.pi) * principal
+    return shift
+
+
+def resonance_shift_estimate(machine: Machine, qubit: int = 1, bandwidth: float | None = None) -> float:
+    """Predicted concurrence maximum δ* when ε_qubit → ε_qubit + δ (energy units).
+
+    The detuning that makes |1 on qubit 0⟩ and |1 on ``qubit``⟩ degenerate including their level shifts:
+    ε₀ − ε_qubit + s(e₀) − s(e_qubit), with :func:`level_shift` (wide band for ``bandwidth=None``).
+    """
+    if not 0 < qubit < machine.n_qubits:
+        raise ValueError(f"qubit must be in 1..{machine.n_qubits - 1}, got {qubit!r}")
+    bare = machine.energies[0] - machine.energies[qubit]
+    return bare + level_shift(machine, [0], bandwidth) - level_shift(machine, [qubit], bandwidth)
