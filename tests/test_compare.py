@@ -8,7 +8,7 @@ from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
 from transportbench.regime import validate_regime
-from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_vs_gamma
+from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_scan, resonance_vs_gamma
 
 
 def test_compare_table_records_failures_without_losing_other_rows():
@@ -70,6 +70,11 @@ def test_local_lindblad_resonance_is_at_zero_detuning():
     assert np.all(np.abs(table.delta_star) < 1e-6)
     assert np.all(np.abs(table.current_delta_star) < 1e-6)
     assert abs(float(table.slope.sel(approach="lindblad"))) < 1e-4
+    over_mu = resonance_scan(Machine.triple_dot(), ["lindblad"], "mu", [6.0, 11.0], precision=1e-7, progress=False,
+                             current=False)
+    assert over_mu.delta_star.dims == ("approach", "mu")
+    assert np.all(np.abs(over_mu.delta_star) < 1e-6)
+    assert np.all(np.isnan(over_mu.current_delta_star))
 
 
 def test_resonance_rejects_bad_options():

@@ -272,6 +272,19 @@ def test_2vN_fixed_grid_records_its_settings():
     assert np.isnan(result.health.residual)
 
 
+def test_fixed_grid_options_nest_and_validate():
+    machine = Machine.triple_dot()
+    coarse = qmeq_backend.fixed_grid_options(machine)
+    assert coarse["bandwidth"] == pytest.approx(93.3) and coarse["converge"] is False
+    assert 2 * coarse["bandwidth"] / (coarse["kpnt"] - 1) <= 2 * 0.1  # spacing ≤ min(T, 2γ)
+    finer = qmeq_backend.fixed_grid_options(machine, halvings=2, niter=5)
+    assert finer["kpnt"] - 1 == 4 * (coarse["kpnt"] - 1) and finer["niter"] == 5
+    assert qmeq_backend.fixed_grid_options(machine, bandwidth=200.0)["kpnt"] > coarse["kpnt"]
+    for bad, message in (({"halvings": -1}, "halvings"), ({"niter": 0}, "niter"), ({"bandwidth": 5.0}, "bandwidth")):
+        with pytest.raises(ValueError, match=message):
+            qmeq_backend.fixed_grid_options(machine, **bad)
+
+
 def test_2vN_fermi_overflow_is_exact_and_contained():
     """QmeQ's Fermi table overflows harmlessly, and the backend lets no warning escape.
 

@@ -60,7 +60,7 @@ def _detuned(machine: Machine, qubit: int, delta: float) -> Machine:
 
 def locate_resonance(machine: Machine, approach: str = "lindblad", *, qubit: int = 1,
                      half_width: float | None = None, grid: int = 21, precision: float = 1e-6,
-                     options: Mapping[str, Any] | None = None) -> Resonance:
+                     options: Mapping[str, Any] | None = None, current: bool = True) -> Resonance:
     """Find δ* maximising the concurrence of qubits 0–1 when ε_qubit → ε_qubit + δ.
 
     Parameters
@@ -79,6 +79,9 @@ def locate_resonance(machine: Machine, approach: str = "lindblad", *, qubit: int
         Absolute precision of δ* (energy units) for the bounded optimiser.
     options : mapping, optional
         Backend options.
+    current : bool
+        Also refine the minimum of the hot particle current (``current_delta``; NaN when False). It costs
+        as many solves again as the concurrence maximum.
     """
     if not 0 <= qubit < machine.n_qubits:
         raise ValueError(f"qubit must be in 0..{machine.n_qubits - 1}, got {qubit!r}")
@@ -108,7 +111,7 @@ def locate_resonance(machine: Machine, approach: str = "lindblad", *, qubit: int
     refined = minimize_scalar(lambda d: -figures(d)["concurrence"], bounds=(deltas[best - 1], deltas[best + 1]),
                               method="bounded", options={"xatol": precision})
     lowest = int(np.argmin(hot_currents))
-    if 0 < lowest < grid - 1:
+    if current and 0 < lowest < grid - 1:
         current_delta = float(minimize_scalar(
             lambda d: abs(figures(d)["particle_current"][0]), bounds=(deltas[lowest - 1], deltas[lowest + 1]),
             method="bounded", options={"xatol": precision}).x)
@@ -127,42 +130,55 @@ def power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(exponent), float(np.exp(log_prefactor))
 
 
+def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, values: Sequence[float], *,
+                   options: Mapping[str, ApproachOptions] | None = None,
+                   specs: Mapping[str, str] | None = None, progress: bool = True, **locate: Any) -> xr.Dataset:
+    """δ* per approach with ``parameter`` (a name of :data:`~transportbench.sweep.PARAMETERS`) set to each value.
+
+    ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
+    ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
+    An ``options`` entry may be a function of the machine at each value (see :data:`ApproachOptions`);
+    ``locate`` goes to :func:`locate_resonance`. Returns a Dataset over (approach, ``parameter``) with
+    ``delta_star``, ``concurrence_max`` and ``current_delta_star`` (the current minimum; NaN when it lies
+    at the bracket's edge or was not asked for).
+    """
+    options = dict(options or {})
+    specs = dict(specs or {})
+    values = np.asarray(values, dtype=float)
+    delta_star = np.full((len(approaches), len(values)), np.nan)
+    peak = np.full_like(delta_star, np.nan)
+    current_delta = np.full_like(delta_star, np.nan)
+    with tqdm(total=delta_star.size, desc=f"resonance vs {parameter}", disable=not progress) as bar:
+        for i, approach in enumerate(approaches):
+            for j, value in enumerate(values):
+                changed = set_parameter(machine, parameter, float(value))
+                found = locate_resonance(changed, specs.get(approach, approach),
+                                         options=_options_at(options, approach, changed), **locate)
+                delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
+                bar.update()
+    dims = ("approach", parameter)
+    return xr.Dataset(
+        {"delta_star": (dims, delta_star, {"long_name": "resonance detuning", "units": "energy"}),
+         "concurrence_max": (dims, peak),
+         "current_delta_star": (dims, current_delta,
+                                {"long_name": "detuning of the smallest hot particle current", "units": "energy"})},
+        coords={"approach": list(approaches), parameter: (parameter, values, {"units": "energy"})},
+        attrs={"machine": repr(machine)})
+
+
 def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
                        options: Mapping[str, ApproachOptions] | None = None,
                        specs: Mapping[str, str] | None = None, progress: bool = True,
                        **locate: Any) -> xr.Dataset:
-    """δ*(γ) per approach with γ of every reservoir set to each value, and a fitted slope dδ*/dγ.
+    """:func:`resonance_scan` over γ of every reservoir, with a fitted slope dδ*/dγ per approach.
 
-    ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
-    ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
-    An ``options`` entry may be a function of the machine at each γ (see :data:`ApproachOptions`).
-    Returns a Dataset with ``delta_star(approach, gamma)``, ``concurrence_max``, ``current_delta_star`` (the
-    current minimum, NaN when it lies at the bracket's edge) and ``slope(approach)``
-    (linear fit through the points, energy units per energy unit).
+    Adds ``slope(approach)`` (a linear fit through the points, energy units per energy unit).
     """
-    options = dict(options or {})
-    specs = dict(specs or {})
-    gammas = np.asarray(gammas, dtype=float)
-    delta_star = np.full((len(approaches), len(gammas)), np.nan)
-    peak = np.full_like(delta_star, np.nan)
-    current_delta = np.full_like(delta_star, np.nan)
-    with tqdm(total=delta_star.size, desc="resonance", disable=not progress) as bar:
-        for i, approach in enumerate(approaches):
-            for j, gamma in enumerate(gammas):
-                coupled = set_parameter(machine, "gamma", gamma)
-                found = locate_resonance(coupled, specs.get(approach, approach),
-                                         options=_options_at(options, approach, coupled), **locate)
-                delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
-                bar.update()
-    slopes = [np.polyfit(gammas, row, 1)[0] if len(gammas) > 1 else np.nan for row in delta_star]
-    return xr.Dataset(
-        {"delta_star": (("approach", "gamma"), delta_star, {"long_name": "resonance detuning", "units": "energy"}),
-         "concurrence_max": (("approach", "gamma"), peak),
-         "current_delta_star": (("approach", "gamma"), current_delta,
-                                {"long_name": "detuning of the smallest hot particle current", "units": "energy"}),
-         "slope": ("approach", np.array(slopes), {"long_name": "d delta_star / d gamma"})},
-        coords={"approach": list(approaches), "gamma": ("gamma", gammas, {"units": "energy"})},
-        attrs={"machine": repr(machine)})
+    table = resonance_scan(machine, approaches, "gamma", gammas, options=options, specs=specs,
+                           progress=progress, **locate)
+    gammas = table.gamma.values
+    slopes = [np.polyfit(gammas, row, 1)[0] if len(gammas) > 1 else np.nan for row in table.delta_star.values]
+    return table.assign(slope=("approach", np.array(slopes), {"long_name": "d delta_star / d gamma"}))
 
 
 def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,

@@ -434,6 +434,22 @@ def initial_kpnt(machine: Machine, bandwidth: float) -> int:
     return math.ceil(2 * bandwidth / spacing) + 1
 
 
+def fixed_grid_options(machine: Machine, *, bandwidth: float | None = None, halvings: int = 0,
+                       niter: int = FIXED_NITER) -> dict[str, Any]:
+    """:func:`solve_steady` options for one 2vN solve on a fixed grid (no refinement).
+
+    The grid spans [−D, D] (D = ``bandwidth``, default :func:`default_bandwidth`) with the spacing of
+    :func:`initial_kpnt` halved ``halvings`` times; nested, so each halving contains the previous grid.
+    Scans that optimise over a parameter (e.g. a resonance search) need this: a grid refined separately at
+    every point would put steps into the scanned function. Compare two ``halvings`` for the grid error.
+    """
+    band = _check_bandwidth(machine, default_bandwidth(machine) if bandwidth is None else bandwidth)
+    kpnt = initial_kpnt(machine, band)
+    for _ in range(_check_positive_int("halvings", halvings, 0)):
+        kpnt = _refined(kpnt)
+    return {"bandwidth": band, "converge": False, "kpnt": kpnt, "niter": _check_positive_int("niter", niter, 1)}
+
+
 def _refined(kpnt: int) -> int:
     """Twice as fine a grid that contains every point of the old one."""
     return 2 * (kpnt - 1) + 1
