@@ -6,6 +6,10 @@ principal parts where they are affordable (n ≤ 4; 1vN on 2^7 = 128 states take
 
 Found here: for n ≥ 3 the sinks are not Coulomb-coupled to the other triangles' qubits, so a warm sink
 is excited thermally while the W excitation sits in another triangle; the W state needs T_sink ≪ ε.
+For the same reason the sinks' principal parts shift |1 on qubit 0⟩ against |1 on arm j⟩ by
+(γ/2π) ln((ε + U)/ε) per other sink (0.038 at U = 20, comparable with g): 1vN with its Lamb shift loses
+the W state for n ≥ 3 (and leaves positivity, smallest eigenvalue ~ −7e-3), without it agrees with Pauli
+and the local Lindblad equation.
 """
 
 import matplotlib.pyplot as plt
@@ -15,6 +19,7 @@ from tqdm.auto import tqdm
 
 from transportbench.backends import lindblad
 from transportbench.compare import compare
+from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
@@ -35,37 +40,41 @@ def w_fidelity(machine: Machine, n: int) -> float:
     return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
 
 
-def fidelities(n: int, **parameters: float) -> list[float]:
-    """Fidelity with |W_n⟩ per approach (NaN where an approach is not run or failed)."""
+def fidelities(n: int, **parameters: float) -> tuple[list[float], list[float]]:
+    """Fidelity with |W_n⟩ and smallest eigenvalue of ρ per approach (NaN where not run or failed)."""
     machine = Machine.w_machine(n, **{**FINITE, **parameters})
     tables = [compare(machine, ["lindblad", "qmeq:pauli", "qmeq:1vN"] if n <= QMEQ_LARGEST_N else ["lindblad"])]
     if n <= QMEQ_LARGEST_N:
         plain = compare(machine, ["qmeq:1vN"], options={"qmeq:1vN": {"lamb_shift": False}})
         tables.append(plain.assign_coords(approach=["qmeq:1vN-no-lamb"]))
-    values = {str(name): float(table.fidelity.sel(approach=name)) for table in tables
-              for name in table.approach.values if not str(table.error.sel(approach=name).values)}
-    return [values.get(name, np.nan) for name in approaches]
+    rows = {str(name): table.sel(approach=name) for table in tables for name in table.approach.values
+            if not str(table.error.sel(approach=name).values)}
+    return ([float(rows[name].fidelity) if name in rows else np.nan for name in approaches],
+            [float(rows[name].min_eigenvalue) if name in rows else np.nan for name in approaches])
 
 
-def scan(name: str, values: np.ndarray) -> np.ndarray:
-    """fidelity[approach, n, value] with ``name`` scanned and the other of U, μ at ``AT_FIXED``."""
-    result = np.full((len(approaches), len(sizes), len(values)), np.nan)
+def scan(name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fidelity and min eigenvalue [approach, n, value], ``name`` scanned, the other of U, μ at ``AT_FIXED``."""
+    fidelity_table = np.full((len(approaches), len(sizes), len(values)), np.nan)
+    eigenvalue_table = np.full_like(fidelity_table, np.nan)
     with tqdm(total=len(sizes) * len(values), desc=f"W states vs {name}") as bar:
         for i, n in enumerate(sizes):
             for j, value in enumerate(values):
-                result[:, i, j] = fidelities(n, **{**AT_FIXED, name: float(value)})
+                fidelity_table[:, i, j], eigenvalue_table[:, i, j] = fidelities(n, **{**AT_FIXED, name: float(value)})
                 bar.update()
-    return result
+    return fidelity_table, eigenvalue_table
 
 
 versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, t_sink=t), n) for t in temperatures]
                      for n in sizes])
-versus_u = scan("coulomb_energy", coulomb_energies)
-versus_mu = scan("mu_hot", chemical_potentials)
+versus_u, eigenvalues_u = scan("coulomb_energy", coulomb_energies)
+versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials)
 finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
 data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {"conditions": "ideal limit"}),
                    "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),
-                   "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"})},
+                   "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"}),
+                   "min_eigenvalue_vs_coulomb": (("approach", "n", "U"), eigenvalues_u),
+                   "min_eigenvalue_vs_mu": (("approach", "n", "mu"), eigenvalues_mu)},
                   coords={"approach": approaches, "n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
                           "U": ("U", coulomb_energies, {"units": "ε"}),
                           "mu": ("mu", chemical_potentials, {"units": "ε"})})
@@ -74,6 +83,11 @@ for n, row in zip(sizes, versus_t, strict=True):
           f"F(T_sink = {temperatures[-1]:.2g}) = {row[-1]:.4f}")
 print("fidelity at U = 20, mu = 8 (T_sink = 0.1), approach x n:")
 print(data.fidelity_vs_coulomb.sel(U=20.0, method="nearest").to_pandas().round(5).to_string())
+for n in sizes:  # the Lamb shift detunes |1 on qubit 0⟩ from |1 on arm j⟩; see transportbench.level_shifts
+    shift = resonance_shift_estimate(Machine.w_machine(n, **{**FINITE, **AT_FIXED}))
+    print(f"n = {n}: wide-band level-shift estimate of the resonance detuning of each arm: {shift:+.4f} (g = 0.05)")
+print("smallest eigenvalue of rho over the U and mu scans (negative: outside the approach's validity):")
+print(np.fmin(data.min_eigenvalue_vs_coulomb.min("U"), data.min_eigenvalue_vs_mu.min("mu")).to_pandas().to_string())
 
 figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
 for n, row_t in zip(sizes, versus_t, strict=True):
