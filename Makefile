@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
 QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench studies clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -38,6 +38,10 @@ bench: setup
 	$(PY) benchmarks/qmeq_kernels.py
 	$(PY) benchmarks/qmeq_backend.py
 	$(PY) benchmarks/lindblad_vs_qutip.py
+
+# every study at full resolution into results/ (about 1.5 h on 2 cores); `make studies QUICK=--quick` for a smoke run
+studies: setup
+	for study in studies/*.py; do echo "== $$study"; $(PY) $$study $(QUICK) || exit 1; done
 
 clean:
 	rm -rf $(VENV) build

@@ -61,6 +61,20 @@ def test_regime_validator_margins_and_verdicts():
         validate_regime(Machine.triple_dot(), safe=0.5, marginal=0.1)
 
 
+def test_regime_validator_flags_a_lamb_shift_beyond_the_coupling():
+    """Weak g next to the hot lead's level shift: the paper's inequalities hold, the Lamb-shift one does not."""
+    fig3 = validate_regime(Machine.triple_dot())
+    lamb = next(c for c in fig3.conditions if c.name == "Lamb shift")
+    assert lamb.qubit == 1 and lamb.ratio == pytest.approx(0.0023 / 0.05, rel=0.02)
+    weak_g = validate_regime(Machine.triple_dot(mu_hot=6.0, g13=0.01, g23=0.01))
+    assert weak_g.status == "violated"
+    assert all(c.ratio < 0.11 for c in weak_g.conditions if c.name != "Lamb shift")
+    assert any("Lamb shift for qubit 1" in w for w in weak_g.warnings)
+    symmetric = validate_regime(Machine.triple_dot(mu_hot=8.5, g13=0.01, g23=0.01))  # μ = ε + U/2: no shift
+    assert next(c for c in symmetric.conditions if c.name == "Lamb shift").ratio < 1e-12
+    assert not any(c.name == "Lamb shift" for c in validate_regime(Machine.triple_dot(ideal_limit=True)).conditions)
+
+
 def test_local_lindblad_resonance_is_at_zero_detuning():
     resonance = locate_resonance(Machine.triple_dot(), "lindblad", precision=1e-7)
     assert abs(resonance.delta) < 1e-6
