@@ -21,7 +21,7 @@ two components of the paper's dark state) is ε₀ − ε_q + s(e₀) − s(e_q)
 only the hot lead contributes, δ* ≈ (γ/2π) ln((μ − ε)/(ε + U − μ)) for |E₀ − μ| ≫ T, which vanishes at
 μ = ε + U/2: the paper's operating point (U = 15, μ = 8) sits close to that cancellation. The estimate is
 first order in γ and zeroth order in g; QmeQ's 1vN and 2vN resonances are compared with it in the tests
-and in ``studies/lamb_shift_resonance.py``.
+and in ``studies/lamb_shift_resonance.py`` and ``studies/lamb_shift_band.py``.
 """
 
 from __future__ import annotations

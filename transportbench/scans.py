@@ -1,13 +1,15 @@
 """Scans that expose what the local Lindblad picture misses.
 
-The Lamb-shift resonance shift and the cotunnelling leakage through the dark state, both as functions
-of the reservoir coupling γ.
+The Lamb-shift resonance shift (against γ or any other parameter) and the cotunnelling leakage through
+the dark state against γ.
 
 * Resonance: detune one qubit (ε_q = ε + δ) and locate δ* where the concurrence of qubits 0–1 is
   largest, by a coarse grid (bracketing) refined with a bounded scalar optimiser to ``precision``. In
-  the local Lindblad equation C(δ) = C(−δ), so δ* = 0; Lamb shifts (principal-value terms) move it.
+  the local Lindblad equation C(δ) = C(−δ), so δ* = 0; Lamb shifts (principal-value terms) move it,
+  as :mod:`transportbench.level_shifts` estimates.
 * Leakage: the particle current from the hot reservoir and the concurrence loss 1 − C near the ideal
-  operating point, with a fitted power law I ∝ γ^p per approach.
+  operating point, with a fitted power law I ∝ γ^p per approach; optionally at the Lamb-shifted
+  resonance (:func:`at_shifted_resonance`), which separates the detuning leak (∝ γ³) from the rest.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from transportbench.model import Machine
 from transportbench.sweep import set_parameter
 
 ApproachOptions: TypeAlias = Mapping[str, Any] | Callable[[Machine], Mapping[str, Any]]
-"""Backend options of one approach: fixed, or computed from the machine at each scanned γ (e.g. a 2vN
+"""Backend options of one approach: fixed, or computed from the machine at each scanned value (e.g. a 2vN
 energy grid whose spacing follows γ)."""
 
 
