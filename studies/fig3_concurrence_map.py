@@ -32,10 +32,15 @@ values = local.concurrence.sel(approach="lindblad").transpose("U", "mu")
 mesh = axis.pcolormesh(local.mu, local.U, values, shading="auto", vmin=0, vmax=1, cmap="viridis")
 figure.colorbar(mesh, label="concurrence C (local Lindblad)")
 twovn = overlay.concurrence.sel(approach="qmeq:2vN")
+converged = overlay.converged.sel(approach="qmeq:2vN")
 for i, mu in enumerate(overlay.mu.values):
     for j, u in enumerate(overlay.U.values):
-        axis.annotate(f"{float(twovn[i, j]):.2f}", (mu, u), color="white", ha="center", fontsize=8)
+        mark = "" if bool(converged[i, j]) else "*"  # the grid budget (max_kpnt) ran out first
+        axis.annotate(f"{float(twovn[i, j]):.2f}{mark}", (mu, u), ha="center", va="center", fontsize=8,
+                      bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
+axis.set_ylim(-0.5, 21)
 axis.set_xlabel("μ / T")
 axis.set_ylabel("U / T")
-axis.set_title("numbers: 2vN (QmeQ, " + ("fixed kpnt = 1001, unconverged)" if args.quick else "converged grid)"))
+axis.set_title("numbers: 2vN (QmeQ, " + ("fixed kpnt = 1001, unconverged)" if args.quick
+                                          else "converged grid; * = grid budget ran out)"))
 save(folder, "fig3", local, figure)
