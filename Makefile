@@ -39,7 +39,7 @@ bench: setup
 	$(PY) benchmarks/qmeq_backend.py
 	$(PY) benchmarks/lindblad_vs_qutip.py
 
-# every study at full resolution into results/ (about 1.5 h on 2 cores); `make studies QUICK=--quick` for a smoke run
+# every study at full resolution into results/ (about 2 h on 2 cores); `make studies QUICK=--quick` for a smoke run
 studies: setup
 	for study in studies/*.py; do echo "== $$study"; $(PY) $$study $(QUICK) || exit 1; done
 
