@@ -152,3 +152,14 @@ def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
                        scheduler=cluster.scheduler_address, progress=False)
     local = sweep(Machine.triple_dot(), over, ["lindblad"], workers=1, progress=False)
     assert np.array_equal(remote.concurrence.values, local.concurrence.values)
+
+
+def test_quick_studies_write_apart_from_full_ones(monkeypatch):
+    from transportbench.reporting import study_arguments
+
+    monkeypatch.setattr(sys, "argv", ["study"])
+    assert study_arguments("doc").results == "results"
+    monkeypatch.setattr(sys, "argv", ["study", "--quick"])
+    assert study_arguments("doc").results == "results/quick"
+    monkeypatch.setattr(sys, "argv", ["study", "--quick", "--results", "elsewhere"])
+    assert study_arguments("doc").results == "elsewhere"

@@ -15,11 +15,19 @@ import xarray as xr  # noqa: E402
 
 
 def study_arguments(description: str) -> argparse.Namespace:
-    """Parse ``--quick`` (reduced grids for a smoke run) and ``--results DIR`` (default results/)."""
+    """Parse ``--quick`` (reduced grids for a smoke run) and ``--results DIR``.
+
+    The default folder is results/, or results/quick/ with ``--quick``: a quick run never meets the sweep
+    files of a full run (a sweep refuses to write over a different sweep's file).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="coarse grids: a smoke run in seconds")
-    parser.add_argument("--results", default="results", help="folder for data and figures (default results/)")
-    return parser.parse_args()
+    parser.add_argument("--results", default=None,
+                        help="folder for data and figures (default results/, or results/quick/ with --quick)")
+    arguments = parser.parse_args()
+    if arguments.results is None:
+        arguments.results = "results/quick" if arguments.quick else "results"
+    return arguments
 
 
 def results_folder(root: str, study: str) -> Path:
