@@ -21,7 +21,7 @@ def study_arguments(description: str) -> argparse.Namespace:
     files of a full run (a sweep refuses to write over a different sweep's file).
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="coarse grids: a smoke run in seconds")
+    parser.add_argument("--quick", action="store_true", help="coarse grids: a smoke run (seconds to two minutes)")
     parser.add_argument("--results", default=None,
                         help="folder for data and figures (default results/, or results/quick/ with --quick)")
     arguments = parser.parse_args()
