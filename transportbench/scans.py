@@ -14,7 +14,7 @@ the dark state against γ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -37,6 +37,24 @@ def _options_at(options: Mapping[str, ApproachOptions], approach: str, machine: 
     """The options of ``approach`` for ``machine`` (calling them if they depend on the machine)."""
     chosen = options.get(approach) or {}
     return dict(chosen(machine) if callable(chosen) else chosen)
+
+
+def _scan_points(machine: Machine, approaches: Sequence[str], parameter: str, values: np.ndarray, *,
+                 options: Mapping[str, ApproachOptions], specs: Mapping[str, str],
+                 adjust: Mapping[str, Callable[[Machine], Machine]], description: str,
+                 progress: bool) -> Iterator[tuple[int, int, Machine, str, dict[str, Any]]]:
+    """Every (row, column, machine, approach name, options) of a scan, with a progress bar.
+
+    Row i is ``approaches[i]`` (a label, mapped to its approach by ``specs``); column j sets ``parameter`` to
+    ``values[j]``, then the row's ``adjust`` changes the machine, and the row's options are resolved for it.
+    """
+    with tqdm(total=len(approaches) * len(values), desc=description, disable=not progress) as bar:
+        for i, label in enumerate(approaches):
+            for j, value in enumerate(values):
+                changed = set_parameter(machine, parameter, float(value))
+                changed = adjust[label](changed) if label in adjust else changed
+                yield i, j, changed, specs.get(label, label), _options_at(options, label, changed)
+                bar.update()
 
 
 @dataclass(frozen=True)
@@ -145,20 +163,15 @@ def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, 
     ``delta_star``, ``concurrence_max`` and ``current_delta_star`` (the current minimum; NaN when it lies
     at the bracket's edge or was not asked for).
     """
-    options = dict(options or {})
-    specs = dict(specs or {})
     values = np.asarray(values, dtype=float)
     delta_star = np.full((len(approaches), len(values)), np.nan)
     peak = np.full_like(delta_star, np.nan)
     current_delta = np.full_like(delta_star, np.nan)
-    with tqdm(total=delta_star.size, desc=f"resonance vs {parameter}", disable=not progress) as bar:
-        for i, approach in enumerate(approaches):
-            for j, value in enumerate(values):
-                changed = set_parameter(machine, parameter, float(value))
-                found = locate_resonance(changed, specs.get(approach, approach),
-                                         options=_options_at(options, approach, changed), **locate)
-                delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
-                bar.update()
+    points = _scan_points(machine, approaches, parameter, values, options=options or {}, specs=specs or {},
+                          adjust={}, description=f"resonance vs {parameter}", progress=progress)
+    for i, j, changed, approach, settings in points:
+        found = locate_resonance(changed, approach, options=settings, **locate)
+        delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
     dims = ("approach", parameter)
     return xr.Dataset(
         {"delta_star": (dims, delta_star, {"long_name": "resonance detuning", "units": "energy"}),
@@ -199,24 +212,19 @@ def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequen
     figures ``min_eigenvalue`` and ``converged`` per point, and the fitted exponents
     ``current_exponent(approach)``, ``loss_exponent(approach)``.
     """
-    options, specs, adjust = dict(options or {}), dict(specs or {}), dict(adjust or {})
     gammas = np.asarray(gammas, dtype=float)
     current = np.full((len(approaches), len(gammas)), np.nan)
     loss = np.full_like(current, np.nan)
     lowest_eigenvalue = np.full_like(current, np.nan)
     converged = np.zeros(current.shape, dtype=bool)
-    with tqdm(total=current.size, desc="leakage", disable=not progress) as bar:
-        for i, approach in enumerate(approaches):
-            for j, gamma in enumerate(gammas):
-                coupled = set_parameter(machine, "gamma", gamma)
-                coupled = adjust[approach](coupled) if approach in adjust else coupled
-                figures = summarize(solve(coupled, specs.get(approach, approach),
-                                          **_options_at(options, approach, coupled)))
-                current[i, j] = figures["particle_current"][0]
-                loss[i, j] = 1.0 - figures["concurrence"]
-                lowest_eigenvalue[i, j] = figures.get("min_eigenvalue", np.nan)
-                converged[i, j] = figures.get("converged", False)
-                bar.update()
+    points = _scan_points(machine, approaches, "gamma", gammas, options=options or {}, specs=specs or {},
+                          adjust=adjust or {}, description="leakage", progress=progress)
+    for i, j, coupled, approach, settings in points:
+        figures = summarize(solve(coupled, approach, **settings))
+        current[i, j] = figures["particle_current"][0]
+        loss[i, j] = 1.0 - figures["concurrence"]
+        lowest_eigenvalue[i, j] = figures.get("min_eigenvalue", np.nan)
+        converged[i, j] = figures.get("converged", False)
     return xr.Dataset(
         {"current": (("approach", "gamma"), current, {"long_name": "particle current from the hot reservoir"}),
          "concurrence_loss": (("approach", "gamma"), loss),
