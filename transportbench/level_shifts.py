@@ -112,13 +112,22 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
     return shift
 
 
+def relative_level_shift(machine: Machine, qubit: int = 1, bandwidth: float | None = None) -> float:
+    """s(e₀) − s(e_qubit): how much the leads lift |1 on qubit 0⟩ above |1 on ``qubit``⟩ (energy units).
+
+    :func:`level_shift` of the two single-excitation states (wide band for ``bandwidth=None``); the part
+    of :func:`resonance_shift_estimate` that the leads add to the bare detuning.
+    """
+    if not 0 < qubit < machine.n_qubits:
+        raise ValueError(f"qubit must be in 1..{machine.n_qubits - 1}, got {qubit!r}")
+    return level_shift(machine, [0], bandwidth) - level_shift(machine, [qubit], bandwidth)
+
+
 def resonance_shift_estimate(machine: Machine, qubit: int = 1, bandwidth: float | None = None) -> float:
     """Predicted concurrence maximum δ* when ε_qubit → ε_qubit + δ (energy units).
 
     The detuning that makes |1 on qubit 0⟩ and |1 on ``qubit``⟩ degenerate including their level shifts:
-    ε₀ − ε_qubit + s(e₀) − s(e_qubit), with :func:`level_shift` (wide band for ``bandwidth=None``).
+    ε₀ − ε_qubit + :func:`relative_level_shift` (wide band for ``bandwidth=None``).
     """
-    if not 0 < qubit < machine.n_qubits:
-        raise ValueError(f"qubit must be in 1..{machine.n_qubits - 1}, got {qubit!r}")
-    bare = machine.energies[0] - machine.energies[qubit]
-    return bare + level_shift(machine, [0], bandwidth) - level_shift(machine, [qubit], bandwidth)
+    shift = relative_level_shift(machine, qubit, bandwidth)
+    return machine.energies[0] - machine.energies[qubit] + shift
