@@ -190,7 +190,10 @@ def default_bandwidth(machine: Machine) -> float:
     return BANDWIDTH_FACTOR * energy_scale(machine)
 
 
-def _check_bandwidth(machine: Machine, bandwidth: float) -> float:
+def _check_bandwidth(machine: Machine, bandwidth: float | None) -> float:
+    """The band half-width D to use: ``bandwidth`` checked, or :func:`default_bandwidth` when it is None."""
+    if bandwidth is None:
+        return default_bandwidth(machine)
     scale = energy_scale(machine)
     if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > scale):
         raise ValueError(f"bandwidth must be a finite number above every transition energy and Fermi window "
@@ -234,7 +237,7 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     qmeq = _import_qmeq()
     kerntype = canonical_approach(approach)
     _check_machine(machine)
-    band = _check_bandwidth(machine, default_bandwidth(machine) if bandwidth is None else bandwidth)
+    band = _check_bandwidth(machine, bandwidth)
     dot = {qubit: position for position, qubit in enumerate(machine.order)}
     hsingle: dict[tuple[int, int], float] = {(dot[q], dot[q]): energy for q, energy in enumerate(machine.energies)}
     hsingle.update({(dot[i], dot[j]): g for (i, j), g in machine.couplings})
@@ -443,7 +446,7 @@ def fixed_grid_options(machine: Machine, *, bandwidth: float | None = None, halv
     Scans that optimise over a parameter (e.g. a resonance search) need this: a grid refined separately at
     every point would put steps into the scanned function. Compare two ``halvings`` for the grid error.
     """
-    band = _check_bandwidth(machine, default_bandwidth(machine) if bandwidth is None else bandwidth)
+    band = _check_bandwidth(machine, bandwidth)
     kpnt = initial_kpnt(machine, band)
     for _ in range(_check_positive_int("halvings", halvings, 0)):
         kpnt = _refined(kpnt)
@@ -628,7 +631,7 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     """
     kerntype = canonical_approach(approach)
     _check_machine(machine)
-    band = _check_bandwidth(machine, default_bandwidth(machine) if bandwidth is None else bandwidth)
+    band = _check_bandwidth(machine, bandwidth)
     two_vn_options = {"kpnt": kpnt, "niter": niter, "converge": converge, "tol": tol, "current_rtol": current_rtol,
                       "max_kpnt": max_kpnt, "check_bandwidth": check_bandwidth}
     start = time.perf_counter()
