@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from table_format import markdown_table
 
 FULL_NS = (2, 3, 4, 5, 6)
 QUICK_NS = (2, 3, 4, 5)
@@ -315,15 +316,6 @@ def fmt_seconds(value: float) -> str:
     return f"{value:.3g}"
 
 
-def print_markdown_table(rows: list[tuple[str, ...]]) -> None:
-    """Print rows as a Markdown table (first row: header); numeric-looking columns right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print("| " + " | ".join(cell.ljust(w) for cell, w in zip(rows[0], widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|")
-    for row in rows[1:]:
-        print("| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) + " |")
-
-
 def progress(message: str) -> None:
     """One line of progress on stderr."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -413,7 +405,7 @@ def main_tables(rows: list[dict]) -> None:
             _cell(gmres, "seconds", ".3g"), _ratio(gmres, ours), f"{ours['peak_mb']:.0f}",
             _cell(direct, "peak_mb", ".0f"), _cell(gmres, "peak_mb", ".0f"),
         ))
-    print_markdown_table(table)
+    print(markdown_table(table, right_aligned=range(len(table[0]))))
     print()
     table = [("n", "max abs Δρ, direct", "max abs Δρ, gmres", "ours residual", "ours min eig",
               "QuTiP residual (direct; gmres)", "QuTiP min eig (direct; gmres)", "ours in QuTiP's 𝓛: residual")]
@@ -427,7 +419,7 @@ def main_tables(rows: list[dict]) -> None:
             "; ".join(_cell(info, "min_eigenvalue", ".1e") for info in (direct, gmres)),
             f"{solved[0]['residual_of_ours']:.1e}" if solved else "—",
         ))
-    print_markdown_table(table)
+    print(markdown_table(table, right_aligned=range(len(table[0]))))
 
 
 def restricted_table(rows: list[dict]) -> None:
@@ -442,7 +434,7 @@ def restricted_table(rows: list[dict]) -> None:
             f"{ours['residual']:.1e}", f"{ours['min_eigenvalue']:.1e}", f"{ours['peak_mb']:.0f}",
             _cell(direct, "seconds", ".3g"), _cell(direct, "deviation", ".1e"),
         ))
-    print_markdown_table(table)
+    print(markdown_table(table, right_aligned=range(len(table[0]))))
 
 
 def parse_arguments() -> argparse.Namespace:

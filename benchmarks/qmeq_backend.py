@@ -28,6 +28,8 @@ import time
 import warnings
 from collections.abc import Callable
 
+from table_format import markdown_table
+
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.model import Machine
 from transportbench.observables import concurrence, reduced_state
@@ -112,15 +114,6 @@ def print_w_machine_estimate(machine: Machine, timed_row: tuple[str, ...]) -> No
           f"iterations and {bytes_per_point * kpnt / 1e9:.1f} GB of 2vN arrays.")
 
 
-def print_markdown_table(rows: list[tuple[str, ...]]) -> None:
-    """Print rows as a Markdown table; the first row is the header."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for index, cells in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |")
-        if index == 0:
-            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
-
-
 def main() -> None:
     """Run the benchmark and print the table, the 2vN convergence record and the machine."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -138,7 +131,7 @@ def main() -> None:
     rows.append(w_machine_2vn)
     if arguments.bandwidth_scan:
         rows += bandwidth_scan_rows(triple_dot)
-    print_markdown_table(rows)
+    print(markdown_table(rows))
 
     print("\nConverged 2vN at the Fig. 3 point, every grid solved:")
     for solve in converged.options["solves"]:

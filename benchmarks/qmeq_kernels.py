@@ -21,6 +21,7 @@ import time
 import warnings
 
 import numpy as np
+from table_format import markdown_table
 
 from transportbench.backends.qmeq import build_system
 from transportbench.model import Machine
@@ -47,20 +48,6 @@ def best_time(kerntype: str, kpnt: int, niter: int, repeat: int) -> tuple[float,
     """Return the fastest of ``repeat`` solves and the currents of the last one."""
     runs = [time_2vN(kerntype, kpnt, niter) for _ in range(repeat)]
     return min(elapsed for elapsed, _ in runs), runs[-1][1]
-
-
-def print_markdown_table(rows: list[tuple[str, ...]]) -> None:
-    """Print rows as a Markdown table; the first row is the header, the last column right-aligned."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        padded = [cell.ljust(w) for cell, w in zip(cells[:-1], widths, strict=False)]
-        return "| " + " | ".join([*padded, cells[-1].rjust(widths[-1])]) + " |"
-
-    print(line(rows[0]))
-    print("|" + "|".join("-" * (w + 2) for w in widths[:-1]) + "|" + "-" * (widths[-1] + 1) + ":|")
-    for row in rows[1:]:
-        print(line(row))
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -90,7 +77,7 @@ def main() -> int:
             ("pure Python (QmeQ's fallback)", "py2vN", f"{python_time:.2f}"),
             ("ratio Python / compiled", "", f"{ratio:.0f}x")]
     print()
-    print_markdown_table(rows)
+    print(markdown_table(rows, right_aligned=[-1]))
     print()
     print(f"currents agree to {deviation:.1e} (relative); required speed-up >= {arguments.min_ratio:g}x")
 
