@@ -5,7 +5,7 @@ through every approach, with QmeQ's 2vN converged in its energy grid. The paper'
 concurrence above 0.98 here; the table records what this build measures, with grid and bandwidth.
 """
 
-from transportbench.compare import ALL_APPROACHES, compare, format_table
+from transportbench.compare import ALL_APPROACHES, compare, format_notes, format_table
 from transportbench.model import Machine
 from transportbench.reporting import results_folder, save, study_arguments
 
@@ -13,8 +13,5 @@ args = study_arguments(__doc__)
 options = {"qmeq:2vN": {"converge": False, "kpnt": 1001}} if args.quick else {}  # quick: unconverged
 table = compare(Machine.triple_dot(), ALL_APPROACHES, options=options)
 print(format_table(table))
-for approach in table.approach.values:
-    notes = str(table.notes.sel(approach=approach).values)
-    if notes:
-        print(f"{approach}: {notes}")
+print(format_notes(table))
 save(results_folder(args.results, "si_2vn_check"), "fig3_point_all_approaches", table)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transportbench.compare import compare, format_table, sink_qubits, target_state
+from transportbench.compare import compare, format_notes, format_table, sink_qubits, target_state
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
@@ -22,6 +22,8 @@ def test_compare_table_records_failures_without_losing_other_rows():
     assert np.isnan(float(table.sel(approach="nonsense").concurrence))
     text = format_table(table)
     assert "FAILED" in text and "lindblad" in text
+    notes = format_notes(table).splitlines()  # only the solved approach has notes
+    assert len(notes) == 1 and notes[0].startswith("lindblad: ")
     assert table.energy_current.sel(approach="lindblad", reservoir="hot") > 0
 
 

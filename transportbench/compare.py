@@ -181,6 +181,16 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
     return dataset
 
 
+def format_notes(dataset: xr.Dataset) -> str:
+    """The backends' notes of a :func:`compare` dataset, one ``approach: notes`` line per approach that has any."""
+    lines = []
+    for approach in dataset.approach.values:
+        notes = str(dataset.notes.sel(approach=approach).values)
+        if notes:
+            lines.append(f"{approach}: {notes}")
+    return "\n".join(lines)
+
+
 def format_table(dataset: xr.Dataset) -> str:
     """A readable text table of a :func:`compare` dataset (one row per approach)."""
     reservoirs = [str(r) for r in dataset.reservoir.values]

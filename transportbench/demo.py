@@ -10,18 +10,15 @@ converged 2vN approaches; the table is printed and a summary figure written to
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from transportbench.compare import ALL_APPROACHES, compare, format_table  # noqa: E402
-from transportbench.model import Machine  # noqa: E402
-from transportbench.regime import validate_regime  # noqa: E402
+from transportbench.compare import ALL_APPROACHES, compare, format_notes, format_table
+from transportbench.model import Machine
+from transportbench.regime import validate_regime
+from transportbench.reporting import results_folder, save
 
 
 def summary_figure(table: xr.Dataset) -> plt.Figure:
@@ -50,15 +47,8 @@ def main() -> None:
     table = compare(machine, ALL_APPROACHES)
     print()
     print(format_table(table))
-    for approach in table.approach.values:
-        notes = str(table.notes.sel(approach=approach).values)
-        if notes:
-            print(f"  {approach}: {notes}")
-    folder = Path(args.results) / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    table.to_netcdf(folder / "fig3_point.nc", engine="h5netcdf")
-    summary_figure(table).savefig(folder / "fig3_point.png", dpi=130, bbox_inches="tight")
-    print(f"wrote {folder / 'fig3_point.nc'} and {folder / 'fig3_point.png'}")
+    print(format_notes(table))
+    save(results_folder(args.results, "demo"), "fig3_point", table, summary_figure(table))
 
 
 if __name__ == "__main__":
