@@ -53,6 +53,9 @@ def test_level_shift_rejects_what_it_cannot_do():
         level_shift(Machine.triple_dot(), [5])
     with pytest.raises(ValueError, match="outside the band"):
         level_shift(Machine.triple_dot(), [1], bandwidth=10.0)
+    for bad in (-100.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="bandwidth"):
+            level_shift(Machine.triple_dot(), [1], bandwidth=bad)
     with pytest.raises(ValueError, match="qubit"):
         resonance_shift_estimate(Machine.triple_dot(), qubit=0)
     with pytest.raises(ValueError, match="no finite level shift"):

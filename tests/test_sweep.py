@@ -34,6 +34,8 @@ def test_local_workers_share_the_cpus_blas_threads():
     assert blas_threads_per_worker(2, cpus=2) == 1
     assert blas_threads_per_worker(3, cpus=2) == 1
     assert blas_threads_per_worker(2, cpus=8) == 4
+    with pytest.raises(ValueError, match="workers"):
+        blas_threads_per_worker(0)
     with ProcessPoolExecutor(1, initializer=_limit_blas_threads, initargs=(1,)) as pool:
         limited = pool.submit(_blas_threads).result()
     assert limited and limited == [1] * len(limited)

@@ -102,6 +102,8 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
         raise ValueError(f"occupied qubits must be in 0..{machine.n_qubits - 1}, got {sorted(excited)}")
     if machine.ideal_limit:
         raise ValueError("the ideal limit has infinite U and μ: no finite level shift")
+    if bandwidth is not None and not (isinstance(bandwidth, (int, float)) and 0 < bandwidth < math.inf):
+        raise ValueError(f"bandwidth must be a finite positive number or None (wide band), got {bandwidth!r}")
     shift = 0.0
     for reservoir in machine.reservoirs:
         qubit = reservoir.qubit

@@ -215,6 +215,8 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
 
 def blas_threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """BLAS threads each of ``workers`` local processes may use: the CPUs shared out, at least one."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     return max(1, (cpus or os.cpu_count() or 1) // workers)
 
 
