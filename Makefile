@@ -15,7 +15,7 @@ $(PY):
 
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,dask]'
+	$(PY) -m pip install --quiet -e '.[dev,dask,heom]'
 	touch $@
 
 $(QMEQ_INSTALLED): $(INSTALLED) $(QMEQ_INPUTS)
@@ -34,7 +34,7 @@ lint: $(INSTALLED)
 	$(PY) -m ruff check transportbench tests studies benchmarks tools
 
 bench: setup
-	$(PY) -m pip install --quiet -e '.[dev,dask,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,dask,heom,bench]'
 	$(PY) benchmarks/qmeq_kernels.py
 	$(PY) benchmarks/qmeq_backend.py
 	$(PY) benchmarks/lindblad_vs_qutip.py

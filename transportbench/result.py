@@ -12,6 +12,8 @@ are then that subset, still in the same lexicographic order, and ρ is exactly z
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,15 @@ from typing import Any
 import numpy as np
 
 from transportbench.model import Machine
+
+PHYSICAL_TOLERANCE = 1e-8
+"""Trace error, hermiticity error and negative eigenvalues up to this size count as round-off."""
+ENERGY_RTOL = 1e-6
+"""|Σ_r J^E_r| above this fraction of the largest energy current means energy is not conserved."""
+ENTROPY_RTOL = 1e-8
+"""Entropy production below −ENTROPY_RTOL × Σ_r |heat_r|/T_r violates the second law."""
+HEAT_NOISE = 1e-10
+"""Heat currents of a T = 0 reservoir below this fraction of the largest heat current count as zero."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,20 @@ class Health:
         Whether the backend's own convergence criteria were met.
     notes : tuple of str
         Warnings and convergence details recorded during the solve.
+    unique : bool or None
+        Whether the steady state was checked to be unique (True), found not to be unique (False), or
+        not checked (None).
+    energy_imbalance : float
+        Σ_r J^E_r, the energy flowing into the system from all reservoirs together (energy² units, ħ = 1);
+        zero in a steady state that conserves energy. Filled in by :class:`Result`.
+    energy_scale : float
+        max_r |J^E_r|, the yardstick of ``energy_imbalance`` (energy² units).
+    entropy_production : float
+        σ = −Σ_r (J^E_r − μ_r J_r) / T_r, the entropy the reservoirs gain per unit time (k_B = 1, energy
+        units); ≥ 0 by the second law. NaN for a machine in the ideal limit (its rates are not those of
+        its finite μ). A reservoir at T = 0 that gives off heat contributes −∞. Filled in by :class:`Result`.
+    entropy_scale : float
+        Σ_r |J^E_r − μ_r J_r| / T_r, the yardstick of ``entropy_production``.
     """
 
     trace_error: float
@@ -48,15 +73,57 @@ class Health:
     residual: float
     converged: bool = True
     notes: tuple[str, ...] = ()
+    unique: bool | None = None
+    energy_imbalance: float = float("nan")
+    energy_scale: float = float("nan")
+    entropy_production: float = float("nan")
+    entropy_scale: float = float("nan")
 
-    def is_physical(self, tolerance: float = 1e-8) -> bool:
+    def is_physical(self, tolerance: float = PHYSICAL_TOLERANCE) -> bool:
         """True when trace, hermiticity and positivity hold to ``tolerance``."""
         return (self.trace_error <= tolerance and self.hermiticity_error <= tolerance
                 and self.min_eigenvalue >= -tolerance)
 
+    def relative_energy_imbalance(self) -> float:
+        """|Σ_r J^E_r| / max_r |J^E_r| (0 when no energy flows; NaN before the currents are known)."""
+        if not self.energy_scale > 0:
+            return 0.0 if self.energy_scale == 0 else float("nan")
+        return abs(self.energy_imbalance) / self.energy_scale
+
+    def conserves_energy(self, rtol: float = ENERGY_RTOL) -> bool:
+        """False when the reservoirs' energy currents do not sum to zero within ``rtol`` of the largest."""
+        imbalance = self.relative_energy_imbalance()
+        return not imbalance > rtol  # NaN (unknown) is not a violation
+
+    def obeys_second_law(self, rtol: float = ENTROPY_RTOL) -> bool:
+        """False when the entropy production is negative beyond ``rtol`` × ``entropy_scale``."""
+        if math.isnan(self.entropy_production):
+            return True
+        return not self.entropy_production < -rtol * self.entropy_scale
+
+    def problems(self) -> list[str]:
+        """What is wrong with this state, in words (empty when every check passes)."""
+        found = []
+        if self.unique is False:
+            found.append("not unique")
+        if not self.converged:
+            found.append("not converged")
+        if not self.is_physical():
+            found.append(f"unphysical (min eig {self.min_eigenvalue:.1e})" if self.min_eigenvalue < -PHYSICAL_TOLERANCE
+                         else "unphysical")
+        if not self.obeys_second_law():
+            found.append("second law violated")
+        if not self.conserves_energy():
+            found.append(f"energy not conserved ({self.relative_energy_imbalance():.1%})")
+        return found
+
+    def status(self) -> str:
+        """``"ok"`` when :meth:`problems` finds nothing, else the problems joined by ``"; "``."""
+        return "; ".join(self.problems()) or "ok"
+
 
 def assess(rho: np.ndarray, residual: float = float("nan"), converged: bool = True,
-           notes: tuple[str, ...] = ()) -> Health:
+           notes: tuple[str, ...] = (), unique: bool | None = None) -> Health:
     """Measure trace, hermiticity and positivity of ``rho`` and bundle them with solver figures."""
     hermitian_part = (rho + rho.conj().T) / 2
     return Health(
@@ -66,7 +133,34 @@ def assess(rho: np.ndarray, residual: float = float("nan"), converged: bool = Tr
         residual=float(residual),
         converged=converged,
         notes=notes,
+        unique=unique,
     )
+
+
+def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
+                   energy_currents: Mapping[str, float]) -> dict[str, float]:
+    """Energy balance and entropy production of steady-state currents (the thermodynamic fields of :class:`Health`).
+
+    Currents are into the system (> 0); σ = −Σ_r (J^E_r − μ_r J_r)/T_r with k_B = 1.
+    """
+    names = [r.name for r in machine.reservoirs]
+    energy = np.array([energy_currents[name] for name in names], dtype=float)
+    heat = energy - np.array([r.chemical_potential * particle_currents[name]
+                              for r, name in zip(machine.reservoirs, names, strict=True)])
+    temperatures = np.array([r.temperature for r in machine.reservoirs], dtype=float)
+    noise = HEAT_NOISE * (np.max(np.abs(heat)) if heat.size else 0.0)
+    terms = np.zeros(len(heat))
+    warm = temperatures > 0
+    terms[warm] = -heat[warm] / temperatures[warm]
+    cold_and_flowing = ~warm & (np.abs(heat) > noise)
+    terms[cold_and_flowing] = -np.sign(heat[cold_and_flowing]) * np.inf
+    scale = float(np.sum(np.abs(terms)))
+    return {
+        "energy_imbalance": float(energy.sum()),
+        "energy_scale": float(np.max(np.abs(energy))) if energy.size else 0.0,
+        "entropy_production": float("nan") if machine.ideal_limit else float(terms.sum()),
+        "entropy_scale": float("nan") if machine.ideal_limit else scale,
+    }
 
 
 @dataclass(frozen=True)
@@ -104,6 +198,11 @@ class Result:
     options: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
     health: Health | None = None
+
+    def __post_init__(self) -> None:
+        if self.health is not None and math.isnan(self.health.energy_scale):
+            figures = thermodynamics(self.machine, self.particle_currents, self.energy_currents)
+            object.__setattr__(self, "health", dataclasses.replace(self.health, **figures))
 
     def __repr__(self) -> str:
         currents = ", ".join(f"{name}={value:.4g}" for name, value in self.energy_currents.items())

@@ -11,6 +11,7 @@ from types import ModuleType
 REGISTRY: dict[str, str] = {
     "lindblad": "transportbench.backends.lindblad",
     "qmeq": "transportbench.backends.qmeq",
+    "heom": "transportbench.backends.heom",
 }
 
 
