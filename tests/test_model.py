@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from transportbench.model import Machine, Reservoir
@@ -93,3 +94,27 @@ def test_w_machine_triangles(n):
     if n <= 3:  # every hopping is between neighbours in the dot order
         position = {q: i for i, q in enumerate(machine.order)}
         assert all(abs(position[i] - position[j]) == 1 for (i, j), _ in machine.couplings)
+
+
+@pytest.mark.parametrize(("build", "named"), [
+    (lambda: Machine.triple_dot(t_hot="1"), "temperature"),
+    (lambda: Machine.triple_dot(gamma_hot=True), "rate"),
+    (lambda: Machine.triple_dot(coulomb_energy=np.True_), "coulomb_energy"),
+    (lambda: Machine.triple_dot(gamma_cold=1e300), "rate"),
+    (lambda: Machine.triple_dot(epsilon=-1e101), "epsilon"),
+    (lambda: Machine.w_machine(3.0), "n"),
+    (lambda: Machine.w_machine(True), "n"),
+    (lambda: _valid(reservoirs=(Reservoir("", 0, 0.1, 0.0, 1.0),)), "reservoir names"),
+    (lambda: _valid(reservoirs=(Reservoir("hot", 0.0, 0.1, 0.0, 1.0),)), "qubit"),
+])
+def test_strings_booleans_and_huge_values_are_not_numbers(build, named):
+    with pytest.raises(ValueError, match=named):
+        build()
+
+
+def test_numpy_numbers_are_accepted():
+    machine = Machine.w_machine(np.int64(3), g=np.float32(0.05), coulomb_energy=np.int32(15))
+    assert machine.n_qubits == 5 and machine.coulomb_energy(0, 1) == 15.0
+    reservoir = Machine(energies=(np.float64(1.0),), reservoirs=(Reservoir("a", np.int64(0), np.float64(0.1), 0, 1),),
+                        order=(np.int64(0),)).reservoirs[0]
+    assert reservoir.qubit == 0 and type(reservoir.qubit) is int and type(reservoir.rate) is float

@@ -21,10 +21,11 @@ Conventions
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from transportbench.validation import flag, integer, nonnegative, real
 
 Statistics = Literal["qubit", "fermion"]
 STATISTICS: tuple[str, ...] = ("qubit", "fermion")
@@ -57,31 +58,15 @@ class Reservoir:
     temperature: float
 
 
-def _require_finite(name: str, value: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _require_nonnegative(name: str, value: float) -> float:
-    number = _require_finite(name, value)
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return number
-
-
 def _require_qubit(name: str, index: object, n_qubits: int) -> int:
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_qubits:
-        raise ValueError(f"{name} must be a qubit index in 0..{n_qubits - 1}, got {index!r}")
-    return index
+    try:
+        return integer(name, index, 0, n_qubits - 1)
+    except ValueError:
+        raise ValueError(f"{name} must be a qubit index in 0..{n_qubits - 1}, got {index!r}") from None
 
 
 def _pair_table(name: str, table: Mapping[Pair, float] | Iterable[tuple[Pair, float]], n_qubits: int,
-                nonnegative: bool) -> tuple[tuple[Pair, float], ...]:
+                nonnegative_values: bool) -> tuple[tuple[Pair, float], ...]:
     """Validate ``{(i, j): value}`` and return it as a sorted tuple with i < j."""
     items = table.items() if isinstance(table, Mapping) else table
     checked: dict[Pair, float] = {}
@@ -95,7 +80,7 @@ def _pair_table(name: str, table: Mapping[Pair, float] | Iterable[tuple[Pair, fl
         key = (min(i, j), max(i, j))
         if key in checked:
             raise ValueError(f"{name} has a duplicate pair {pair!r}")
-        check = _require_nonnegative if nonnegative else _require_finite
+        check = nonnegative if nonnegative_values else real
         checked[key] = check(f"{name}[{pair!r}]", value)
     return tuple(sorted(checked.items()))
 
@@ -140,27 +125,30 @@ class Machine:
     _coulomb_matrix: tuple[tuple[float, ...], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        energies = tuple(_require_finite(f"energies[{i}]", e) for i, e in enumerate(self.energies))
+        energies = tuple(real(f"energies[{i}]", e) for i, e in enumerate(self.energies))
         if not energies:
             raise ValueError("energies must list at least one qubit, got ()")
         n = len(energies)
         object.__setattr__(self, "energies", energies)
-        object.__setattr__(self, "couplings", _pair_table("couplings", self.couplings, n, nonnegative=False))
-        object.__setattr__(self, "coulomb", _pair_table("coulomb", self.coulomb, n, nonnegative=True))
+        object.__setattr__(self, "couplings", _pair_table("couplings", self.couplings, n, nonnegative_values=False))
+        object.__setattr__(self, "coulomb", _pair_table("coulomb", self.coulomb, n, nonnegative_values=True))
         object.__setattr__(self, "reservoirs", tuple(self._checked_reservoirs(n)))
         dephasing = tuple(self.dephasing) if self.dephasing else (0.0,) * n
         if len(dephasing) != n:
             raise ValueError(f"dephasing must give one rate per qubit ({n}), got {self.dephasing!r}")
         object.__setattr__(self, "dephasing",
-                           tuple(_require_nonnegative(f"dephasing[{i}]", k) for i, k in enumerate(dephasing)))
+                           tuple(nonnegative(f"dephasing[{i}]", k) for i, k in enumerate(dephasing)))
         if self.statistics not in STATISTICS:
             raise ValueError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
         order = tuple(self.order) if self.order else tuple(range(n))
-        if sorted(order) != list(range(n)) or not all(isinstance(q, int) for q in order):
+        try:
+            order = tuple(integer("order", q) for q in order)
+        except ValueError:
+            order = ()
+        if sorted(order) != list(range(n)):
             raise ValueError(f"order must be a permutation of 0..{n - 1}, got {self.order!r}")
         object.__setattr__(self, "order", order)
-        if not isinstance(self.ideal_limit, bool):
-            raise ValueError(f"ideal_limit must be True or False, got {self.ideal_limit!r}")
+        object.__setattr__(self, "ideal_limit", flag("ideal_limit", self.ideal_limit))
         matrix = [[0.0] * n for _ in range(n)]
         for (i, j), u in self.coulomb:
             matrix[i][j] = matrix[j][i] = u
@@ -171,6 +159,8 @@ class Machine:
         for reservoir in self.reservoirs:
             if not isinstance(reservoir, Reservoir):
                 raise ValueError(f"reservoirs must be Reservoir objects, got {reservoir!r}")
+            if not isinstance(reservoir.name, str) or not reservoir.name:
+                raise ValueError(f"reservoir names must be non-empty strings, got {reservoir.name!r}")
             label = f"reservoir {reservoir.name!r}"
             if reservoir.name in names:
                 raise ValueError(f"reservoir names must be unique, got {reservoir.name!r} twice")
@@ -178,9 +168,9 @@ class Machine:
             yield Reservoir(
                 name=reservoir.name,
                 qubit=_require_qubit(f"{label} qubit", reservoir.qubit, n_qubits),
-                rate=_require_nonnegative(f"{label} rate", reservoir.rate),
-                chemical_potential=_require_finite(f"{label} chemical_potential", reservoir.chemical_potential),
-                temperature=_require_nonnegative(f"{label} temperature", reservoir.temperature),
+                rate=nonnegative(f"{label} rate", reservoir.rate),
+                chemical_potential=real(f"{label} chemical_potential", reservoir.chemical_potential),
+                temperature=nonnegative(f"{label} temperature", reservoir.temperature),
             )
 
     # ----------------------------------------------------------------------------------- queries
@@ -230,11 +220,11 @@ class Machine:
         i.e. the paper's (1, 3, 2), so both hoppings are nearest neighbours and the fermion model equals
         the qubit model. All energies in one unit (paper: ε = 1 GHz), ħ = k_B = 1.
         """
-        epsilon = _require_finite("epsilon", epsilon)
+        epsilon = real("epsilon", epsilon)
         energies = [epsilon] * 3
         for qubit, delta in (detuning or {}).items():
-            energies[_require_qubit("detuning qubit", qubit, 3)] += _require_finite(f"detuning[{qubit}]", delta)
-        u = _require_nonnegative("coulomb_energy", coulomb_energy)
+            energies[_require_qubit("detuning qubit", qubit, 3)] += real(f"detuning[{qubit}]", delta)
+        u = nonnegative("coulomb_energy", coulomb_energy)
         return cls(
             energies=tuple(energies),
             couplings={(0, 2): g13, (1, 2): g23},
@@ -258,12 +248,11 @@ class Machine:
         Dot order (for fermions): arm 1 reversed, qubit 0, then every further arm as (sink, qubit),
         e.g. (1, 3, 0, 4, 2) for n = 3, which makes every hopping a nearest neighbour for n ≤ 3.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        n = integer("n", n, minimum=2)
         pairs = list(couplings) if couplings is not None else [(g, g)] * (n - 1)
         if len(pairs) != n - 1:
             raise ValueError(f"couplings must give n-1 = {n - 1} (g_1s, g_js) pairs, got {len(pairs)}")
-        u = _require_nonnegative("coulomb_energy", coulomb_energy)
+        u = nonnegative("coulomb_energy", coulomb_energy)
         flip_flops: dict[Pair, float] = {}
         coulomb: dict[Pair, float] = {}
         reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, t_hot)]
@@ -274,6 +263,6 @@ class Machine:
             coulomb.update({(0, j): u, (0, sink): u, (j, sink): u})
             reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, t_sink))
         order = [1, n, 0] + [q for j in range(2, n) for q in (n - 1 + j, j)]
-        return cls(energies=(float(epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
+        return cls(energies=(real("epsilon", epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
                    reservoirs=tuple(reservoirs), statistics=statistics, order=tuple(order),
                    ideal_limit=ideal_limit)
