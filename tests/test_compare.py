@@ -11,20 +11,72 @@ from transportbench.regime import validate_regime
 from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_scan, resonance_vs_gamma
 
 
-def test_compare_table_records_failures_without_losing_other_rows():
-    table = compare(Machine.triple_dot(), ["lindblad", "nonsense", "lindblad:extra"])
-    assert list(table.approach.values) == ["lindblad", "nonsense", "lindblad:extra"]
+def test_compare_table_records_failures_without_losing_other_rows(monkeypatch):
+    """A backend failure while solving is a FAILED row; the other rows stay."""
+    from transportbench.backends import qmeq
+    from transportbench.resources import ResourceBudgetError
+
+    def refuse(machine, **options):
+        raise ResourceBudgetError("QmeQ 2vN arrays need an estimated 13 GiB, above the memory budget of 12 GiB")
+
+    monkeypatch.setattr(qmeq, "solve_steady", refuse)
+    table = compare(Machine.triple_dot(), ["lindblad", "qmeq:2vN"])
     good = table.sel(approach="lindblad")
-    assert str(good.error.values) == ""
+    assert str(good.error.values) == "" and str(good.status.values) == "ok"
     assert float(good.concurrence) > 0.99
-    assert "unknown backend" in str(table.sel(approach="nonsense").error.values)
-    assert "approach" in str(table.sel(approach="lindblad:extra").error.values)  # unexpected keyword
-    assert np.isnan(float(table.sel(approach="nonsense").concurrence))
+    failed = table.sel(approach="qmeq:2vN")
+    assert "memory budget" in str(failed.error.values) and str(failed.status.values).startswith("FAILED")
+    assert np.isnan(float(failed.concurrence))
     text = format_table(table)
     assert "FAILED" in text and "lindblad" in text
     notes = format_notes(table).splitlines()  # only the solved approach has notes
     assert len(notes) == 1 and notes[0].startswith("lindblad: ")
     assert table.energy_current.sel(approach="lindblad", reservoir="hot") > 0
+
+
+@pytest.mark.parametrize(("approaches", "options", "message"), [
+    ("lindblad", None, "string"),
+    (["lindblad", "nonsense"], None, "unknown backend"),
+    (["lindblad:foo"], None, "no approaches"),
+    (["qmeq:3vN"], None, "unknown approach '3vN'"),
+    (["lindblad", "lindblad"], None, "twice"),
+    (["lindblad"], {"lindblad": {"tolerance": 1e-9}}, "tolerance"),
+    (["qmeq:1vN"], {"qmeq:1vN": {"kpnts": 10}}, "kpnts"),
+])
+def test_compare_checks_every_approach_and_option_before_solving(approaches, options, message, monkeypatch):
+    import transportbench.compare
+
+    def never(*args, **kwargs):
+        raise AssertionError("solved before the arguments were checked")
+
+    monkeypatch.setattr(transportbench.compare, "solve", never)
+    with pytest.raises(ValueError, match=message):
+        compare(Machine.triple_dot(), approaches, options)
+
+
+def test_status_column_says_what_the_health_says():
+    import dataclasses
+
+    from transportbench.backends.lindblad import solve_steady
+    from transportbench.compare import summarize
+
+    result = solve_steady(Machine.triple_dot())
+    assert summarize(result)["status"] == "ok"
+    for change, expected in [({"min_eigenvalue": -1e-5}, "unphysical"), ({"converged": False}, "not converged"),
+                             ({"unique": False}, "not unique"), ({"entropy_production": -1e-3}, "second law"),
+                             ({"energy_imbalance": 0.05 * result.health.energy_scale}, "energy not conserved")]:
+        broken = dataclasses.replace(result, health=dataclasses.replace(result.health, **change))
+        assert expected in summarize(broken)["status"]
+
+
+def test_deviations_from_a_reference_row():
+    from transportbench.compare import with_deviations
+
+    table = compare(Machine.triple_dot(), ["lindblad"], options={"lindblad": {"solver": "direct"}})
+    deviations = with_deviations(table, "lindblad")
+    assert float(deviations.concurrence_error[0]) == 0.0
+    assert np.all(deviations.current_error.values == 0.0)
+    assert "concurrence_error" not in table and "ΔC" in format_table(deviations)
 
 
 def test_compare_values_match_the_paper_point():

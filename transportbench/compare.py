@@ -2,12 +2,15 @@
 
 Approaches are named ``"backend"`` or ``"backend:approach"``: ``"lindblad"`` (our local Lindblad
 equation, paper Eq. 2) and ``"qmeq:pauli"``, ``"qmeq:lindblad"``, ``"qmeq:redfield"``, ``"qmeq:1vN"``,
-``"qmeq:2vN"`` (QmeQ's approaches with explicit leads). A failure of one approach is recorded in its
-row (``error``) and does not lose the others.
+``"qmeq:2vN"`` (QmeQ's approaches with explicit leads), and ``"heom"`` (the exact reference for Lorentzian
+bands). Every approach name and option is checked before anything is solved (ValueError); a failure of one
+approach while solving is recorded in its row (``error``, status ``FAILED``) and does not lose the others.
+When the exact reference ``"heom"`` is in the table, every row also gets its deviation from it.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -53,12 +56,37 @@ def sink_qubits(machine: Machine) -> list[int]:
     return sorted({r.qubit for r in machine.reservoirs if r.name != source.name})
 
 
+REFERENCE = "heom"
+"""The approach every other one is measured against when it is in a comparison (exact for Lorentzian bands)."""
+
+
 def split_approach(spec: str) -> tuple[str, str | None]:
     """``"qmeq:2vN"`` → ("qmeq", "2vN"); ``"lindblad"`` → ("lindblad", None)."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"approach must be a name like 'lindblad' or 'qmeq:2vN', got {spec!r}")
     backend, _, approach = spec.partition(":")
     return backend, (approach or None)
+
+
+def check_approach(spec: str, options: Mapping[str, Any] | None = None) -> None:
+    """ValueError unless ``spec`` names a registered backend (and one of its approaches) that accepts ``options``.
+
+    Imports the backend module (never QmeQ or QuTiP themselves) and binds the options to its
+    ``solve_steady`` signature, so a misspelled option fails here, before any work.
+    """
+    backend, approach = split_approach(spec)
+    module = get_backend(backend)
+    approaches = getattr(module, "APPROACHES", None)
+    if approach is not None and approaches is None:
+        raise ValueError(f"the {backend!r} backend has no approaches to choose from; use {backend!r}, not {spec!r}")
+    if approach is not None and approach.lower() not in {name.lower() for name in approaches}:
+        raise ValueError(f"unknown approach {approach!r} of the {backend!r} backend; valid: "
+                         f"{sorted(f'{backend}:{name}' for name in approaches.values())}")
+    arguments = {**({"approach": approach} if approach is not None else {}), **dict(options or {})}
+    try:
+        inspect.signature(module.solve_steady).bind(None, **arguments)
+    except TypeError as error:
+        raise ValueError(f"{spec}: {error}") from None
 
 
 def solve(machine: Machine, spec: str, **options: Any) -> Result:
@@ -90,7 +118,10 @@ def summarize(result: Result) -> dict[str, Any]:
     if health is not None:
         summary.update(trace_error=health.trace_error, hermiticity_error=health.hermiticity_error,
                        min_eigenvalue=health.min_eigenvalue, residual=health.residual,
-                       converged=health.converged, notes="; ".join(health.notes))
+                       converged=health.converged, notes="; ".join(health.notes),
+                       unique={True: "yes", False: "no", None: "not checked"}[health.unique],
+                       energy_imbalance=health.relative_energy_imbalance(),
+                       entropy_production=health.entropy_production, status=health.status())
     return summary
 
 
@@ -117,14 +148,8 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         ``seconds``, ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
         on) and ``error`` (empty when the approach succeeded).
     """
-    approaches = list(approaches)
-    if not approaches:
-        raise ValueError("approaches must name at least one approach, got an empty list")
-    options = dict(options or {})
-    unknown = set(options) - set(approaches)
-    if unknown:
-        raise ValueError(f"options given for approaches that are not compared: {sorted(unknown)}")
-    rows = []
+    approaches, options = check_comparison(approaches, options)
+    rows, passed_on = [], []
     for spec in approaches:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -132,13 +157,37 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
             try:
                 row = summarize(solve(machine, spec, **options.get(spec, {})))
                 row["error"] = ""
-            except Exception as error:  # recorded in the row; the other approaches still run
-                row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start}
+            except Exception as error:  # a backend failure: recorded in the row; the other approaches still run
+                row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start,
+                       "status": f"FAILED: {type(error).__name__}: {error}"}
         row["warnings"] = "; ".join(f"{w.category.__name__}: {w.message}" for w in caught)
-        for caught_warning in caught:  # recorded in the row and passed on, never swallowed
-            warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
+        passed_on.extend(caught)
         rows.append(row)
-    return table_from_rows(machine, approaches, rows)
+    table = table_from_rows(machine, approaches, rows)
+    for caught_warning in passed_on:  # recorded in the rows and passed on once the table is complete
+        warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
+    return table
+
+
+def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None
+                     ) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The approaches as a list and the options as dicts, every name and option checked (ValueError)."""
+    if isinstance(approaches, str):
+        raise ValueError(f"approaches must be a list of names, got the string {approaches!r}; "
+                         f"write [{approaches!r}]")
+    approaches = list(approaches)
+    if not approaches:
+        raise ValueError("approaches must name at least one approach, got an empty list")
+    duplicates = sorted({spec for spec in approaches if approaches.count(spec) > 1})
+    if duplicates:
+        raise ValueError(f"approaches are listed twice: {duplicates}")
+    options = {spec: dict(settings) for spec, settings in (options or {}).items()}
+    unknown = set(options) - set(approaches)
+    if unknown:
+        raise ValueError(f"options given for approaches that are not compared: {sorted(unknown)}")
+    for spec in approaches:
+        check_approach(spec, options.get(spec))
+    return approaches, options
 
 
 def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str, Any]]) -> xr.Dataset:
@@ -170,6 +219,15 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
             "min_eigenvalue": ("approach", np.array(column("min_eigenvalue"), float)),
             "residual": ("approach", np.array(column("residual"), float), {"long_name": "||L rho|| where available"}),
             "converged": ("approach", np.array(column("converged", False), bool)),
+            "unique": ("approach", np.array(column("unique", ""), dtype=object).astype(str),
+                       {"long_name": "steady state unique: yes, no or not checked"}),
+            "energy_imbalance": ("approach", np.array(column("energy_imbalance"), float),
+                                 {"long_name": "|sum of energy currents| / largest energy current"}),
+            "entropy_production": ("approach", np.array(column("entropy_production"), float),
+                                   {"long_name": "-sum_r (J^E_r - mu_r J_r) / T_r (k_B = 1)",
+                                    "units": "energy unit (hbar = 1)"}),
+            "status": ("approach", np.array(column("status", "FAILED"), dtype=object).astype(str),
+                       {"long_name": "ok, or what is wrong (Health.status) or FAILED: error"}),
             "seconds": ("approach", np.array(column("seconds"), float), {"units": "s"}),
             "notes": ("approach", np.array(column("notes", ""), dtype=object).astype(str)),
             "warnings": ("approach", np.array(column("warnings", ""), dtype=object).astype(str)),
@@ -178,7 +236,26 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
         coords={"approach": approaches, "reservoir": reservoirs, "qubit": np.arange(n_qubits)},
         attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1"},
     )
+    if REFERENCE in approaches:
+        dataset = with_deviations(dataset, REFERENCE)
     return dataset
+
+
+def with_deviations(dataset: xr.Dataset, reference: str) -> xr.Dataset:
+    """The table with every approach's deviation from the row ``reference``.
+
+    Adds ``concurrence_error`` (C − C_ref) and ``current_error`` per reservoir ((I − I_ref) / max_r |I_ref|,
+    dimensionless) and the attribute ``reference``.
+    """
+    exact = dataset.sel(approach=reference)
+    scale = float(np.max(np.abs(exact.particle_current.values))) if exact.particle_current.size else np.nan
+    current_error = (dataset.particle_current - exact.particle_current) / (scale if scale > 0 else np.nan)
+    return dataset.assign(
+        concurrence_error=(dataset.concurrence - exact.concurrence).assign_attrs(
+            long_name=f"concurrence minus that of {reference}"),
+        current_error=current_error.assign_attrs(
+            long_name=f"particle current minus that of {reference}, relative to its largest current"),
+    ).assign_attrs(reference=reference)
 
 
 def format_notes(dataset: xr.Dataset) -> str:
@@ -194,20 +271,25 @@ def format_notes(dataset: xr.Dataset) -> str:
 def format_table(dataset: xr.Dataset) -> str:
     """A readable text table of a :func:`compare` dataset (one row per approach)."""
     reservoirs = [str(r) for r in dataset.reservoir.values]
-    header = ["approach", "C_12", "F_target", "sink pop."] + [f"Q_{r}" for r in reservoirs] \
-        + [f"I_{r}" for r in reservoirs] + ["min eig", "time [s]", "status"]
+    deviations = "concurrence_error" in dataset
+    header = ["approach", "C(0,1)", "F_target", "sink pop."] + [f"Q_{r}" for r in reservoirs] \
+        + [f"I_{r}" for r in reservoirs] + (["ΔC", "ΔI/I"] if deviations else []) \
+        + ["min eig", "σ", "time [s]", "status"]
     lines = []
     for spec in dataset.approach.values:
         row = dataset.sel(approach=spec)
-        error = str(row.error.values)
-        status = f"FAILED {error}" if error else ("ok" if bool(row.converged) else "not converged")
+        status = str(row.status.values)
         if str(row.warnings.values):
             status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
         cells = [str(spec), f"{float(row.concurrence):.6f}", f"{float(row.fidelity):.6f}",
                  f"{float(row.sink_population):.3e}"]
         cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
         cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
-        cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.seconds):.2f}", status]
+        if deviations:
+            cells += [f"{float(row.concurrence_error):+.1e}",
+                      f"{float(np.max(np.abs(row.current_error.values))):.1e}"]
+        cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.entropy_production):.2e}",
+                  f"{float(row.seconds):.2f}", status]
         lines.append(cells)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
     render = [" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), " ".join("-" * w for w in widths)]
