@@ -28,8 +28,10 @@ ENERGY_RTOL = 1e-6
 """|Σ_r J^E_r| above this fraction of the largest energy current means energy is not conserved."""
 ENTROPY_RTOL = 1e-8
 """Entropy production below −ENTROPY_RTOL × Σ_r |heat_r|/T_r violates the second law."""
-HEAT_NOISE = 1e-10
-"""Heat currents of a T = 0 reservoir below this fraction of the largest heat current count as zero."""
+SCALE_FLOOR = 1e-6
+"""The yardsticks of the energy balance and the entropy production never fall below SCALE_FLOOR × Σ_r γ_r ×
+the machine's largest energy (per reservoir divided by its T), so that a state whose currents are all zero up
+to round-off (equilibrium) passes both checks; imbalances are then flagged above ENERGY_RTOL × that floor."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +60,15 @@ class Health:
         Σ_r J^E_r, the energy flowing into the system from all reservoirs together (energy² units, ħ = 1);
         zero in a steady state that conserves energy. Filled in by :class:`Result`.
     energy_scale : float
-        max_r |J^E_r|, the yardstick of ``energy_imbalance`` (energy² units).
+        max_r |J^E_r|, but at least ``SCALE_FLOOR`` × Σ_r γ_r × the machine's largest energy: the yardstick
+        of ``energy_imbalance`` (energy² units).
     entropy_production : float
         σ = −Σ_r (J^E_r − μ_r J_r) / T_r, the entropy the reservoirs gain per unit time (k_B = 1, energy
         units); ≥ 0 by the second law. NaN for a machine in the ideal limit (its rates are not those of
         its finite μ). A reservoir at T = 0 that gives off heat contributes −∞. Filled in by :class:`Result`.
     entropy_scale : float
-        Σ_r |J^E_r − μ_r J_r| / T_r, the yardstick of ``entropy_production``.
+        Σ_r |J^E_r − μ_r J_r| / T_r, with the same floor as ``energy_scale`` for each term: the yardstick
+        of ``entropy_production``.
     """
 
     trace_error: float
@@ -85,7 +89,7 @@ class Health:
                 and self.min_eigenvalue >= -tolerance)
 
     def relative_energy_imbalance(self) -> float:
-        """|Σ_r J^E_r| / max_r |J^E_r| (0 when no energy flows; NaN before the currents are known)."""
+        """|Σ_r J^E_r| / ``energy_scale`` (0 when no energy can flow; NaN before the currents are known)."""
         if not self.energy_scale > 0:
             return 0.0 if self.energy_scale == 0 else float("nan")
         return abs(self.energy_imbalance) / self.energy_scale
@@ -141,25 +145,29 @@ def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
                    energy_currents: Mapping[str, float]) -> dict[str, float]:
     """Energy balance and entropy production of steady-state currents (the thermodynamic fields of :class:`Health`).
 
-    Currents are into the system (> 0); σ = −Σ_r (J^E_r − μ_r J_r)/T_r with k_B = 1.
+    Currents are into the system (> 0); σ = −Σ_r (J^E_r − μ_r J_r)/T_r with k_B = 1. Heat currents of a
+    T = 0 reservoir below ``ENERGY_RTOL`` × the energy floor (see ``SCALE_FLOOR``) count as zero; larger ones
+    give ±∞.
     """
     names = [r.name for r in machine.reservoirs]
     energy = np.array([energy_currents[name] for name in names], dtype=float)
     heat = energy - np.array([r.chemical_potential * particle_currents[name]
                               for r, name in zip(machine.reservoirs, names, strict=True)])
     temperatures = np.array([r.temperature for r in machine.reservoirs], dtype=float)
-    noise = HEAT_NOISE * (np.max(np.abs(heat)) if heat.size else 0.0)
-    terms = np.zeros(len(heat))
+    largest_energy = max([abs(e) for e in machine.energies] + [u for _, u in machine.coulomb]
+                         + [abs(r.chemical_potential) + r.temperature for r in machine.reservoirs])
+    energy_floor = SCALE_FLOOR * sum(r.rate for r in machine.reservoirs) * largest_energy
+    terms, floors = np.zeros(len(heat)), np.zeros(len(heat))
     warm = temperatures > 0
     terms[warm] = -heat[warm] / temperatures[warm]
-    cold_and_flowing = ~warm & (np.abs(heat) > noise)
+    floors[warm] = energy_floor / temperatures[warm]
+    cold_and_flowing = ~warm & (np.abs(heat) > ENERGY_RTOL * energy_floor)
     terms[cold_and_flowing] = -np.sign(heat[cold_and_flowing]) * np.inf
-    scale = float(np.sum(np.abs(terms)))
     return {
         "energy_imbalance": float(energy.sum()),
-        "energy_scale": float(np.max(np.abs(energy))) if energy.size else 0.0,
+        "energy_scale": max(float(np.max(np.abs(energy))) if energy.size else 0.0, energy_floor),
         "entropy_production": float("nan") if machine.ideal_limit else float(terms.sum()),
-        "entropy_scale": float("nan") if machine.ideal_limit else scale,
+        "entropy_scale": float("nan") if machine.ideal_limit else float(np.sum(np.maximum(np.abs(terms), floors))),
     }
 
 
