@@ -1,24 +1,25 @@
 """Second-order level shifts: limits of the principal values and the resonance they predict."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
 from transportbench.level_shifts import level_shift, resonance_shift_estimate
-from transportbench.model import Machine, Reservoir
+from transportbench.model import Band, Machine, Reservoir
 
 
-def single_level(mu: float, temperature: float) -> Machine:
+def single_level(mu: float, temperature: float, band: Band | None = None) -> Machine:
     return Machine(energies=(1.0, 1.0), couplings={(0, 1): 0.05}, coulomb={(0, 1): 15.0},
-                   reservoirs=(Reservoir("lead", 0, 0.1, mu, temperature),))
+                   reservoirs=(Reservoir("lead", 0, 0.1, mu, temperature, band or Band.wide()),))
 
 
 def test_finite_band_tends_to_the_wide_band_digamma_form():
     machine = single_level(mu=8.0, temperature=1.0)
     for occupied, transition in (([0], 1.0), ([1], 16.0)):  # removal at ε = 1, addition at ε + U = 16
         wide = level_shift(machine, occupied)
-        gaps = [abs(level_shift(machine, occupied, bandwidth=d) - wide) for d in (1e2, 1e3, 1e4)]
+        gaps = [abs(level_shift(single_level(8.0, 1.0, Band.flat(d)), occupied) - wide) for d in (1e2, 1e3, 1e4)]
         assert gaps[0] > gaps[1] > gaps[2]
         # the band edge beyond the transition: (γ/2π) ln(D / (D ± E₀)) ≈ (γ/2π) |E₀| / D
         assert gaps[2] == pytest.approx(0.1 / (2 * math.pi) * transition / 1e4, rel=0.01)
@@ -29,7 +30,7 @@ def test_zero_temperature_is_the_logarithm():
     cold = single_level(mu=8.0, temperature=0.0)
     assert level_shift(cold, [0]) == pytest.approx(0.1 / (2 * math.pi) * math.log(7.0), rel=1e-12)
     assert level_shift(single_level(8.0, 1e-3), [0]) == pytest.approx(level_shift(cold, [0]), rel=1e-6)
-    finite = level_shift(cold, [1], bandwidth=100.0)  # addition at 16: ln 8 − ln(116) + ln(100)
+    finite = level_shift(single_level(8.0, 0.0, Band.flat(100.0)), [1])  # addition at 16: ln 8 − ln(116) + ln(100)
     assert finite == pytest.approx(0.1 / (2 * math.pi) * (math.log(8.0) - math.log(116.0) + math.log(100.0)),
                                    rel=1e-12)
 
@@ -52,14 +53,23 @@ def test_level_shift_rejects_what_it_cannot_do():
     with pytest.raises(ValueError, match="occupied"):
         level_shift(Machine.triple_dot(), [5])
     with pytest.raises(ValueError, match="outside the band"):
-        level_shift(Machine.triple_dot(), [1], bandwidth=10.0)
+        level_shift(Machine.triple_dot(band=Band.flat(10.0)), [1])
+    with pytest.raises(ValueError, match="lorentzian band"):
+        level_shift(Machine.triple_dot(band=Band.lorentzian(50.0)), [1])
     for bad in (-100.0, float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="bandwidth"):
+        with pytest.raises(ValueError, match="bandwidth"), pytest.warns(DeprecationWarning):
             level_shift(Machine.triple_dot(), [1], bandwidth=bad)
     with pytest.raises(ValueError, match="qubit"):
         resonance_shift_estimate(Machine.triple_dot(), qubit=0)
     with pytest.raises(ValueError, match="no finite level shift"):
         level_shift(single_level(mu=1.0, temperature=0.0), [0])
+
+
+def test_deprecated_bandwidth_argument_is_the_flat_band_on_every_lead():
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        old = resonance_shift_estimate(Machine.triple_dot(), bandwidth=93.3)
+    assert old == resonance_shift_estimate(Machine.triple_dot(band=Band.flat(93.3)))
+    assert old != resonance_shift_estimate(Machine.triple_dot())
 
 
 @pytest.mark.qmeq
@@ -80,6 +90,7 @@ def test_2vn_resonance_follows_the_finite_band_level_shifts():
                                            **options))["concurrence"] for delta in detunings]
     curvature, slope, _ = np.polyfit(detunings, concurrences, 2)
     assert curvature < 0
-    expected = resonance_shift_estimate(machine, bandwidth=options["bandwidth"])
+    expected = resonance_shift_estimate(machine.replace(reservoirs=tuple(
+        dataclasses.replace(r, band=Band.flat(options["bandwidth"])) for r in machine.reservoirs)))
     assert expected == pytest.approx(0.1 / (2 * math.pi) * math.log((93.3 + 16) / (93.3 - 1)), rel=1e-3)
     assert -slope / (2 * curvature) == pytest.approx(expected, rel=0.1)

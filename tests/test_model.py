@@ -118,3 +118,18 @@ def test_numpy_numbers_are_accepted():
     reservoir = Machine(energies=(np.float64(1.0),), reservoirs=(Reservoir("a", np.int64(0), np.float64(0.1), 0, 1),),
                         order=(np.int64(0),)).reservoirs[0]
     assert reservoir.qubit == 0 and type(reservoir.qubit) is int and type(reservoir.rate) is float
+
+
+def test_bands_are_validated_and_carried_by_every_lead():
+    from transportbench.model import Band
+
+    machine = Machine.triple_dot(band=Band.lorentzian(50.0))
+    assert {r.band for r in machine.reservoirs} == {Band("lorentzian", 50.0)}
+    assert Machine.triple_dot().reservoir("hot").band == Band.wide()
+    assert str(Band.flat(93.3)) == "flat band of width 93.3"
+    for bad, named in [(lambda: Band("gaussian", 1.0), "band kind"), (lambda: Band.flat(-1.0), "flat band width"),
+                       (lambda: Band.lorentzian(math.inf), "lorentzian band width"),
+                       (lambda: Band("wide", 3.0), "wide band has no width"),
+                       (lambda: _valid(reservoirs=(Reservoir("hot", 0, 0.1, 0, 1, band=100.0),)), "must be a Band")]:
+        with pytest.raises(ValueError, match=named):
+            bad()

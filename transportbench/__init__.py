@@ -17,6 +17,7 @@ class TransportbenchWarning(UserWarning):
 
 
 _LAZY = {
+    "Band": "transportbench.model",
     "Machine": "transportbench.model",
     "Reservoir": "transportbench.model",
     "Result": "transportbench.result",

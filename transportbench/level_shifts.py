@@ -12,8 +12,8 @@ A reservoir with rate γ on qubit k, a flat band of unit density of states on [�
 with f the Fermi function. In the wide-band limit both principal values are
 Re ψ(½ + i(E₀ − μ)/(2πT)) − ln(D/(2πT)) (ψ the digamma function; ln|E₀ − μ| − ln D at T = 0); the
 D-dependent constant is the same for every state (each reservoir contributes exactly one transition to
-each state), so it drops out of every energy difference and is left out here (``bandwidth=None``). On a
-finite band the principal values are integrated numerically; the band edges then add
+each state), so it drops out of every energy difference and is left out here (``Band.wide()``). On a
+finite band (``Band.flat(D)`` on the reservoir) the principal values are integrated numerically; the band edges then add
 ln((D + E_add)/(D − E_rem))-type terms that vanish only as D → ∞.
 
 The detuning δ* of qubit q that restores the resonance between |1⟩ on qubit 0 and |1⟩ on qubit q (the
@@ -26,14 +26,17 @@ and in ``studies/lamb_shift_resonance.py`` and ``studies/lamb_shift_band.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from collections.abc import Iterable
 
 from scipy.integrate import quad
 from scipy.special import digamma
 
-from transportbench.model import Machine, Reservoir
+from transportbench.model import Band, Machine, Reservoir
 from transportbench.thermal import fermi
+from transportbench.validation import is_number
 
 QUAD_LIMIT = 400
 """Subintervals allowed to :func:`scipy.integrate.quad` for one finite-band principal value."""
@@ -41,9 +44,33 @@ FERMI_TAILS = 40.0
 """Beyond μ ± FERMI_TAILS·T the Fermi function is 0 or 1 to e^-40 and the principal value is a logarithm."""
 
 
-def _principal_value(energy: float, reservoir: Reservoir, bandwidth: float | None, occupied: bool) -> float:
+def _band_half_width(reservoir: Reservoir) -> float | None:
+    """D of the reservoir's flat band, None for the wide band; ValueError for a band this module cannot treat."""
+    if reservoir.band.kind == "wide":
+        return None
+    if reservoir.band.kind == "flat":
+        return reservoir.band.width
+    raise ValueError(f"level shifts are implemented for wide and flat bands; reservoir {reservoir.name!r} has a "
+                     f"{reservoir.band}")
+
+
+def _with_flat_bands(machine: Machine, bandwidth: float | None) -> Machine:
+    """``machine`` itself, or (deprecated ``bandwidth`` argument) with every lead on a flat band of half-width D."""
+    if bandwidth is None:
+        return machine
+    warnings.warn("the bandwidth argument is deprecated: give the reservoirs a band, e.g. "
+                  "Machine.triple_dot(band=Band.flat(D)) or reservoir.band = Band.flat(D)", DeprecationWarning,
+                  stacklevel=3)
+    if not (is_number(bandwidth) and 0 < bandwidth < math.inf):
+        raise ValueError(f"bandwidth must be a finite positive number or None (wide band), got {bandwidth!r}")
+    band = Band.flat(bandwidth)
+    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
+
+
+def _principal_value(energy: float, reservoir: Reservoir, occupied: bool) -> float:
     """The principal value (energy units⁰) of one transition at ``energy``; see the module docstring."""
     mu, temperature = reservoir.chemical_potential, reservoir.temperature
+    bandwidth = _band_half_width(reservoir)
     if bandwidth is None:
         if temperature == 0:
             if energy == mu:
@@ -89,8 +116,9 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
     occupied : iterable of int
         0-based indices of the excited qubits.
     bandwidth : float, optional
-        Half-width D of every lead's flat band (energy units); ``None`` is the wide-band limit with the
-        common −(γ/2π) ln(D/2πT) per reservoir left out.
+        Deprecated: give the reservoirs ``Band.flat(D)`` instead. Each reservoir's band is used: flat of
+        half-width D, or wide (the common −(γ/2π) ln(D/2πT) per reservoir left out); a Lorentzian band
+        is a ValueError.
 
     Returns
     -------
@@ -102,14 +130,13 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
         raise ValueError(f"occupied qubits must be in 0..{machine.n_qubits - 1}, got {sorted(excited)}")
     if machine.ideal_limit:
         raise ValueError("the ideal limit has infinite U and μ: no finite level shift")
-    if bandwidth is not None and not (isinstance(bandwidth, (int, float)) and 0 < bandwidth < math.inf):
-        raise ValueError(f"bandwidth must be a finite positive number or None (wide band), got {bandwidth!r}")
+    machine = _with_flat_bands(machine, bandwidth)
     shift = 0.0
     for reservoir in machine.reservoirs:
         qubit = reservoir.qubit
         energy = machine.energies[qubit] + sum(machine.coulomb_energy(qubit, partner) for partner in excited
                                                if partner != qubit)
-        principal = _principal_value(energy, reservoir, bandwidth, occupied=qubit in excited)
+        principal = _principal_value(energy, reservoir, occupied=qubit in excited)
         shift += reservoir.rate / (2 * math.pi) * principal
     return shift
 
@@ -117,19 +144,21 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
 def relative_level_shift(machine: Machine, qubit: int = 1, bandwidth: float | None = None) -> float:
     """s(e₀) − s(e_qubit): how much the leads lift |1 on qubit 0⟩ above |1 on ``qubit``⟩ (energy units).
 
-    :func:`level_shift` of the two single-excitation states (wide band for ``bandwidth=None``); the part
-    of :func:`resonance_shift_estimate` that the leads add to the bare detuning.
+    :func:`level_shift` of the two single-excitation states on the reservoirs' bands (``bandwidth``:
+    deprecated, see :func:`level_shift`); the part of :func:`resonance_shift_estimate` that the leads add
+    to the bare detuning.
     """
     if not 0 < qubit < machine.n_qubits:
         raise ValueError(f"qubit must be in 1..{machine.n_qubits - 1}, got {qubit!r}")
-    return level_shift(machine, [0], bandwidth) - level_shift(machine, [qubit], bandwidth)
+    machine = _with_flat_bands(machine, bandwidth)
+    return level_shift(machine, [0]) - level_shift(machine, [qubit])
 
 
 def resonance_shift_estimate(machine: Machine, qubit: int = 1, bandwidth: float | None = None) -> float:
     """Predicted concurrence maximum δ* when ε_qubit → ε_qubit + δ (energy units).
 
     The detuning that makes |1 on qubit 0⟩ and |1 on ``qubit``⟩ degenerate including their level shifts:
-    ε₀ − ε_qubit + :func:`relative_level_shift` (wide band for ``bandwidth=None``).
+    ε₀ − ε_qubit + :func:`relative_level_shift` on the reservoirs' bands (``bandwidth``: deprecated).
     """
-    shift = relative_level_shift(machine, qubit, bandwidth)
+    shift = relative_level_shift(_with_flat_bands(machine, bandwidth), qubit)
     return machine.energies[0] - machine.energies[qubit] + shift

@@ -21,16 +21,66 @@ Conventions
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transportbench.validation import flag, integer, nonnegative, real
+from transportbench.validation import choice, flag, integer, nonnegative, positive, real
 
 Statistics = Literal["qubit", "fermion"]
 STATISTICS: tuple[str, ...] = ("qubit", "fermion")
+BAND_KINDS: tuple[str, ...] = ("wide", "flat", "lorentzian")
 
 Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Band:
+    """The density of states of a lead, as a backend sees it.
+
+    Build it with :meth:`wide`, :meth:`flat` or :meth:`lorentzian`. The rate γ of the reservoir is the
+    golden-rule rate of a level deep inside the band (at the band's centre).
+
+    Attributes
+    ----------
+    kind : {"wide", "flat", "lorentzian"}
+        ``"wide"``: constant density of states at every energy (the wide-band limit; the default).
+        ``"flat"``: constant on [−D, D] around the dots' energy zero, zero outside (QmeQ's lead).
+        ``"lorentzian"``: γ W² / ((E − μ)² + W²), centred at the reservoir's chemical potential μ
+        (QuTiP's HEOM lead), so leads with different μ have differently placed bands.
+    width : float
+        D (flat) or W (Lorentzian) in energy units; infinite for the wide band.
+    """
+
+    kind: str = "wide"
+    width: float = math.inf
+
+    def __post_init__(self) -> None:
+        choice("band kind", self.kind, BAND_KINDS)
+        if self.kind == "wide":
+            if self.width != math.inf:
+                raise ValueError(f"a wide band has no width; use Band.flat or Band.lorentzian, got {self.width!r}")
+        else:
+            object.__setattr__(self, "width", positive(f"{self.kind} band width", self.width))
+
+    @classmethod
+    def wide(cls) -> Band:
+        """The wide-band limit (constant density of states everywhere)."""
+        return cls()
+
+    @classmethod
+    def flat(cls, half_width: float) -> Band:
+        """A flat band on [−D, D] (energy units) around the dots' energy zero."""
+        return cls("flat", half_width)
+
+    @classmethod
+    def lorentzian(cls, width: float) -> Band:
+        """A Lorentzian band of half-width W (energy units) centred at the reservoir's chemical potential."""
+        return cls("lorentzian", width)
+
+    def __str__(self) -> str:
+        return "wide band" if self.kind == "wide" else f"{self.kind} band of width {self.width:g}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +99,9 @@ class Reservoir:
         μ, in energy units.
     temperature : float
         T ≥ 0, in energy units (k_B = 1). T = 0 is the step-function limit of the Fermi function.
+    band : Band
+        The lead's density of states (default: the wide band). Each backend states how it treats it,
+        or refuses a band it cannot represent.
     """
 
     name: str
@@ -56,6 +109,7 @@ class Reservoir:
     rate: float
     chemical_potential: float
     temperature: float
+    band: Band = field(default_factory=Band)
 
 
 def _require_qubit(name: str, index: object, n_qubits: int) -> int:
@@ -171,7 +225,15 @@ class Machine:
                 rate=nonnegative(f"{label} rate", reservoir.rate),
                 chemical_potential=real(f"{label} chemical_potential", reservoir.chemical_potential),
                 temperature=nonnegative(f"{label} temperature", reservoir.temperature),
+                band=self._checked_band(label, reservoir.band),
             )
+
+    @staticmethod
+    def _checked_band(label: str, band: object) -> Band:
+        if not isinstance(band, Band):
+            raise ValueError(f"{label} band must be a Band (Band.wide(), Band.flat(D), Band.lorentzian(W)), "
+                             f"got {band!r}")
+        return band
 
     # ----------------------------------------------------------------------------------- queries
     @property
@@ -211,15 +273,17 @@ class Machine:
                    mu_hot: float = 8.0, mu_cold: float = 0.0, t_hot: float = 1.0, t_cold: float = 1.0,
                    gamma_hot: float = 0.1, gamma_cold: float = 0.1, detuning: Mapping[int, float] | None = None,
                    dephasing: Iterable[float] = (), statistics: Statistics = "qubit",
-                   ideal_limit: bool = False) -> Machine:
+                   ideal_limit: bool = False, band: Band | None = None) -> Machine:
         """The paper's three-qubit machine (Eq. 1–2), defaults at the Fig. 3 point.
 
         Qubit 0 (paper's 1) couples to the reservoir ``"hot"`` (μ_hot, T_hot, γ_hot); qubit 2 (paper's
         sink qubit 3) to ``"cold"`` (μ_cold, T_cold, γ_cold). Flip-flops g13 on (0, 2) and g23 on (1, 2);
         Coulomb energy U on every pair. ``detuning`` adds {qubit: δ} to ε. The dot order is (0, 2, 1),
         i.e. the paper's (1, 3, 2), so both hoppings are nearest neighbours and the fermion model equals
-        the qubit model. All energies in one unit (paper: ε = 1 GHz), ħ = k_B = 1.
+        the qubit model. ``band`` is the band of both leads (default: wide). All energies in one unit
+        (paper: ε = 1 GHz), ħ = k_B = 1.
         """
+        band = Band() if band is None else band
         epsilon = real("epsilon", epsilon)
         energies = [epsilon] * 3
         for qubit, delta in (detuning or {}).items():
@@ -229,8 +293,8 @@ class Machine:
             energies=tuple(energies),
             couplings={(0, 2): g13, (1, 2): g23},
             coulomb={(0, 1): u, (0, 2): u, (1, 2): u},
-            reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, t_hot),
-                        Reservoir("cold", 2, gamma_cold, mu_cold, t_cold)),
+            reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, t_hot, band),
+                        Reservoir("cold", 2, gamma_cold, mu_cold, t_cold, band)),
             dephasing=tuple(dephasing), statistics=statistics, order=(0, 2, 1), ideal_limit=ideal_limit,
         )
 
@@ -238,7 +302,7 @@ class Machine:
     def w_machine(cls, n: int, *, epsilon: float = 1.0, couplings: Iterable[tuple[float, float]] | None = None,
                   g: float = 0.05, coulomb_energy: float = 15.0, mu_hot: float = 8.0, t_hot: float = 1.0,
                   t_sink: float = 1.0, gamma_hot: float = 0.1, gamma_sink: float = 0.1,
-                  statistics: Statistics = "qubit", ideal_limit: bool = False) -> Machine:
+                  statistics: Statistics = "qubit", ideal_limit: bool = False, band: Band | None = None) -> Machine:
         """The (2n−1)-qubit machine of the paper's Fig. 4 that makes an n-qubit W state.
 
         In 0-based indices: qubit 0 sits on the reservoir ``"hot"``; triangle j = 1…n−1 is
@@ -247,7 +311,9 @@ class Machine:
         ``couplings`` gives (g_{1,n+j}, g_{1+j,n+j}) per triangle in the paper's labels; default (g, g).
         Dot order (for fermions): arm 1 reversed, qubit 0, then every further arm as (sink, qubit),
         e.g. (1, 3, 0, 4, 2) for n = 3, which makes every hopping a nearest neighbour for n ≤ 3.
+        ``band`` is the band of every lead (default: wide).
         """
+        band = Band() if band is None else band
         n = integer("n", n, minimum=2)
         pairs = list(couplings) if couplings is not None else [(g, g)] * (n - 1)
         if len(pairs) != n - 1:
@@ -255,13 +321,13 @@ class Machine:
         u = nonnegative("coulomb_energy", coulomb_energy)
         flip_flops: dict[Pair, float] = {}
         coulomb: dict[Pair, float] = {}
-        reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, t_hot)]
+        reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, t_hot, band)]
         for j, (g_hot_side, g_arm_side) in enumerate(pairs, start=1):
             sink = n - 1 + j
             flip_flops[(0, sink)] = g_hot_side
             flip_flops[(j, sink)] = g_arm_side
             coulomb.update({(0, j): u, (0, sink): u, (j, sink): u})
-            reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, t_sink))
+            reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, t_sink, band))
         order = [1, n, 0] + [q for j in range(2, n) for q in (n - 1 + j, j)]
         return cls(energies=(real("epsilon", epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
                    reservoirs=tuple(reservoirs), statistics=statistics, order=tuple(order),

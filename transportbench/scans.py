@@ -241,8 +241,9 @@ def at_shifted_resonance(bandwidth: float | None = None, qubit: int = 1) -> Call
 
     With it the leads' Lamb shift no longer detunes the dark state (to the accuracy of
     :func:`~transportbench.level_shifts.resonance_shift_estimate`: ~3 % for 1vN, ~10 % for 2vN), so the
-    leakage that remains is cotunnelling and sequential tunnelling. ``bandwidth=None``: wide band (first-
-    order approaches); 2vN needs its band half-width D.
+    leakage that remains is cotunnelling and sequential tunnelling. The estimate uses each reservoir's band
+    (``Band.flat(D)`` for 2vN's band); ``bandwidth`` is a deprecated alias that puts every lead on
+    ``Band.flat(bandwidth)``.
     """
     def adjusted(machine: Machine) -> Machine:
         return _detuned(machine, qubit, resonance_shift_estimate(machine, qubit, bandwidth))
