@@ -5,13 +5,29 @@ Everything here is NumPy/SciPy only. The Liouvillian conserves ΔN = N_ket − N
 N_a and stored row-major inside each block (vec(AρB) = (A ⊗ Bᵀ) vec ρ).
 
 Dissipator of a reservoir on qubit k (rate γ, μ, T): for every occupation pattern p of k's Coulomb
-partners, jumps L_p = a_k† P_p with rate γ n_F(ε_k + Σ_l U_kl n_l) and L_p† with rate γ(1 − n_F(…)),
-where a = σ− (qubits) or the Jordan–Wigner fermion c (fermions). Jumps with different patterns are
-separate Lindblad operators, so they never interfere. Dephasing of qubit i: jump σz^(i), rate κ_i.
+partners, jumps A_p = a_k† P_p with rate γ_p = γ n_F(E_p) at the energy E_p = ε_k + Σ_l U_kl n_l^p, and
+A_p† with rate γ(1 − n_F(E_p)), where a = σ− (qubits) or the Jordan–Wigner fermion c (fermions):
+
+    𝓓ρ = Σ_pq C_pq (A_p ρ A_q† − ½{A_q† A_p, ρ}),   C_pq = √(γ_p γ_q) K_pq,
+    K_pq = exp(−Σ_l U_kl² (n_l^p − n_l^q)² / (2 w²)),   w = γ (the reservoir's rate).
+
+Coherence rule (continuous in U). K_pq is a Gaussian kernel of the vectors x_p = (U_kl n_l^p)_l, hence
+positive definite, and C is its Schur product with the rank-one matrix √γ_p √γ_q: C ⪰ 0, so 𝓓 is a
+Lindblad dissipator (completely positive) for every U. A Coulomb partner l splits the jumps into
+separate Lindblad operators once its shift U_kl is resolved by the reservoir, U_kl ≫ γ (the secular
+condition on the two jump frequencies): then K = 0 and this is the paper's Eq. 2, one jump per pattern
+(exactly: K underflows to 0 beyond U_kl ≈ 38.6 γ, e.g. U = 15, γ = 0.1 gives exp(−11250)). As U_kl → 0
+the patterns merge continuously into the single jump a_k† with rate γ n_F(ε_k) (K = 1). The kernel
+resolves partners one by one, not the energy difference E_p − E_q: two patterns of equal energy but
+different partners (|10⟩ and |01⟩ of the sink's partners in the triple dot) stay separate jumps, as in
+Eq. 2. Since A_q† A_p = 0 for p ≠ q, only the gain term A_p ρ A_q† carries the cross terms. In the
+ideal limit (U → ∞) the patterns are separated exactly (K = δ_pq). Dephasing of qubit i: jump σz^(i),
+rate κ_i.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,24 +63,29 @@ def reservoir_rates(machine: Machine, reservoir: Reservoir, occupations: np.ndar
     return reservoir.rate * np.where(empty, filled, 1.0 - filled)
 
 
-def partner_patterns(machine: Machine, qubit: int, occupations: np.ndarray) -> np.ndarray:
-    """An integer label per basis state of the occupation pattern of ``qubit``'s Coulomb partners."""
-    partners = list(machine.coulomb_partners(qubit))
-    if not partners:
-        return np.zeros(len(occupations), dtype=np.int64)
-    return np.unique(occupations[:, partners], axis=0, return_inverse=True)[1].ravel()
+def coherence_width(machine: Machine, reservoir: Reservoir) -> float:
+    """Width w (energy units) of the kernel K_pq that lets a reservoir's pattern jumps interfere.
+
+    w = γ of the reservoir: partners whose Coulomb shift is ≫ γ are resolved (see the module docstring).
+    0 in the ideal limit, where every shift is infinite and the patterns are separate jumps.
+    """
+    return 0.0 if machine.ideal_limit else reservoir.rate
 
 
 # ------------------------------------------------------------------------------------------ basis
+def active_couplings(machine: Machine) -> tuple[tuple[tuple[int, int], float], ...]:
+    """The flip-flop couplings with g ≠ 0: a zero coupling has no term in H and moves no excitation."""
+    return tuple((pair, g) for pair, g in machine.couplings if g != 0)
+
+
 def _neighbours(machine: Machine, occupations: np.ndarray) -> np.ndarray:
     """Every pattern one hop or one reservoir jump (with nonzero rate) away from the given ones."""
     found = []
-    for (i, j), g in machine.couplings:
-        if g != 0:
-            movable = occupations[:, i] != occupations[:, j]
-            moved = occupations[movable].copy()
-            moved[:, [i, j]] = moved[:, [j, i]]
-            found.append(moved)
+    for (i, j), _ in active_couplings(machine):
+        movable = occupations[:, i] != occupations[:, j]
+        moved = occupations[movable].copy()
+        moved[:, [i, j]] = moved[:, [j, i]]
+        found.append(moved)
     for reservoir in machine.reservoirs:
         active = reservoir_rates(machine, reservoir, occupations) > 0
         flipped = occupations[active].copy()
@@ -104,16 +125,28 @@ def make_basis(machine: Machine, kind: str, seeds: np.ndarray | None = None) -> 
 # ------------------------------------------------------------------------------- operators on basis
 @dataclass(frozen=True)
 class JumpFamily:
-    """All jumps a_k† P_p (or a_k P_p) of one reservoir, as a sparse one-body map with pattern labels.
+    """All jumps a_k† P_p (or a_k P_p) of one reservoir, as a sparse one-body map with the partners' patterns.
 
-    ``operator[target, source]`` = √rate(source) × Jordan–Wigner sign; two sources interfere in
-    L ρ L† only when their ``patterns`` labels agree.
+    ``operator[target, source]`` = √rate(source) × Jordan–Wigner sign. Two sources a, b interfere in
+    the gain term with the weight :meth:`coherence` K(a, b) (module docstring): ``partners`` holds the
+    occupations of the reservoir qubit's Coulomb partners per basis state (shape (D, m)), ``shifts``
+    their Coulomb energies U_kl (energy units) and ``width`` the kernel width w (energy units).
     """
 
     reservoir: str
     operator: sp.csr_matrix
-    patterns: np.ndarray
+    partners: np.ndarray
+    shifts: np.ndarray
+    width: float
     escape_rates: np.ndarray
+
+    def coherence(self, sources_a: np.ndarray, sources_b: np.ndarray) -> np.ndarray:
+        """K = exp(−Σ_l U_kl² (n_l^a − n_l^b)² / 2w²) for pairs of source states (1 for equal patterns)."""
+        differs = self.partners[sources_a] != self.partners[sources_b]
+        distance = differs @ self.shifts**2
+        if self.width == 0:
+            return (distance == 0).astype(float)
+        return np.exp(-distance / (2 * self.width**2))
 
 
 @dataclass(frozen=True)
@@ -166,7 +199,7 @@ def build_local_model(machine: Machine, occupations: np.ndarray) -> LocalModel:
     level_energies = occ @ np.array(machine.energies) + 0.5 * np.einsum("di,ij,dj->d", occ, coulomb, occ)
 
     rows, cols, values = [], [], []
-    for (i, j), g in machine.couplings:
+    for (i, j), g in active_couplings(machine):
         source = np.flatnonzero((occupations[:, j] == 1) & (occupations[:, i] == 0))
         moved = occupations[source].copy()
         moved[:, [i, j]] = 1 - moved[:, [i, j]]
@@ -190,7 +223,10 @@ def build_local_model(machine: Machine, occupations: np.ndarray) -> LocalModel:
         target = _targets(index, flipped, f"the jumps of reservoir {reservoir.name!r}")
         sign = parity_before(occupations[source], k, machine.order) if fermions else np.ones(len(source))
         operator = sp.csr_matrix((np.sqrt(rates[source]) * sign, (target, source)), shape=(dimension, dimension))
-        jumps.append(JumpFamily(reservoir.name, operator, partner_patterns(machine, k, occupations), rates))
+        partners = list(machine.coulomb_partners(k))
+        shifts = np.array([machine.coulomb_energy(k, q) for q in partners])
+        jumps.append(JumpFamily(reservoir.name, operator, occupations[:, partners], shifts,
+                                coherence_width(machine, reservoir), rates))
     return LocalModel(machine, occupations, level_energies, hopping, tuple(jumps))
 
 
@@ -280,11 +316,13 @@ def _two_sided(sector: Sector, left: sp.csr_matrix, right_t: sp.csr_matrix, step
 
 
 def _jump_superoperator(sector: Sector, family: JumpFamily, step: int) -> sp.coo_matrix:
-    """Σ_p L_p ρ L_p† for one jump family: a two-sided product masked to equal partner patterns."""
+    """Σ_pq C_pq A_p ρ A_q† for one jump family: the two-sided product weighted by the coherence kernel."""
     product = _two_sided(sector, family.operator, family.operator.conj(), step)
     kets, bras = sector.element_indices()
-    same_pattern = family.patterns[kets[product.col]] == family.patterns[bras[product.col]]
-    return sp.coo_matrix((product.data * same_pattern, (product.row, product.col)), shape=product.shape)
+    weights = family.coherence(kets[product.col], bras[product.col])
+    kept = weights != 0
+    return sp.coo_matrix((product.data[kept] * weights[kept], (product.row[kept], product.col[kept])),
+                         shape=product.shape)
 
 
 def liouvillian_terms(model: LocalModel, sector: Sector) -> dict[str, sp.csr_matrix]:
@@ -316,8 +354,7 @@ def liouvillian_terms(model: LocalModel, sector: Sector) -> dict[str, sp.csr_mat
 
 def _restricted(family: JumpFamily, sources: np.ndarray) -> JumpFamily:
     """The jumps of ``family`` that start from the basis states selected by the boolean mask ``sources``."""
-    return JumpFamily(family.reservoir, (family.operator @ sp.diags(sources.astype(float))).tocsr(),
-                      family.patterns, family.escape_rates)
+    return dataclasses.replace(family, operator=(family.operator @ sp.diags(sources.astype(float))).tocsr())
 
 
 def liouvillian(model: LocalModel, sector: Sector) -> sp.csr_matrix:
