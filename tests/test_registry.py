@@ -1,0 +1,35 @@
+"""The backend registry: built-in names, any letter case, entry points of other packages, the protocol."""
+
+import sys
+import types
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import transportbench.backends as backends
+from transportbench.backends import Backend, get_backend
+
+
+def test_names_are_case_insensitive_and_unknown_names_list_the_valid_ones():
+    assert get_backend("LINDBLAD") is get_backend("lindblad")
+    assert get_backend("QmeQ").NAME == "qmeq"
+    with pytest.raises(ValueError, match=r"valid backends: \['heom', 'lindblad', 'qmeq'"):
+        get_backend("nonsense")
+    with pytest.raises(ValueError, match="unknown backend"):
+        get_backend(None)
+
+
+def test_other_packages_register_backends_through_entry_points(monkeypatch):
+    module = types.ModuleType("toy_backend")
+    module.NAME = "toy"
+    module.solve_steady = lambda machine, **options: None
+    broken = types.ModuleType("broken_backend")
+    monkeypatch.setitem(sys.modules, "toy_backend", module)
+    monkeypatch.setitem(sys.modules, "broken_backend", broken)
+    points = [EntryPoint("Toy", "toy_backend", backends.ENTRY_POINT_GROUP),
+              EntryPoint("broken", "broken_backend", backends.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(backends, "entry_points", lambda group: points if group == backends.ENTRY_POINT_GROUP else [])
+    assert get_backend("toy") is module and isinstance(module, Backend)
+    assert "toy" in backends.registry()
+    with pytest.raises(TypeError, match="no NAME or solve_steady"):
+        get_backend("broken")
