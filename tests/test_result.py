@@ -58,3 +58,12 @@ def test_result_fills_in_the_thermodynamics_and_status_reports_violations():
     assert wrong_way.health.entropy_production < 0
     assert wrong_way.health.relative_energy_imbalance() == pytest.approx(0.5)
     assert wrong_way.health.status() == "second law violated; energy not conserved (50.0%)"
+
+
+def test_results_are_read_only_and_compare_by_identity():
+    result = solve_steady(_single_level())
+    assert result == result and result != solve_steady(_single_level())
+    with pytest.raises(TypeError):
+        result.options["basis"] = "full"
+    with pytest.raises(TypeError):
+        result.particle_currents["left"] = 0.0

@@ -16,6 +16,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -171,9 +172,12 @@ def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Result:
     """A steady state computed by one backend for one machine.
+
+    Immutable: the mappings are read-only views, and two results compare equal only if they are the same
+    object (compare their figures instead).
 
     Attributes
     ----------
@@ -208,6 +212,8 @@ class Result:
     health: Health | None = None
 
     def __post_init__(self) -> None:
+        for name in ("particle_currents", "energy_currents", "options"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         if self.health is not None and math.isnan(self.health.energy_scale):
             figures = thermodynamics(self.machine, self.particle_currents, self.energy_currents)
             object.__setattr__(self, "health", dataclasses.replace(self.health, **figures))
