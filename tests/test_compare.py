@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from transportbench.compare import compare, format_notes, format_table, sink_qubits, target_state
+from transportbench.compare import compare, format_notes, format_table
+from transportbench.figures import sink_qubits, target_state
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
@@ -251,3 +252,22 @@ def test_compare_runs_every_first_order_approach_at_the_fig3_point():
     assert all(str(e) == "" for e in table.error.values)
     assert np.all(table.concurrence.values > 0.99)
     assert np.allclose(table.particle_current.sel(reservoir="hot").values, 8e-5, rtol=0.3)
+
+
+def test_figures_of_merit_are_a_list():
+    from transportbench.figures import concurrence_of, fidelity_with
+
+    machine = Machine.triple_dot()
+    table = compare(machine, ["lindblad"], figures=[concurrence_of(0, 1), concurrence_of(0, 2), fidelity_with()])
+    assert set(table.attrs["figures"].split(", ")) == {"concurrence_0_1", "concurrence_0_2", "fidelity"}
+    paper = compare(machine, ["lindblad"])
+    assert float(table.concurrence_0_1[0]) == float(paper.concurrence[0])
+    assert float(table.concurrence_0_2[0]) < 0.01  # the sink is nearly empty: no entanglement with it
+    assert "sink_population" not in table and "concurrence_0_2" in format_table(table)
+    with pytest.raises(ValueError, match="distinct"):
+        compare(machine, ["lindblad"], figures=[concurrence_of(0, 1), concurrence_of(1, 0, name="concurrence_0_1")])
+    with pytest.raises(ValueError, match="two different qubits"):
+        concurrence_of(1, 1)
+    from transportbench.backends.lindblad import solve_steady
+
+    assert np.isnan(concurrence_of(0, 7)(solve_steady(machine)))

@@ -20,42 +20,17 @@ import numpy as np
 import xarray as xr
 
 from transportbench.backends import get_backend
+from transportbench.figures import PAPER, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
-from transportbench.observables import SparseKet, concurrence, fidelity, populations, reduced_state, w_state
+from transportbench.observables import populations
 from transportbench.result import Result
 
 FIRST_ORDER = ("qmeq:pauli", "qmeq:lindblad", "qmeq:redfield", "qmeq:1vN")
 ALL_APPROACHES = ("lindblad", *FIRST_ORDER, "qmeq:2vN")
 
 
-def target_state(machine: Machine) -> SparseKet | None:
-    """The machine's ideal steady state (paper Eq. 4 or Eqs. 10–11), or None if it has no triangle layout.
-
-    A machine of 2n − 1 qubits whose couplings include (0, n−1+j) and (j, n−1+j) for j = 1…n−1 (the
-    layout of :meth:`Machine.triple_dot` and :meth:`Machine.w_machine`) targets the W-type state built
-    from those couplings; the triple dot's is the dark state.
-    """
-    if machine.n_qubits < 3 or machine.n_qubits % 2 == 0:
-        return None
-    n = (machine.n_qubits + 1) // 2
-    couplings = dict(machine.couplings)
-    try:
-        triangles = [(couplings[(0, n - 1 + j)], couplings[(j, n - 1 + j)]) for j in range(1, n)]
-    except KeyError:
-        return None
-    if any(arm == 0 for _, arm in triangles):
-        return None
-    return w_state(triangles)
-
-
-def sink_qubits(machine: Machine) -> list[int]:
-    """Qubits on a reservoir other than the one with the highest chemical potential (the sinks)."""
-    if not machine.reservoirs:
-        return []
-    source = max(machine.reservoirs, key=lambda r: r.chemical_potential)
-    return sorted({r.qubit for r in machine.reservoirs if r.name != source.name})
-
-
+HEADERS = {"concurrence": "C(0,1)", "fidelity": "F_target", "sink_population": "sink pop."}
+"""Short column headers of the paper's figures in :func:`format_table`."""
 REFERENCE = "heom"
 """The approach every other one is measured against when it is in a comparison (exact for Lorentzian bands)."""
 
@@ -98,19 +73,13 @@ def solve(machine: Machine, spec: str, **options: Any) -> Result:
     return module.solve_steady(machine, **options)
 
 
-def summarize(result: Result) -> dict[str, Any]:
-    """The figures of merit of one result: concurrence of qubits 0–1, target fidelity, populations, health."""
+def summarize(result: Result, figures: Sequence[FigureOfMerit] = PAPER) -> dict[str, Any]:
+    """The figures of merit of one result (default: the paper's), populations, currents and health, by name."""
     machine = result.machine
-    occupations = result.occupations
-    target = target_state(machine)
-    qubit_populations = populations(result.rho, occupations)
     health = result.health
     summary: dict[str, Any] = {
-        "concurrence": concurrence(reduced_state(result.rho, occupations, [0, 1])) if machine.n_qubits >= 2
-        else np.nan,
-        "fidelity": fidelity(result.rho, occupations, target) if target is not None else np.nan,
-        "sink_population": float(qubit_populations[sink_qubits(machine)].sum()),
-        "populations": qubit_populations,
+        **evaluate(result, figures),
+        "populations": populations(result.rho, result.occupations),
         "particle_current": np.array([result.particle_currents[r.name] for r in machine.reservoirs]),
         "energy_current": np.array([result.energy_currents[r.name] for r in machine.reservoirs]),
         "seconds": result.seconds,
@@ -126,7 +95,8 @@ def summarize(result: Result) -> dict[str, Any]:
 
 
 def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
-            options: Mapping[str, Mapping[str, Any]] | None = None) -> xr.Dataset:
+            options: Mapping[str, Mapping[str, Any]] | None = None,
+            figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
     """Solve ``machine`` with every approach and return one labelled table.
 
     Parameters
@@ -137,25 +107,29 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         Approach names (see the module docstring).
     options : mapping {approach: {option: value}}, optional
         Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
+    figures : sequence of FigureOfMerit
+        The figures of merit to compute (:mod:`transportbench.figures`); default the paper's.
 
     Returns
     -------
     xarray.Dataset
-        Dimensions ``approach``, ``reservoir`` and ``qubit``. Variables: ``concurrence`` (qubits 0–1),
-        ``fidelity`` (with :func:`target_state`), ``sink_population``, ``population``,
+        Dimensions ``approach``, ``reservoir`` and ``qubit``. Variables: one per figure (default
+        ``concurrence`` of qubits 0 and 1, ``fidelity`` with the ideal state, ``sink_population``), ``population``,
         ``particle_current`` and ``energy_current`` per reservoir (into the system > 0), health figures
-        (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``),
-        ``seconds``, ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
+        (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``, ``unique``,
+        ``energy_imbalance``, ``entropy_production``), ``status`` (``ok`` or what is wrong), ``seconds``,
+        ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
         on) and ``error`` (empty when the approach succeeded).
     """
     approaches, options = check_comparison(approaches, options)
+    figures = check_figures(figures)
     rows, passed_on = [], []
     for spec in approaches:
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                row = summarize(solve(machine, spec, **options.get(spec, {})))
+                row = summarize(solve(machine, spec, **options.get(spec, {})), figures)
                 row["error"] = ""
             except Exception as error:  # a backend failure: recorded in the row; the other approaches still run
                 row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start,
@@ -163,7 +137,7 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         row["warnings"] = "; ".join(f"{w.category.__name__}: {w.message}" for w in caught)
         passed_on.extend(caught)
         rows.append(row)
-    table = table_from_rows(machine, approaches, rows)
+    table = table_from_rows(machine, approaches, rows, figures)
     for caught_warning in passed_on:  # recorded in the rows and passed on once the table is complete
         warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
     return table
@@ -190,7 +164,8 @@ def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[st
     return approaches, options
 
 
-def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str, Any]]) -> xr.Dataset:
+def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str, Any]],
+                    figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
     """The compare table from one :func:`summarize` dict per approach (missing entries become NaN/empty)."""
     reservoirs = [r.name for r in machine.reservoirs]
     n_res, n_qubits = len(reservoirs), machine.n_qubits
@@ -203,12 +178,8 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
 
     dataset = xr.Dataset(
         {
-            "concurrence": ("approach", np.array(column("concurrence"), float),
-                            {"long_name": "concurrence of qubits 0-1 (paper's 1-2)"}),
-            "fidelity": ("approach", np.array(column("fidelity"), float),
-                         {"long_name": "fidelity with the ideal (dark or W) state"}),
-            "sink_population": ("approach", np.array(column("sink_population"), float),
-                                {"long_name": "total excitation of the sink qubits"}),
+            **{figure.name: ("approach", np.array(column(figure.name), float),
+                             {"long_name": figure.long_name, "units": figure.units}) for figure in figures},
             "population": (("approach", "qubit"), stacked("populations", n_qubits), {"long_name": "<n_i>"}),
             "particle_current": (("approach", "reservoir"), stacked("particle_current", n_res),
                                  {"long_name": "particle current into the system", "units": "energy unit (hbar = 1)"}),
@@ -234,7 +205,8 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
             "error": ("approach", np.array(column("error", ""), dtype=object).astype(str)),
         },
         coords={"approach": approaches, "reservoir": reservoirs, "qubit": np.arange(n_qubits)},
-        attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1"},
+        attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1",
+               "figures": ", ".join(figure.name for figure in figures)},
     )
     if REFERENCE in approaches:
         dataset = with_deviations(dataset, REFERENCE)
@@ -244,18 +216,23 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
 def with_deviations(dataset: xr.Dataset, reference: str) -> xr.Dataset:
     """The table with every approach's deviation from the row ``reference``.
 
-    Adds ``concurrence_error`` (C − C_ref) and ``current_error`` per reservoir ((I − I_ref) / max_r |I_ref|,
-    dimensionless) and the attribute ``reference``.
+    Adds ``<figure>_error`` (value − reference value) for every figure of merit and ``current_error`` per
+    reservoir ((I − I_ref) / max_r |I_ref|, dimensionless), and the attribute ``reference``.
     """
     exact = dataset.sel(approach=reference)
     scale = float(np.max(np.abs(exact.particle_current.values))) if exact.particle_current.size else np.nan
     current_error = (dataset.particle_current - exact.particle_current) / (scale if scale > 0 else np.nan)
+    errors = {f"{name}_error": (dataset[name] - exact[name]).assign_attrs(long_name=f"{name} minus that of {reference}")
+              for name in _figure_names(dataset)}
     return dataset.assign(
-        concurrence_error=(dataset.concurrence - exact.concurrence).assign_attrs(
-            long_name=f"concurrence minus that of {reference}"),
+        **errors,
         current_error=current_error.assign_attrs(
             long_name=f"particle current minus that of {reference}, relative to its largest current"),
     ).assign_attrs(reference=reference)
+
+
+def _figure_names(dataset: xr.Dataset) -> list[str]:
+    return [name for name in str(dataset.attrs.get("figures", "")).split(", ") if name]
 
 
 def format_notes(dataset: xr.Dataset) -> str:
@@ -271,9 +248,11 @@ def format_notes(dataset: xr.Dataset) -> str:
 def format_table(dataset: xr.Dataset) -> str:
     """A readable text table of a :func:`compare` dataset (one row per approach)."""
     reservoirs = [str(r) for r in dataset.reservoir.values]
-    deviations = "concurrence_error" in dataset
-    header = ["approach", "C(0,1)", "F_target", "sink pop."] + [f"Q_{r}" for r in reservoirs] \
-        + [f"I_{r}" for r in reservoirs] + (["ΔC", "ΔI/I"] if deviations else []) \
+    figures = _figure_names(dataset)
+    deviations = "current_error" in dataset
+    header = ["approach", *(HEADERS.get(name, name) for name in figures)] + [f"Q_{r}" for r in reservoirs] \
+        + [f"I_{r}" for r in reservoirs] \
+        + ([f"Δ{HEADERS.get(name, name)}" for name in figures] + ["ΔI/I"] if deviations else []) \
         + ["min eig", "σ", "time [s]", "status"]
     lines = []
     for spec in dataset.approach.values:
@@ -281,13 +260,12 @@ def format_table(dataset: xr.Dataset) -> str:
         status = str(row.status.values)
         if str(row.warnings.values):
             status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
-        cells = [str(spec), f"{float(row.concurrence):.6f}", f"{float(row.fidelity):.6f}",
-                 f"{float(row.sink_population):.3e}"]
+        cells = [str(spec), *(f"{float(row[name]):.6g}" for name in figures)]
         cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
         cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
         if deviations:
-            cells += [f"{float(row.concurrence_error):+.1e}",
-                      f"{float(np.max(np.abs(row.current_error.values))):.1e}"]
+            cells += [f"{float(row[f'{name}_error']):+.1e}" for name in figures]
+            cells += [f"{float(np.max(np.abs(row.current_error.values))):.1e}"]
         cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.entropy_production):.2e}",
                   f"{float(row.seconds):.2f}", status]
         lines.append(cells)

@@ -1,0 +1,133 @@
+"""Figures of merit: small named functions of a :class:`~transportbench.result.Result`, one number each.
+
+``compare``, ``sweep`` and the scans compute a list of them per approach (default :data:`PAPER`: the
+concurrence of qubits 0 and 1, the fidelity with the machine's ideal state and the sinks' population).
+Populations, currents, entropy production and the health figures are always in the tables.
+Qubits are 0-based everywhere: ``concurrence_of(0, 1)`` is the paper's C of qubits 1 and 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from transportbench.model import Machine
+from transportbench.observables import SparseKet, concurrence, fidelity, populations, reduced_state, w_state
+from transportbench.result import Result
+from transportbench.validation import integer
+
+
+@dataclass(frozen=True)
+class FigureOfMerit:
+    """A named number computed from a result (dimensionless unless ``units`` says otherwise).
+
+    Attributes
+    ----------
+    name : str
+        Variable name in tables (a valid identifier).
+    long_name : str
+        What it is, for table attributes and plot labels.
+    compute : callable
+        ``compute(result) -> float``; NaN where the figure does not apply to the machine.
+    units : str
+        Units of the value ("" for dimensionless).
+    """
+
+    name: str
+    long_name: str
+    compute: Callable[[Result], float]
+    units: str = ""
+
+    def __call__(self, result: Result) -> float:
+        """The figure's value for ``result``."""
+        return float(self.compute(result))
+
+
+def target_state(machine: Machine) -> SparseKet | None:
+    """The machine's ideal steady state (paper Eq. 4 or Eqs. 10–11), or None if it has no triangle layout.
+
+    A machine of 2n − 1 qubits whose couplings include (0, n−1+j) and (j, n−1+j) for j = 1…n−1 (the
+    layout of :meth:`Machine.triple_dot` and :meth:`Machine.w_machine`) targets the W-type state built
+    from those couplings; the triple dot's is the dark state.
+    """
+    if machine.n_qubits < 3 or machine.n_qubits % 2 == 0:
+        return None
+    n = (machine.n_qubits + 1) // 2
+    couplings = dict(machine.couplings)
+    try:
+        triangles = [(couplings[(0, n - 1 + j)], couplings[(j, n - 1 + j)]) for j in range(1, n)]
+    except KeyError:
+        return None
+    if any(arm == 0 for _, arm in triangles):
+        return None
+    return w_state(triangles)
+
+
+def sink_qubits(machine: Machine) -> list[int]:
+    """Qubits on a reservoir other than the one with the highest chemical potential (the sinks)."""
+    if not machine.reservoirs:
+        return []
+    source = max(machine.reservoirs, key=lambda r: r.chemical_potential)
+    return sorted({r.qubit for r in machine.reservoirs if r.name != source.name})
+
+
+def concurrence_of(first: int = 0, second: int = 1, name: str | None = None) -> FigureOfMerit:
+    """Wootters' concurrence of the reduced state of qubits ``first`` and ``second`` (0-based)."""
+    first, second = integer("first", first, minimum=0), integer("second", second, minimum=0)
+    if first == second:
+        raise ValueError(f"the concurrence needs two different qubits, got ({first}, {second})")
+
+    def compute(result: Result) -> float:
+        if max(first, second) >= result.machine.n_qubits:
+            return float("nan")
+        return concurrence(reduced_state(result.rho, result.occupations, [first, second]))
+
+    return FigureOfMerit(name or f"concurrence_{first}_{second}", f"concurrence of qubits {first} and {second}",
+                         compute)
+
+
+def fidelity_with(target: SparseKet | None = None, name: str = "fidelity") -> FigureOfMerit:
+    """⟨ψ|ρ|ψ⟩ with ``target`` (default: the machine's ideal state, :func:`target_state`; NaN if it has none)."""
+
+    def compute(result: Result) -> float:
+        state = target if target is not None else target_state(result.machine)
+        if state is None or state.occupations.shape[1] != result.machine.n_qubits:
+            return float("nan")
+        return fidelity(result.rho, result.occupations, state)
+
+    what = "the ideal (dark or W) state" if target is None else "the given state"
+    return FigureOfMerit(name, f"fidelity with {what}", compute)
+
+
+def sink_population() -> FigureOfMerit:
+    """Total excitation of the sink qubits (:func:`sink_qubits`)."""
+
+    def compute(result: Result) -> float:
+        sinks = sink_qubits(result.machine)
+        return float(populations(result.rho, result.occupations)[sinks].sum())
+
+    return FigureOfMerit("sink_population", "total excitation of the sink qubits", compute)
+
+
+PAPER: tuple[FigureOfMerit, ...] = (concurrence_of(0, 1, name="concurrence"), fidelity_with(), sink_population())
+"""The paper's figures: C of qubits 0 and 1 (paper's 1 and 2), fidelity with the ideal state, sink population."""
+
+
+def check_figures(figures: Sequence[FigureOfMerit]) -> tuple[FigureOfMerit, ...]:
+    """``figures`` as a tuple; ValueError unless they are FigureOfMerit objects with distinct identifier names."""
+    chosen = tuple(figures)
+    for figure in chosen:
+        if not isinstance(figure, FigureOfMerit):
+            raise ValueError(f"figures must be FigureOfMerit objects (see transportbench.figures), got {figure!r}")
+        if not figure.name.isidentifier():
+            raise ValueError(f"a figure's name must be an identifier, got {figure.name!r}")
+    names = [figure.name for figure in chosen]
+    if len(set(names)) != len(names):
+        raise ValueError(f"figure names must be distinct, got {names}")
+    return chosen
+
+
+def evaluate(result: Result, figures: Sequence[FigureOfMerit]) -> dict[str, float]:
+    """Every figure of ``result`` by name."""
+    return {figure.name: figure(result) for figure in figures}
+
