@@ -1,5 +1,6 @@
 """Sweeps: grid values, resuming after a kill, never overwriting another sweep, the CLI."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,35 +11,48 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from transportbench.cli import main, parse_axis
 from transportbench.compare import compare
 from transportbench.model import Machine
-from transportbench.sweep import set_parameter, sweep
+from transportbench.sweep import (
+    JournalWarning,
+    SweepInterrupted,
+    count_failed_points,
+    plan_sweep,
+    run_point,
+    set_parameter,
+    sweep,
+)
 
 OVER = {"mu": [4.0, 8.0, 15.0], "U": [10.0, 15.0]}
 
 
-def _blas_threads() -> list[int]:
-    """Thread counts of the BLAS libraries loaded by NumPy/SciPy in this process."""
+def _worker_settings() -> tuple[list[int], int, object]:
+    """BLAS thread counts, the process-wide solve setting and the SIGINT handler of this process."""
     import scipy.linalg  # noqa: F401  (loads SciPy's BLAS too)
     from threadpoolctl import threadpool_info
 
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    from transportbench.resources import chosen_blas_threads
+
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return blas, chosen_blas_threads("dense"), signal.getsignal(signal.SIGINT)
 
 
-def test_local_workers_share_the_cpus_blas_threads():
+def test_local_workers_share_the_cpus_blas_threads_and_leave_interrupts_to_the_parent(monkeypatch):
     from concurrent.futures import ProcessPoolExecutor
 
-    from transportbench.sweep import _limit_blas_threads, blas_threads_per_worker
+    from transportbench.sweep import _init_worker, blas_threads_per_worker
 
     assert blas_threads_per_worker(2, cpus=2) == 1
     assert blas_threads_per_worker(3, cpus=2) == 1
     assert blas_threads_per_worker(2, cpus=8) == 4
     with pytest.raises(ValueError, match="workers"):
         blas_threads_per_worker(0)
-    with ProcessPoolExecutor(1, initializer=_limit_blas_threads, initargs=(1,)) as pool:
-        limited = pool.submit(_blas_threads).result()
-    assert limited and limited == [1] * len(limited)
+    monkeypatch.delenv("TRANSPORTBENCH_BLAS_THREADS", raising=False)
+    with ProcessPoolExecutor(1, initializer=_init_worker, initargs=(1, os.getpid())) as pool:
+        blas, per_solve, sigint = pool.submit(_worker_settings).result()
+    assert blas and blas == [1] * len(blas)
+    assert per_solve == 1  # backends' per-solve blas_threads("dense") respect the sweep's share
+    assert sigint == signal.SIG_IGN
 
 
 def test_sweep_points_equal_single_compares(tmp_path):
@@ -115,35 +129,6 @@ def test_set_parameter_vocabulary():
         sweep(machine, {"mu": []})
 
 
-def test_cli_compare_validate_and_errors(tmp_path, capsys):
-    assert main(["compare", "--approaches", "lindblad", "--out", str(tmp_path / "c.json")]) == 0
-    out = capsys.readouterr().out
-    assert "lindblad" in out and "C_12" in out and (tmp_path / "c.json").exists()
-    assert main(["validate", "--gamma-hot", "5"]) == 0
-    assert "violated" in capsys.readouterr().out
-    assert main(["compare", "--approaches", "lindblad", "--gamma-hot", "-1"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "rate must be >= 0" in err and "Traceback" not in err
-    assert main(["sweep", "--over", "mu=1:2", "--workers", "1"]) == 2
-    assert "--over" in capsys.readouterr().err
-    assert main(["compare", "--approaches", "lindblad", "--out", str(tmp_path / "c.txt")]) == 2
-    assert main(["study", "no_such_study"]) == 2
-
-
-def test_cli_sweep_writes_netcdf(tmp_path, capsys):
-    path = tmp_path / "cli.nc"
-    assert main(["sweep", "--over", "mu=4:8:2", "--over", "U=15", "--workers", "1", "--out", str(path)]) == 0
-    table = xr.load_dataset(path)
-    assert table.concurrence.shape == (2, 1, 1)
-    assert parse_axis("U=1,2.5")[1].tolist() == [1.0, 2.5]
-
-
-def test_cli_entry_point_help_shows_units():
-    completed = subprocess.run([sys.executable, "-m", "transportbench.cli", "sweep", "--help"],
-                               capture_output=True, text=True, check=True)
-    assert "hbar = k_B = 1" in completed.stdout and "--over" in completed.stdout
-
-
 def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
     import distributed  # the 'dask' extra, installed by make setup
 
@@ -165,3 +150,111 @@ def test_quick_studies_write_apart_from_full_ones(monkeypatch):
     assert study_arguments("doc").results == "results/quick"
     monkeypatch.setattr(sys, "argv", ["study", "--quick", "--results", "elsewhere"])
     assert study_arguments("doc").results == "elsewhere"
+
+
+SMALL = {"mu": [4.0, 8.0, 12.0], "U": [15.0]}
+
+
+def _counting_run_point(monkeypatch) -> list:
+    import transportbench.sweep as module
+
+    calls = []
+    original = module.run_point
+    monkeypatch.setattr(module, "run_point", lambda *args: calls.append(args) or original(*args))
+    return calls
+
+
+def test_failed_points_are_not_cached_and_a_rerun_retries_only_them(tmp_path, monkeypatch):
+    import transportbench.compare as compare_module
+
+    real = compare_module.solve
+
+    def out_of_memory_at_mu_8(machine, spec, **options):
+        if machine.reservoir("hot").chemical_potential == 8.0:
+            raise MemoryError("injected")
+        return real(machine, spec, **options)
+
+    path = tmp_path / "f.nc"
+    with monkeypatch.context() as patch:
+        patch.setattr(compare_module, "solve", out_of_memory_at_mu_8)
+        failed = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1, progress=False)
+    assert failed.attrs["failed_points"] == 1 and count_failed_points(failed) == 1
+    assert str(failed.error.sel(mu=8.0, U=15.0, approach="lindblad").item()) == "MemoryError: injected"
+    assert np.isnan(failed.concurrence.sel(mu=8.0)).all() and path.exists()
+    assert (tmp_path / "f.nc.points.jsonl").exists(), "the journal must stay so that a rerun retries the failure"
+    calls = _counting_run_point(monkeypatch)
+    retried = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1, progress=False)
+    assert [call[2] for call in calls] == [[8.0, 15.0]]  # only the failed point is computed again
+    assert count_failed_points(retried) == 0 and np.isfinite(retried.concurrence).all()
+    assert count_failed_points(xr.load_dataset(path)) == 0 and not (tmp_path / "f.nc.points.jsonl").exists()
+
+
+def _journal_of_two_points(path) -> tuple:
+    """A journal of SMALL on the triple dot holding its first two points, and the plan."""
+    plan = plan_sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1)
+    for index in plan.grid[:2]:
+        plan.record(index, run_point(plan.machine, list(plan.axes), plan.values(index), plan.approaches, {}))
+    return plan.journal.path, plan
+
+
+def test_damaged_journal_lines_are_skipped_with_a_warning_and_computed_again(tmp_path, monkeypatch):
+    journal, plan = _journal_of_two_points(tmp_path / "d.nc")
+    lines = journal.read_text().splitlines()
+    good = json.loads(lines[1])
+    scalar = {**good, "values": {**good["values"], "concurrence": 0.5}}
+    missing = {**good, "values": {k: v for k, v in good["values"].items() if k != "energy_current"}}
+    outside = {**good, "index": [7, 0]}
+    damaged = [json.dumps(line).encode() for line in ({}, scalar, missing, outside)]
+    journal.write_bytes(b"\n".join([lines[0].encode(), damaged[0], lines[1].encode(), *damaged[1:],
+                                    b"\xff\xfe\x00 binary garbage", lines[2].encode(), b'{"sweep": "cut sh']))
+    calls = _counting_run_point(monkeypatch)
+    with pytest.warns(JournalWarning, match=r"d\.nc\.points\.jsonl: skipped 6 damaged line\(s\) "
+                                            r"\(line 2, 4, 5, 6, 7, 9\); 2 valid point"):
+        table = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=tmp_path / "d.nc", workers=1, progress=False)
+    assert len(calls) == 1 and calls[0][2] == [12.0, 15.0]
+    assert (tmp_path / "d.nc.points.jsonl.damaged").exists()
+    fresh = sweep(Machine.triple_dot(), SMALL, ["lindblad"], workers=1, progress=False)
+    assert np.array_equal(table.concurrence.values, fresh.concurrence.values)
+
+
+def test_a_cut_journal_header_is_damage_not_another_sweep(tmp_path, monkeypatch):
+    journal, _ = _journal_of_two_points(tmp_path / "h.nc")
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join([lines[0][:20], *lines[1:]]) + "\n")
+    calls = _counting_run_point(monkeypatch)
+    with pytest.warns(JournalWarning, match=r"skipped 1 damaged line\(s\) \(line 1\); 2 valid point"):
+        sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=tmp_path / "h.nc", workers=1, progress=False)
+    assert len(calls) == 1  # the two journalled points were recovered
+
+
+def test_an_interrupted_sweep_reports_and_keeps_its_finished_points(tmp_path, monkeypatch):
+    import transportbench.sweep as module
+
+    original = module.run_point
+    calls = []
+
+    def interrupted_at_the_third_point(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setattr(module, "run_point", interrupted_at_the_third_point)
+    with pytest.raises(SweepInterrupted, match=r"interrupted: 2 of 6 points finished, journalled in .*i\.nc\."
+                                               r"points\.jsonl; 1 running point\(s\) were stopped"):
+        sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "i.nc", workers=1, progress=False)
+    assert len((tmp_path / "i.nc.points.jsonl").read_text().splitlines()) == 3  # header and two points
+
+
+def test_a_sweep_is_checked_completely_before_any_point_is_solved(tmp_path):
+    machine = Machine.triple_dot()
+    with pytest.raises(ValueError, match="'mu' and 'mu.hot' are the same parameter"):
+        plan_sweep(machine, {"mu": [1.0], "mu.hot": [2.0]})
+    with pytest.raises(ValueError, match=r"sweep parameter T = -1: .*temperature"):
+        plan_sweep(machine, {"mu": [1.0, 2.0], "T": [1.0, -1.0]})
+    with pytest.raises(ValueError, match="folder .* does not exist"):
+        plan_sweep(machine, {"mu": [1.0]}, path=tmp_path / "missing" / "x.nc")
+    with pytest.raises(ValueError, match="no Dask scheduler answers at tcp://127.0.0.1:9"):
+        plan_sweep(machine, {"mu": [1.0]}, scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(ValueError, match="unknown approach"):
+        plan_sweep(machine, {"mu": [1.0]}, ["qmeq:3vN"])

@@ -1,7 +1,10 @@
 """Command line: ``transportbench compare | sweep | study NAME | validate``.
 
-All energies are in one unit of your choice (the paper: ε = 1 GHz), ħ = k_B = 1. Bad input exits with
-status 2 and a one-line message naming the parameter; Ctrl-C during a sweep leaves a resumable journal.
+All energies are in one unit of your choice (the paper: ε = 1 GHz), ħ = k_B = 1. Everything is checked
+before any solve. Exit status: 0 done; 1 done, but an approach failed or a sweep has failed points (rerun
+the sweep to retry only those); 2 bad input, one line on stderr naming it, nothing computed; 130 / 143
+interrupted by SIGINT / SIGTERM (a sweep stops its workers at once and keeps every finished point in its
+journal: rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -9,19 +12,34 @@ from __future__ import annotations
 import argparse
 import json
 import runpy
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import ALL_APPROACHES, compare, format_table
+from transportbench.compare import ALL_APPROACHES, check_comparison, compare, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
-from transportbench.sweep import PARAMETERS, sweep
+from transportbench.sweep import (
+    PARAMETERS,
+    SweepInterrupted,
+    WorkerDied,
+    check_output_folder,
+    count_failed_points,
+    plan_sweep,
+    save_netcdf,
+)
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
+"""The study scripts of a source checkout (an installed package does not contain them)."""
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+"""Exit statuses; an interrupt exits with 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
 
 
 def _machine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,63 +89,119 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
         raise ValueError(f"--over {name}: cannot read the values {spec!r}") from None
 
 
+def parse_axes(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Every ``--over`` as {name: values}; a parameter given twice is an error (not the last one winning)."""
+    axes: dict[str, np.ndarray] = {}
+    for text in texts:
+        name, values = parse_axis(text)
+        if name in axes:
+            raise ValueError(f"--over {name} is given twice; give each parameter once (values: v1,v2,... or "
+                             "start:stop:count)")
+        axes[name] = values
+    return axes
+
+
+def check_output(out: str | None, suffixes: Sequence[str]) -> None:
+    """ValueError unless ``--out`` ends in one of ``suffixes`` and its folder is writable (before any work)."""
+    if out is None:
+        return
+    if not out.endswith(tuple(suffixes)):
+        raise ValueError(f"--out must end in {' or '.join(suffixes)}, got {out!r}")
+    check_output_folder(Path(out))
+
+
 def _write(dataset: xr.Dataset, out: str | None) -> None:
     if out is None:
         return
     if out.endswith(".json"):
         Path(out).write_text(json.dumps(dataset.to_dict(data="list"), indent=1, default=str))
-    elif out.endswith(".nc"):
-        dataset.to_netcdf(out, engine="h5netcdf")
     else:
-        raise ValueError(f"--out must end in .nc or .json, got {out!r}")
+        save_netcdf(dataset, Path(out))
     print(f"wrote {out}")
 
 
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
 def _run_compare(args: argparse.Namespace) -> int:
-    table = compare(machine_from(args), args.approaches)
+    check_output(args.out, (".nc", ".json"))
+    approaches, _ = check_comparison(args.approaches, None)
+    table = compare(machine_from(args), approaches)
     print(format_table(table))
     _write(table, args.out)
-    return 0
+    failed = [f"{spec}: {_first_line(str(error))}" for spec, error in zip(approaches, table.error.values, strict=True)
+              if error]
+    if failed:
+        print(f"transportbench: {len(failed)} of {len(approaches)} approaches failed: {'; '.join(failed)}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    axes = dict(parse_axis(text) for text in args.over)
-    path = args.out
-    if path is not None and not path.endswith(".nc"):
-        raise ValueError(f"--out of a sweep must end in .nc (resumable NetCDF), got {path!r}")
-    try:
-        result = sweep(machine_from(args), axes, args.approaches, path=path, workers=args.workers,
-                       scheduler=args.scheduler)
-    except KeyboardInterrupt:
-        where = f"{path}.points.jsonl" if path else "nowhere (no --out given)"
-        print(f"\ninterrupted: finished points are saved in {where}; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+    check_output(args.out, (".nc",))
+    plan = plan_sweep(machine_from(args), parse_axes(args.over), args.approaches, path=args.out,
+                      workers=args.workers, scheduler=args.scheduler)
+    if plan.complete:
+        print(f"already complete: {args.out} (nothing recomputed)")
+    result = plan.run()
     print("concurrence of qubits 1-2:")
     print(result.concurrence.to_series().round(6).to_string())
-    if path:
-        print(f"wrote {path}")
-    return 0
+    if args.out and not plan.complete:
+        print(f"wrote {args.out}")
+    failed = count_failed_points(result)
+    if failed:
+        where = "; rerun the same command to retry only them" if args.out else ""
+        print(f"transportbench: {failed} of {len(plan.grid)} points failed (NaN, with the reason in the variable "
+              f"'error'){where}; first: {_first_failure(result)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _first_failure(result: xr.Dataset) -> str:
+    """The coordinates, approach and error of the first failed approach of a sweep table."""
+    errors = result.error.stack(point=result.error.dims)
+    first = errors[errors.astype(str) != ""][0]
+    where = ", ".join(f"{name} = {first[name].item():g}" for name in result.error.dims if name != "approach")
+    return f"{where}, {first['approach'].item()}: {_first_line(str(first.item()))}"
 
 
 def _run_study(args: argparse.Namespace) -> int:
-    script = STUDIES_DIR / f"{args.name}.py"
+    folder = Path(args.studies_dir) if args.studies_dir else STUDIES_DIR
+    if not folder.is_dir():
+        raise ValueError(f"no study scripts at {folder}: they live in the folder studies/ of the source tree, which "
+                         "an installed package does not contain; run them from a clone of the repository "
+                         f"(python studies/{args.name}.py) or give the folder with --studies-dir")
+    script = folder / f"{args.name}.py"
     if not script.exists():
-        available = sorted(p.stem for p in STUDIES_DIR.glob("*.py")) if STUDIES_DIR.exists() else []
-        raise ValueError(f"unknown study {args.name!r}; available: {available}")
+        available = sorted(path.stem for path in folder.glob("*.py"))
+        raise ValueError(f"unknown study {args.name!r}; available in {folder}: {available}")
     sys.argv = [str(script), *args.study_args]
     runpy.run_path(str(script), run_name="__main__")
-    return 0
+    return EXIT_OK
 
 
 def _run_validate(args: argparse.Namespace) -> int:
     print(validate_regime(machine_from(args)))
-    return 0
+    return EXIT_OK
+
+
+class UsageError(ValueError):
+    """A command line argparse cannot parse."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (raised as :class:`UsageError`, exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` instead of printing the usage and exiting."""
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``transportbench`` command."""
-    parser = argparse.ArgumentParser(prog="transportbench", description=__doc__,
+    parser = _Parser(prog="transportbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -150,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.set_defaults(run=_run_sweep)
 
     study_cmd = commands.add_parser("study", help="run a script from studies/ (writes data and PNGs)")
+    study_cmd.add_argument("--studies-dir", help="folder of the study scripts (default: studies/ of the source tree)")
     study_cmd.add_argument("name", help="study name, e.g. fig3_concurrence_map")
     study_cmd.add_argument("study_args", nargs=argparse.REMAINDER, help="arguments passed to the study")
     study_cmd.set_defaults(run=_run_study)
@@ -161,15 +236,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupts:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` once; the signal is remembered, later ones are ignored.
+
+    After the first signal both are ignored for the rest of the process (the command is ending), so a
+    second Ctrl-C can cut short neither the clean-up of the first nor the interpreter's exit, which resets
+    Python-level handlers. Without an interrupt the previous handlers return.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.signal is None and hasattr(self, "previous"):
+            for number, handler in self.previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.signal is None:
+            self.signal = number
+            for ignored in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(ignored, signal.SIG_IGN)
+            raise KeyboardInterrupt(signal.Signals(number).name)
+
+    @property
+    def exit_status(self) -> int:
+        """128 + the signal number: 130 for SIGINT (also a KeyboardInterrupt from elsewhere), 143 for SIGTERM."""
+        return 128 + (self.signal or signal.SIGINT)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """Warnings as one line on stderr, without the source line."""
+    print(f"transportbench: warning: {category.__name__}: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    """Entry point; returns the exit status.
+
+    0: done; 1: done, but an approach failed (compare) or a sweep has failed points (rerun to retry them),
+    or a sweep worker process died; 2: bad input, nothing computed (one line on stderr naming the problem);
+    130 / 143: interrupted by SIGINT / SIGTERM (a sweep's finished points are journalled). Other exceptions
+    are bugs and show their traceback.
+    """
     try:
-        return int(args.run(args))
-    except (ValueError, KeyError, FileExistsError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"transportbench: error: {message}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"transportbench: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    with _Interrupts() as interrupts, warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.run(args))
+        except KeyboardInterrupt as interrupt:
+            message = str(interrupt) if isinstance(interrupt, SweepInterrupted) else "interrupted"
+            print(f"\ntransportbench: {message}", file=sys.stderr)
+            return interrupts.exit_status
+        except WorkerDied as error:
+            print(f"transportbench: error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        except (ValueError, KeyError, FileExistsError, ImportError) as error:
+            message = error.args[0] if isinstance(error, KeyError) and error.args else error
+            print(f"transportbench: error: {_first_line(str(message))}", file=sys.stderr)
+            return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -1,0 +1,235 @@
+"""The command line: exit statuses, one-line errors before any work, and every interrupt (in subprocesses)."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import xarray as xr
+
+import transportbench.compare as compare_module
+import transportbench.sweep as sweep_module
+from transportbench.cli import main, parse_axis
+
+GRID = ["--over", "mu=2:12:6", "--over", "U=12,20"]
+"""12 points of the triple dot (local Lindblad: milliseconds each; the slow wrapper adds a sleep)."""
+SLOW_CLI = """
+import os, sys, time
+import transportbench.sweep as sweep
+real = sweep.compare
+def slow(*args, **kwargs):
+    time.sleep(float(os.environ["POINT_DELAY"]))
+    return real(*args, **kwargs)
+sweep.compare = slow  # inherited by the forked workers
+from transportbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""The CLI with every sweep point slowed down, so that signals land while points are running."""
+
+
+class Solved(BaseException):
+    """Raised by a solve that must not happen (compare records ordinary exceptions in its table)."""
+
+
+def _refuse_to_solve(monkeypatch):
+    """Fail the test if anything is solved (input errors must be found before any work)."""
+    def solve(*args, **kwargs):
+        raise Solved("solved before the input was checked")
+    monkeypatch.setattr(compare_module, "solve", solve)
+
+
+def _one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("transportbench: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_cli_compare_validate_and_errors(tmp_path, capsys):
+    assert main(["compare", "--approaches", "lindblad", "--out", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "lindblad" in out and (tmp_path / "c.json").exists()
+    assert main(["validate", "--gamma-hot", "5"]) == 0
+    assert "violated" in capsys.readouterr().out
+    assert main(["compare", "--approaches", "lindblad", "--gamma-hot", "-1"]) == 2
+    _one_line_error(capsys, "rate must be >= 0")
+    assert main(["sweep", "--over", "mu=1:2", "--workers", "1"]) == 2
+    _one_line_error(capsys, "--over")
+    assert main(["study", "no_such_study"]) == 2
+    _one_line_error(capsys, "unknown study")
+
+
+def test_cli_sweep_writes_netcdf_and_a_rerun_says_it_is_complete(tmp_path, capsys):
+    path = tmp_path / "cli.nc"
+    arguments = ["sweep", "--over", "mu=4:8:2", "--over", "U=15", "--workers", "1", "--out", str(path)]
+    assert main(arguments) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert xr.load_dataset(path).concurrence.shape == (2, 1, 1)
+    assert parse_axis("U=1,2.5")[1].tolist() == [1.0, 2.5]
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert f"already complete: {path} (nothing recomputed)" in out and "wrote" not in out
+
+
+def test_cli_entry_point_help_shows_units():
+    completed = subprocess.run([sys.executable, "-m", "transportbench.cli", "sweep", "--help"],
+                               capture_output=True, text=True, check=True, timeout=60)
+    assert "hbar = k_B = 1" in completed.stdout and "--over" in completed.stdout
+
+
+@pytest.mark.parametrize(("arguments", "fragments"), [
+    (["compare", "--approaches", "qmeq:3vN"], ["3vN"]),
+    (["compare", "--approaches", "lindbald"], ["lindbald"]),
+    (["compare", "--approaches", "lindblad:foo"], ["lindblad"]),
+    (["compare", "--approaches", "lindblad", "--out", "/nonexistent/dir/c.nc"], ["/nonexistent/dir", "not exist"]),
+    (["compare", "--approaches", "lindblad", "--out", "c.txt"], [".nc or .json", "c.txt"]),
+    (["sweep", *GRID, "--out", "/nonexistent/dir/s.nc"], ["/nonexistent/dir", "not exist"]),
+    (["sweep", *GRID, "--out", "s.json"], [".nc"]),
+    (["sweep", *GRID, "--approaches", "qmeq:3vN"], ["3vN"]),
+    (["sweep", "--over", "mu=0,1", "--over", "mu=2,3"], ["--over mu", "twice"]),
+    (["sweep", "--over", "mu=0,nan"], ["'mu'", "finite"]),
+    (["sweep", "--over", "gamma=0.1,-1"], ["gamma = -1", "rate"]),
+    (["sweep", "--over", "T.left=1,2"], ["T.left", "left"]),
+    (["sweep", "--over", "mu=0,1", "--scheduler", "tcp://127.0.0.1:9"], ["127.0.0.1:9", "scheduler"]),
+    (["sweep", "--over", "mu=0,1", "--workers", "x"], ["--workers"]),
+    (["sweep", "--over", "mu=0,1", "--workers", "0"], ["workers"]),
+])
+def test_bad_input_exits_2_with_one_line_before_any_work(arguments, fragments, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    _refuse_to_solve(monkeypatch)
+    assert main(arguments) == 2
+    _one_line_error(capsys, *fragments)
+
+
+def test_truncated_output_is_a_one_line_error_naming_the_file(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "cut.nc"
+    assert main(["sweep", "--over", "mu=4,8", "--workers", "1", "--out", str(path)]) == 0
+    path.write_bytes(path.read_bytes()[:300])
+    capsys.readouterr()
+    _refuse_to_solve(monkeypatch)
+    assert main(["sweep", "--over", "mu=4,8", "--workers", "1", "--out", str(path)]) == 2
+    _one_line_error(capsys, str(path), "cannot be read", "move or delete")
+
+
+def _fail_approach(monkeypatch, spec, when=lambda machine: True):
+    """Make ``spec`` raise a MemoryError in compare (where ``when(machine)``), the others solve as usual."""
+    real = compare_module.solve
+
+    def solve(machine, name, **options):
+        if name == spec and when(machine):
+            raise MemoryError("injected")
+        return real(machine, name, **options)
+    monkeypatch.setattr(compare_module, "solve", solve)
+
+
+def test_compare_exits_1_when_an_approach_failed(tmp_path, monkeypatch, capsys):
+    _fail_approach(monkeypatch, "qmeq:pauli")
+    out = tmp_path / "c.nc"
+    assert main(["compare", "--approaches", "lindblad", "qmeq:pauli", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 approaches failed: qmeq:pauli: MemoryError: injected" in err and err.count("\n") == 1
+    assert list(xr.load_dataset(out).error.values) == ["", "MemoryError: injected"]
+
+
+def test_sweep_exits_1_with_failed_points_and_a_rerun_retries_them(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "s.nc"
+    arguments = ["sweep", "--over", "mu=4,8,12", "--workers", "1", "--out", str(path)]
+    with monkeypatch.context() as patch:
+        _fail_approach(patch, "lindblad", lambda machine: machine.reservoir("hot").chemical_potential == 8)
+        assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 points failed" in err and "mu = 8, lindblad: MemoryError: injected" in err
+    assert main(arguments) == 0
+    out = capsys.readouterr().out
+    assert "already complete" not in out and f"wrote {path}" in out
+    assert (xr.load_dataset(path).error == "").all()
+
+
+def test_study_outside_a_source_tree_says_how_to_run_it(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr("transportbench.cli.STUDIES_DIR", tmp_path / "site-packages" / "studies")
+    assert main(["study", "fig3_concurrence_map"]) == 2
+    _one_line_error(capsys, "source tree", "python studies/fig3_concurrence_map.py", "--studies-dir")
+
+
+# Interrupts: the real CLI in a subprocess, points slowed to 0.4 s, two workers.
+
+def _start_slow_sweep(path: Path) -> subprocess.Popen:
+    environment = {**os.environ, "POINT_DELAY": "0.4", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-c", SLOW_CLI, "sweep", *GRID, "--workers", "2", "--out", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+                            start_new_session=True)
+
+
+def _journalled(path: Path) -> int:
+    journal = path.with_name(path.name + ".points.jsonl")
+    return len(journal.read_text().splitlines()) - 1 if journal.exists() else 0
+
+
+def _wait_for_points(process: subprocess.Popen, path: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _journalled(path) < count:
+        assert process.poll() is None and time.monotonic() < deadline, "the sweep did not start in time"
+        time.sleep(0.05)
+
+
+def _send(process: subprocess.Popen, how: str) -> None:
+    """Ctrl-C reaches the whole process group; kill(1) reaches one process."""
+    with_group = {"group SIGINT": signal.SIGINT}
+    try:
+        if how in with_group:
+            os.killpg(process.pid, with_group[how])
+        else:
+            process.send_signal({"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[how])
+    except ProcessLookupError:  # already ended after the first signal
+        pass
+
+
+@pytest.mark.parametrize(("signals", "status"), [
+    (["group SIGINT"], 130),
+    (["group SIGINT", "group SIGINT"], 130),
+    (["SIGINT"], 130),
+    (["SIGTERM"], 143),
+    (["SIGKILL"], -signal.SIGKILL),
+])
+def test_every_interrupt_ends_promptly_keeps_finished_points_and_leaves_no_process(signals, status, tmp_path,
+                                                                                  monkeypatch, capsys):
+    path = tmp_path / "interrupted.nc"
+    process = _start_slow_sweep(path)
+    try:
+        _wait_for_points(process, path, 2)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children, "the sweep should run worker processes"
+        sent = time.monotonic()
+        for number, how in enumerate(signals):
+            if number:
+                time.sleep(0.3)
+            _send(process, how)
+        _, err = process.communicate(timeout=20)
+        assert time.monotonic() - sent < 10, "the sweep did not end promptly"
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == status, err
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"worker processes left behind: {alive}"
+    journalled = _journalled(path)
+    if status > 0:
+        reported = re.search(r"interrupted: (\d+) of 12 points finished, journalled in .*; (\d) running", err)
+        assert reported and "Traceback" not in err, err
+        assert int(reported.group(1)) == journalled, "a point reported finished is not in the journal"
+    calls = []
+    real = sweep_module.run_point
+    monkeypatch.setattr(sweep_module, "run_point", lambda *args: calls.append(args) or real(*args))
+    assert main(["sweep", *GRID, "--workers", "1", "--out", str(path)]) == 0
+    assert len(calls) == 12 - journalled, "the rerun recomputed finished points (or lost some)"
+    assert np.isfinite(xr.load_dataset(path).concurrence).all()
+    assert "wrote" in capsys.readouterr().out
+
