@@ -24,35 +24,41 @@ from transportbench.model import Machine
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma
 
-args = study_arguments(__doc__)
-gammas = np.geomspace(0.01, 0.1, 3 if args.quick else 6)
-machine = Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0)
-TWO_VN_BANDWIDTH = 100.0
-# --quick: one coarse, unconverged 2vN grid (a smoke run); otherwise the grid is converged at every γ
-twovn = ({"converge": False, "kpnt": 801, "niter": 8, "bandwidth": TWO_VN_BANDWIDTH} if args.quick
-         else {"check_bandwidth": False, "bandwidth": TWO_VN_BANDWIDTH, "max_kpnt": 20001})
-shifted = {"qmeq:1vN at shifted resonance": ("qmeq:1vN", at_shifted_resonance()),
-           "qmeq:2vN at shifted resonance": ("qmeq:2vN", at_shifted_resonance(bandwidth=TWO_VN_BANDWIDTH))}
-approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:2vN", *shifted]
-table = leakage_vs_gamma(machine, approaches, gammas,
-                         options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
-                         specs={label: spec for label, (spec, _) in shifted.items()},
-                         adjust={label: adjust for label, (_, adjust) in shifted.items()})
-table.attrs["two_vn_options"] = repr(twovn)
-print(table.current.to_pandas().to_string())
-print("current exponents:", table.current_exponent.to_pandas().round(3).to_dict())
-print("concurrence-loss exponents:", table.loss_exponent.to_pandas().round(3).to_dict())
-print("converged:", table.converged.to_pandas().to_string())
-figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-for name in approaches:
-    left.loglog(gammas, np.abs(table.current.sel(approach=name)), "o-", label=name)
-    right.loglog(gammas, np.abs(table.concurrence_loss.sel(approach=name)), "o-", label=name)
-for row, power, style in (("qmeq:2vN at shifted resonance", 2, "k:"), ("qmeq:2vN", 3, "k--")):
-    anchor = abs(float(table.current.sel(approach=row)[-1]))
-    left.loglog(gammas, anchor * (gammas / gammas[-1]) ** power, style, label=f"∝ γ^{power}")
-left.set_xlabel("γ / ε")
-left.set_ylabel("|particle current from the hot lead| (ε)")
-right.set_xlabel("γ / ε")
-right.set_ylabel("1 − C")
-left.legend(fontsize=8)
-save(results_folder(args.results, "cotunnelling_leakage"), "leakage", table, figure)
+
+def main() -> None:
+    args = study_arguments(__doc__)
+    gammas = np.geomspace(0.01, 0.1, 3 if args.quick else 6)
+    machine = Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0)
+    TWO_VN_BANDWIDTH = 100.0
+    # --quick: one coarse, unconverged 2vN grid (a smoke run); otherwise the grid is converged at every γ
+    twovn = ({"converge": False, "kpnt": 801, "niter": 8, "bandwidth": TWO_VN_BANDWIDTH} if args.quick
+             else {"check_bandwidth": False, "bandwidth": TWO_VN_BANDWIDTH, "max_kpnt": 20001})
+    shifted = {"qmeq:1vN at shifted resonance": ("qmeq:1vN", at_shifted_resonance()),
+               "qmeq:2vN at shifted resonance": ("qmeq:2vN", at_shifted_resonance(bandwidth=TWO_VN_BANDWIDTH))}
+    approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:2vN", *shifted]
+    table = leakage_vs_gamma(machine, approaches, gammas,
+                             options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
+                             specs={label: spec for label, (spec, _) in shifted.items()},
+                             adjust={label: adjust for label, (_, adjust) in shifted.items()})
+    table.attrs["two_vn_options"] = repr(twovn)
+    print(table.current.to_pandas().to_string())
+    print("current exponents:", table.current_exponent.to_pandas().round(3).to_dict())
+    print("concurrence-loss exponents:", table.loss_exponent.to_pandas().round(3).to_dict())
+    print("converged:", table.converged.to_pandas().to_string())
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name in approaches:
+        left.loglog(gammas, np.abs(table.current.sel(approach=name)), "o-", label=name)
+        right.loglog(gammas, np.abs(table.concurrence_loss.sel(approach=name)), "o-", label=name)
+    for row, power, style in (("qmeq:2vN at shifted resonance", 2, "k:"), ("qmeq:2vN", 3, "k--")):
+        anchor = abs(float(table.current.sel(approach=row)[-1]))
+        left.loglog(gammas, anchor * (gammas / gammas[-1]) ** power, style, label=f"∝ γ^{power}")
+    left.set_xlabel("γ / ε")
+    left.set_ylabel("|particle current from the hot lead| (ε)")
+    right.set_xlabel("γ / ε")
+    right.set_ylabel("1 − C")
+    left.legend(fontsize=8)
+    save(results_folder(args.results, "cotunnelling_leakage"), "leakage", table, figure)
+
+
+if __name__ == "__main__":
+    main()

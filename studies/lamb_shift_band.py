@@ -21,46 +21,52 @@ from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_scan
 from transportbench.sweep import set_parameter
 
-args = study_arguments(__doc__)
-machine = Machine.triple_dot()
-band = default_bandwidth(machine)
-first_order_mus = np.array([6.0, 8.5, 11.0]) if args.quick else np.linspace(4.0, 13.0, 10)
-two_vn_mus = np.array([8.5]) if args.quick else np.array([6.0, 8.5, 11.0])
-bands = [band] if args.quick else [band, 2 * band]
 
-first_order = resonance_scan(machine, ["qmeq:1vN", "qmeq:redfield"], "mu", first_order_mus, precision=1e-6,
-                             current=False)
-labels = {f"qmeq:2vN, D = {d:.4g}": d for d in bands}
-two_vn = resonance_scan(machine, list(labels), "mu", two_vn_mus, specs={label: "qmeq:2vN" for label in labels},
-                        options={label: (lambda m, d=d: fixed_grid_options(m, bandwidth=d, niter=10))
-                                 for label, d in labels.items()},
-                        precision=1e-5, half_width=0.04, grid=9, current=False)
-table = xr.concat([first_order, two_vn], dim="approach", join="outer")
-fine_mus = np.linspace(first_order_mus[0], first_order_mus[-1], 91)
-estimates = {"wide band": [resonance_shift_estimate(set_parameter(machine, "mu", mu)) for mu in fine_mus]}
-estimates.update({f"D = {d:.4g}": [resonance_shift_estimate(set_parameter(machine, "mu", mu), bandwidth=d)
-                                   for mu in fine_mus] for d in bands})
-table = table.assign(estimate=(("band", "mu_fine"), np.array(list(estimates.values())),
-                               {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
-table = table.assign_coords(band=list(estimates), mu_fine=("mu_fine", fine_mus, {"units": "energy"}))
-for label in table.approach.values:
-    row = table.delta_star.sel(approach=label)
-    for mu in table.mu.values[np.isfinite(row.values)]:
-        d = labels.get(str(label))
-        estimate = resonance_shift_estimate(set_parameter(machine, "mu", float(mu)), bandwidth=d)
-        print(f"{label:22s} mu = {mu:5.2f}: delta* = {float(row.sel(mu=mu)):+.6f}, estimate {estimate:+.6f}")
+def main() -> None:
+    args = study_arguments(__doc__)
+    machine = Machine.triple_dot()
+    band = default_bandwidth(machine)
+    first_order_mus = np.array([6.0, 8.5, 11.0]) if args.quick else np.linspace(4.0, 13.0, 10)
+    two_vn_mus = np.array([8.5]) if args.quick else np.array([6.0, 8.5, 11.0])
+    bands = [band] if args.quick else [band, 2 * band]
 
-figure, axis = plt.subplots(figsize=(7, 4.5))
-axis.plot(fine_mus, estimates["wide band"], "k-", lw=1, label="estimate, wide band")
-markers = {"qmeq:1vN": "o", "qmeq:redfield": "x"}
-for label in first_order.approach.values:
-    axis.plot(first_order.mu, first_order.delta_star.sel(approach=label), markers[str(label)], color="k",
-              label=str(label), fillstyle="none")
-for colour, (label, d) in zip(("C0", "C1"), labels.items(), strict=False):
-    axis.plot(fine_mus, estimates[f"D = {d:.4g}"], "-", lw=1, color=colour, label=f"estimate, D = {d:.4g}")
-    axis.plot(two_vn.mu, two_vn.delta_star.sel(approach=label), "s", color=colour, label=label)
-axis.axhline(0, color="grey", lw=0.5)
-axis.set_xlabel("μ / ε  (U = 15 ε, γ = 0.1 ε)")
-axis.set_ylabel("resonance detuning δ* / ε")
-axis.legend(fontsize=7)
-save(results_folder(args.results, "lamb_shift_band"), "lamb_shift_band", table, figure)
+    first_order = resonance_scan(machine, ["qmeq:1vN", "qmeq:redfield"], "mu", first_order_mus, precision=1e-6,
+                                 current=False)
+    labels = {f"qmeq:2vN, D = {d:.4g}": d for d in bands}
+    two_vn = resonance_scan(machine, list(labels), "mu", two_vn_mus, specs={label: "qmeq:2vN" for label in labels},
+                            options={label: (lambda m, d=d: fixed_grid_options(m, bandwidth=d, niter=10))
+                                     for label, d in labels.items()},
+                            precision=1e-5, half_width=0.04, grid=9, current=False)
+    table = xr.concat([first_order, two_vn], dim="approach", join="outer")
+    fine_mus = np.linspace(first_order_mus[0], first_order_mus[-1], 91)
+    estimates = {"wide band": [resonance_shift_estimate(set_parameter(machine, "mu", mu)) for mu in fine_mus]}
+    estimates.update({f"D = {d:.4g}": [resonance_shift_estimate(set_parameter(machine, "mu", mu), bandwidth=d)
+                                       for mu in fine_mus] for d in bands})
+    table = table.assign(estimate=(("band", "mu_fine"), np.array(list(estimates.values())),
+                                   {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
+    table = table.assign_coords(band=list(estimates), mu_fine=("mu_fine", fine_mus, {"units": "energy"}))
+    for label in table.approach.values:
+        row = table.delta_star.sel(approach=label)
+        for mu in table.mu.values[np.isfinite(row.values)]:
+            d = labels.get(str(label))
+            estimate = resonance_shift_estimate(set_parameter(machine, "mu", float(mu)), bandwidth=d)
+            print(f"{label:22s} mu = {mu:5.2f}: delta* = {float(row.sel(mu=mu)):+.6f}, estimate {estimate:+.6f}")
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    axis.plot(fine_mus, estimates["wide band"], "k-", lw=1, label="estimate, wide band")
+    markers = {"qmeq:1vN": "o", "qmeq:redfield": "x"}
+    for label in first_order.approach.values:
+        axis.plot(first_order.mu, first_order.delta_star.sel(approach=label), markers[str(label)], color="k",
+                  label=str(label), fillstyle="none")
+    for colour, (label, d) in zip(("C0", "C1"), labels.items(), strict=False):
+        axis.plot(fine_mus, estimates[f"D = {d:.4g}"], "-", lw=1, color=colour, label=f"estimate, D = {d:.4g}")
+        axis.plot(two_vn.mu, two_vn.delta_star.sel(approach=label), "s", color=colour, label=label)
+    axis.axhline(0, color="grey", lw=0.5)
+    axis.set_xlabel("μ / ε  (U = 15 ε, γ = 0.1 ε)")
+    axis.set_ylabel("resonance detuning δ* / ε")
+    axis.legend(fontsize=7)
+    save(results_folder(args.results, "lamb_shift_band"), "lamb_shift_band", table, figure)
+
+
+if __name__ == "__main__":
+    main()

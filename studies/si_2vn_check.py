@@ -9,9 +9,15 @@ from transportbench.compare import ALL_APPROACHES, compare, format_notes, format
 from transportbench.model import Machine
 from transportbench.reporting import results_folder, save, study_arguments
 
-args = study_arguments(__doc__)
-options = {"qmeq:2vN": {"converge": False, "kpnt": 1001}} if args.quick else {}  # quick: unconverged
-table = compare(Machine.triple_dot(), ALL_APPROACHES, options=options)
-print(format_table(table))
-print(format_notes(table))
-save(results_folder(args.results, "si_2vn_check"), "fig3_point_all_approaches", table)
+
+def main() -> None:
+    args = study_arguments(__doc__)
+    options = {"qmeq:2vN": {"converge": False, "kpnt": 1001}} if args.quick else {}  # quick: unconverged
+    table = compare(Machine.triple_dot(), ALL_APPROACHES, options=options)
+    print(format_table(table))
+    print(format_notes(table))
+    save(results_folder(args.results, "si_2vn_check"), "fig3_point_all_approaches", table)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,13 +24,7 @@ from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
 
-args = study_arguments(__doc__)
-sizes = [2, 3, 4] if args.quick else [2, 3, 4, 5]
-temperatures = np.geomspace(0.02, 2.0, 5 if args.quick else 15)
-coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
-chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
-approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
-QMEQ_LARGEST_N = 3 if args.quick else 4
+APPROACHES = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
 FINITE = {"t_hot": 1.0, "t_sink": 0.1}
 AT_FIXED = {"coulomb_energy": 20.0, "mu_hot": 8.0}
 
@@ -40,71 +34,83 @@ def w_fidelity(machine: Machine, n: int) -> float:
     return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
 
 
-def fidelities(n: int, **parameters: float) -> tuple[list[float], list[float]]:
+def fidelities(n: int, qmeq_largest_n: int, **parameters: float) -> tuple[list[float], list[float]]:
     """Fidelity with |W_n⟩ and smallest eigenvalue of ρ per approach (NaN where not run or failed)."""
     machine = Machine.w_machine(n, **{**FINITE, **parameters})
-    tables = [compare(machine, ["lindblad", "qmeq:pauli", "qmeq:1vN"] if n <= QMEQ_LARGEST_N else ["lindblad"])]
-    if n <= QMEQ_LARGEST_N:
+    tables = [compare(machine, ["lindblad", "qmeq:pauli", "qmeq:1vN"] if n <= qmeq_largest_n else ["lindblad"])]
+    if n <= qmeq_largest_n:
         plain = compare(machine, ["qmeq:1vN"], options={"qmeq:1vN": {"lamb_shift": False}})
         tables.append(plain.assign_coords(approach=["qmeq:1vN-no-lamb"]))
     rows = {str(name): table.sel(approach=name) for table in tables for name in table.approach.values
             if not str(table.error.sel(approach=name).values)}
-    return ([float(rows[name].fidelity) if name in rows else np.nan for name in approaches],
-            [float(rows[name].min_eigenvalue) if name in rows else np.nan for name in approaches])
+    return ([float(rows[name].fidelity) if name in rows else np.nan for name in APPROACHES],
+            [float(rows[name].min_eigenvalue) if name in rows else np.nan for name in APPROACHES])
 
 
-def scan(name: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def scan(name: str, values: np.ndarray, sizes: list[int], qmeq_largest_n: int) -> tuple[np.ndarray, np.ndarray]:
     """Fidelity and min eigenvalue [approach, n, value], ``name`` scanned, the other of U, μ at ``AT_FIXED``."""
-    fidelity_table = np.full((len(approaches), len(sizes), len(values)), np.nan)
+    fidelity_table = np.full((len(APPROACHES), len(sizes), len(values)), np.nan)
     eigenvalue_table = np.full_like(fidelity_table, np.nan)
     with tqdm(total=len(sizes) * len(values), desc=f"W states vs {name}") as bar:
         for i, n in enumerate(sizes):
             for j, value in enumerate(values):
-                fidelity_table[:, i, j], eigenvalue_table[:, i, j] = fidelities(n, **{**AT_FIXED, name: float(value)})
+                point = {**AT_FIXED, name: float(value)}
+                fidelity_table[:, i, j], eigenvalue_table[:, i, j] = fidelities(n, qmeq_largest_n, **point)
                 bar.update()
     return fidelity_table, eigenvalue_table
 
 
-versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, t_sink=t), n) for t in temperatures]
-                     for n in sizes])
-versus_u, eigenvalues_u = scan("coulomb_energy", coulomb_energies)
-versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials)
-finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
-data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {"conditions": "ideal limit"}),
-                   "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),
-                   "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"}),
-                   "min_eigenvalue_vs_coulomb": (("approach", "n", "U"), eigenvalues_u),
-                   "min_eigenvalue_vs_mu": (("approach", "n", "mu"), eigenvalues_mu)},
-                  coords={"approach": approaches, "n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
-                          "U": ("U", coulomb_energies, {"units": "ε"}),
-                          "mu": ("mu", chemical_potentials, {"units": "ε"})})
-for n, row in zip(sizes, versus_t, strict=True):
-    print(f"n = {n}: ideal limit, F(T_sink = {temperatures[0]:.2g}) = {row[0]:.6f}, "
-          f"F(T_sink = {temperatures[-1]:.2g}) = {row[-1]:.4f}")
-print("fidelity at U = 20, mu = 8 (T_sink = 0.1), approach x n:")
-print(data.fidelity_vs_coulomb.sel(U=20.0, method="nearest").to_pandas().round(5).to_string())
-for n in sizes:  # the Lamb shift detunes |1 on qubit 0⟩ from |1 on arm j⟩; see transportbench.level_shifts
-    shift = resonance_shift_estimate(Machine.w_machine(n, **{**FINITE, **AT_FIXED}))
-    print(f"n = {n}: wide-band level-shift estimate of the resonance detuning of each arm: {shift:+.4f} (g = 0.05)")
-print("smallest eigenvalue of rho over the U and mu scans (negative: outside the approach's validity):")
-print(np.fmin(data.min_eigenvalue_vs_coulomb.min("U"), data.min_eigenvalue_vs_mu.min("mu")).to_pandas().to_string())
+def main() -> None:
+    args = study_arguments(__doc__)
+    sizes = [2, 3, 4] if args.quick else [2, 3, 4, 5]
+    temperatures = np.geomspace(0.02, 2.0, 5 if args.quick else 15)
+    coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
+    chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
+    qmeq_largest_n = 3 if args.quick else 4
+    versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, t_sink=t), n) for t in temperatures]
+                         for n in sizes])
+    versus_u, eigenvalues_u = scan("coulomb_energy", coulomb_energies, sizes, qmeq_largest_n)
+    versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials, sizes, qmeq_largest_n)
+    finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
+    data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {"conditions": "ideal limit"}),
+                       "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),
+                       "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"}),
+                       "min_eigenvalue_vs_coulomb": (("approach", "n", "U"), eigenvalues_u),
+                       "min_eigenvalue_vs_mu": (("approach", "n", "mu"), eigenvalues_mu)},
+                      coords={"approach": APPROACHES, "n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
+                              "U": ("U", coulomb_energies, {"units": "ε"}),
+                              "mu": ("mu", chemical_potentials, {"units": "ε"})})
+    for n, row in zip(sizes, versus_t, strict=True):
+        print(f"n = {n}: ideal limit, F(T_sink = {temperatures[0]:.2g}) = {row[0]:.6f}, "
+              f"F(T_sink = {temperatures[-1]:.2g}) = {row[-1]:.4f}")
+    print("fidelity at U = 20, mu = 8 (T_sink = 0.1), approach x n:")
+    print(data.fidelity_vs_coulomb.sel(U=20.0, method="nearest").to_pandas().round(5).to_string())
+    for n in sizes:  # the Lamb shift detunes |1 on qubit 0⟩ from |1 on arm j⟩; see transportbench.level_shifts
+        shift = resonance_shift_estimate(Machine.w_machine(n, **{**FINITE, **AT_FIXED}))
+        print(f"n = {n}: wide-band level-shift estimate of the resonance detuning of each arm: {shift:+.4f} (g = 0.05)")
+    print("smallest eigenvalue of rho over the U and mu scans (negative: outside the approach's validity):")
+    print(np.fmin(data.min_eigenvalue_vs_coulomb.min("U"), data.min_eigenvalue_vs_mu.min("mu")).to_pandas().to_string())
 
-figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
-for n, row_t in zip(sizes, versus_t, strict=True):
-    left.semilogx(temperatures, row_t, "o-", label=f"n = {n}")
-styles = {"lindblad": "-", "qmeq:pauli": "--", "qmeq:1vN": ":", "qmeq:1vN-no-lamb": "-."}
-colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-for a, approach in enumerate(approaches):
-    for i, n in enumerate(sizes):
-        label = f"n = {n}, {approach}"
-        middle.plot(coulomb_energies, versus_u[a, i], styles[approach], color=colours[i], label=label)
-        right.plot(chemical_potentials, versus_mu[a, i], styles[approach], color=colours[i], label=label)
-left.set_xlabel("sink temperature T_sink / ε")
-left.set_ylabel("fidelity with |W_n⟩")
-left.set_title("ideal limit (U, μ → ∞), local Lindblad")
-left.legend()
-middle.set_xlabel("U / ε  (μ = 8 ε)")
-middle.set_title("finite U, μ: T_hot = 1, T_sink = 0.1")
-right.set_xlabel("μ / ε  (U = 20 ε)")
-right.legend(fontsize=6, ncol=2)
-save(results_folder(args.results, "w_states"), "w_states", data, figure)
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    for n, row_t in zip(sizes, versus_t, strict=True):
+        left.semilogx(temperatures, row_t, "o-", label=f"n = {n}")
+    styles = {"lindblad": "-", "qmeq:pauli": "--", "qmeq:1vN": ":", "qmeq:1vN-no-lamb": "-."}
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for a, approach in enumerate(APPROACHES):
+        for i, n in enumerate(sizes):
+            label = f"n = {n}, {approach}"
+            middle.plot(coulomb_energies, versus_u[a, i], styles[approach], color=colours[i], label=label)
+            right.plot(chemical_potentials, versus_mu[a, i], styles[approach], color=colours[i], label=label)
+    left.set_xlabel("sink temperature T_sink / ε")
+    left.set_ylabel("fidelity with |W_n⟩")
+    left.set_title("ideal limit (U, μ → ∞), local Lindblad")
+    left.legend()
+    middle.set_xlabel("U / ε  (μ = 8 ε)")
+    middle.set_title("finite U, μ: T_hot = 1, T_sink = 0.1")
+    right.set_xlabel("μ / ε  (U = 20 ε)")
+    right.legend(fontsize=6, ncol=2)
+    save(results_folder(args.results, "w_states"), "w_states", data, figure)
+
+
+if __name__ == "__main__":
+    main()

@@ -233,3 +233,22 @@ def test_every_interrupt_ends_promptly_keeps_finished_points_and_leaves_no_proce
     assert np.isfinite(xr.load_dataset(path).concurrence).all()
     assert "wrote" in capsys.readouterr().out
 
+
+
+def test_study_scripts_run_nothing_on_import(monkeypatch):
+    """Under the spawn start method (macOS) sweep workers import the main script: it must only define things."""
+    import importlib.util
+
+    import transportbench.reporting
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the study ran on import")
+
+    monkeypatch.setattr(transportbench.reporting, "study_arguments", ran)
+    studies = sorted((Path(__file__).parents[1] / "studies").glob("*.py"))
+    assert studies
+    for script in studies:
+        spec = importlib.util.spec_from_file_location(f"study_{script.stem}", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert callable(module.main), script
