@@ -73,7 +73,6 @@ def test_zero_coupling_g13_solves_on_the_reachable_basis_and_agrees_with_the_ful
     assert np.abs(full.rho[np.ix_(positions, positions)] - reachable.rho).max() < 1e-12
 
 
-@pytest.mark.xfail(strict=True, reason="uniqueness check comes next")
 @pytest.mark.parametrize(("g13", "g23"), [(0.05, 0.0), (0.0, 0.0)])
 def test_zero_coupling_g23_solves_with_the_default_reachable_basis(g13, g23):
     """g23 = 0 isolates qubit 1: its occupation is conserved, so the state reached from the vacuum has n_1 = 0."""
@@ -146,3 +145,54 @@ def test_qubit_and_fermion_differ_when_the_sink_jump_is_merged():
     qubit = lindblad.solve_steady(Machine.triple_dot(coulomb_energy=0.0))
     fermion = lindblad.solve_steady(Machine.triple_dot(coulomb_energy=0.0, statistics="fermion"))
     assert np.abs(qubit.rho - fermion.rho).max() > 1e-2
+
+
+# ------------------------------------------------------------------ item 5: uniqueness is checked
+def _with_idle_qubit(machine):
+    """The machine plus a qubit that nothing touches: its occupation is conserved, two steady states at least."""
+    return Machine(energies=(*machine.energies, 1.3), couplings=machine.couplings, coulomb=machine.coulomb,
+                   reservoirs=machine.reservoirs)
+
+
+UNDRIVEN = [
+    Machine.triple_dot(gamma_hot=0.0, gamma_cold=0.0),
+    Machine.triple_dot().replace(reservoirs=()),
+    _with_idle_qubit(Machine.triple_dot()),
+]
+
+
+@pytest.mark.parametrize("solver", ["direct", "iterative"])
+@pytest.mark.parametrize("basis", ["reachable", "full"])
+@pytest.mark.parametrize("machine", UNDRIVEN, ids=["all gamma 0", "no reservoirs", "idle qubit"])
+def test_conserved_excitation_number_is_reported_as_not_unique(machine, basis, solver):
+    """Before: the reachable basis returned the vacuum (or the idle qubit's n = 0 state) with no word."""
+    with pytest.warns(lindblad.DegenerateSteadyStateWarning, match="not unique"):
+        result = lindblad.solve_steady(machine, basis=basis, solver=solver)
+    assert result.health.unique is False
+    assert result.health.status().startswith("not unique")
+    assert result.health.residual < 1e-12 and result.health.is_physical(1e-10)
+
+
+@pytest.mark.parametrize("machine", UNDRIVEN[1:], ids=["no reservoirs", "idle qubit"])
+def test_iterative_probe_alone_detects_a_singular_system(machine):
+    """The probe solve of the iterative path sees the degeneracy by itself (full basis: B is singular)."""
+    with pytest.warns(lindblad.DegenerateSteadyStateWarning):
+        result = lindblad.solve_steady(machine, basis="full", solver="iterative")
+    assert any("bordered system is singular" in note for note in result.health.notes)
+
+
+@pytest.mark.parametrize("solver", ["direct", "iterative"])
+def test_unique_steady_state_is_marked_unique(solver):
+    result = lindblad.solve_steady(Machine.w_machine(3), solver=solver)  # every pattern reachable
+    assert result.health.unique is True
+    assert result.health.status() == "ok"
+
+
+def test_reachable_subspace_alone_leaves_uniqueness_unchecked():
+    """Only the patterns reachable from the vacuum are kept: unique there, the rest is not checked."""
+    machine = Machine.w_machine(3, ideal_limit=True, t_sink=0.2)
+    reachable = lindblad.solve_steady(machine, solver="iterative")
+    assert len(reachable.occupations) < 2**machine.n_qubits
+    assert reachable.health.unique is None
+    assert any("reachable from the vacuum" in note for note in reachable.health.notes)
+    assert lindblad.solve_steady(machine, basis="full").health.unique is True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,9 @@ from transportbench import TransportbenchWarning
 from transportbench.backends.local_model import (
     LocalModel,
     Sector,
+    active_couplings,
     build_local_model,
+    conserved_groups,
     liouvillian,
     liouvillian_terms,
     make_basis,
@@ -38,6 +40,7 @@ from transportbench.backends.local_model import (
 )
 from transportbench.model import Machine
 from transportbench.occupation import full_basis, lookup
+from transportbench.resources import blas_threads, check_memory
 from transportbench.result import Result, assess
 
 NAME = "lindblad"
@@ -60,9 +63,106 @@ class SolverConvergenceWarning(TransportbenchWarning):
     """An iterative solver stopped before reaching its tolerance."""
 
 
+# ------------------------------------------------------------------------------------ memory model
+SPARSE_ENTRY_BYTES = 20
+"""A stored nonzero: complex128 value and int32 index."""
+SPARSE_COPIES = 2
+"""Generator-sized sparse matrices alive at the peak (the terms and their sum, or the bordered matrix)."""
+VECTOR_BYTES = 96
+"""Per sector element: index arrays (kets, bras) and solution vectors."""
+GMRES_RESTART = 100
+"""Krylov vectors kept by the restarted GMRES: (restart + 1) complex vectors of the sector size."""
+ILU_FILL = 10
+"""``fill_factor`` of the incomplete LU of the secular block, an upper bound of its fill ratio."""
+LU_DENSE_SHARE = 0.25
+"""Share of the n² entries of an n-element sector that its sparse LU fills in (measured: 0.2 at n = 3432)."""
+
+
+def _row_nonzeros(machine: Machine) -> int:
+    """Upper bound of the nonzeros per row of 𝓛: diagonal, a hop on each side per coupling, a jump per reservoir."""
+    return 1 + 2 * len(active_couplings(machine)) + len(machine.reservoirs)
+
+
+def _sector_counts(counts: np.ndarray) -> tuple[float, float]:
+    """Basis patterns and ΔN = 0 sector elements Σ_N D_N² for patterns per excitation number ``counts``."""
+    counts = np.asarray(counts, dtype=float)
+    return float(counts.sum()), float(np.sum(counts**2))
+
+
+def _chosen_solver(solver: str, size: float) -> str:
+    return solver if solver != "auto" else ("direct" if size <= DIRECT_LIMIT else "iterative")
+
+
+def steady_state_bytes(machine: Machine, counts: np.ndarray, solver: str) -> float:
+    """Estimated peak memory (bytes) of :func:`solve_steady` on a basis with ``counts[N]`` patterns of N excitations.
+
+    Sparse generator copies (``SPARSE_COPIES`` × nonzeros × ``SPARSE_ENTRY_BYTES``), ``VECTOR_BYTES`` per
+    sector element, and the solver's own: GMRES's ``GMRES_RESTART`` + 1 Krylov vectors, or the sparse LU's
+    fill (``LU_DENSE_SHARE`` × n²). The incomplete LU of the secular block is checked separately once
+    the block is known. Calibrated on W machines n = 3…6 (measured peaks 0.6–0.8 × this estimate).
+    """
+    patterns, size = _sector_counts(counts)
+    nonzeros = size * _row_nonzeros(machine)
+    estimate = SPARSE_COPIES * nonzeros * SPARSE_ENTRY_BYTES + size * VECTOR_BYTES + patterns * 8 * machine.n_qubits
+    if _chosen_solver(solver, size) == "direct":
+        return estimate + (nonzeros + LU_DENSE_SHARE * size**2) * SPARSE_ENTRY_BYTES
+    return estimate + (GMRES_RESTART + 1) * size * 16
+
+
+def evolution_bytes(machine: Machine, counts: np.ndarray, n_times: int) -> float:
+    """Estimated peak memory (bytes) of :func:`evolve` at ``n_times`` times on a basis with ``counts`` (as above).
+
+    The states (``n_times`` D×D complex matrices, twice for temporaries), one sector's sparse generator
+    and solution vectors (the ΔN = 0 sector is the largest), and the dense propagator of a sector up to
+    ``DENSE_LIMIT`` elements (generator, exponential and workspace).
+    """
+    patterns, size = _sector_counts(counts)
+    sparse = SPARSE_COPIES * size * _row_nonzeros(machine) * SPARSE_ENTRY_BYTES + (n_times + 2) * size * 16
+    return 2 * n_times * patterns**2 * 16 + sparse + 4 * min(size, DENSE_LIMIT) ** 2 * 16
+
+
+def relaxation_bytes(machine: Machine, counts: np.ndarray) -> float:
+    """Estimated peak memory (bytes) of :func:`relaxation_rate`.
+
+    The sparse LU of shift-invert ARPACK on the largest (ΔN = 0) sector, or its dense eigenvalue problem
+    up to ``DENSE_LIMIT`` elements.
+    """
+    _, size = _sector_counts(counts)
+    return steady_state_bytes(machine, counts, "direct") + 3 * min(size, DENSE_LIMIT) ** 2 * 16
+
+
+def _budgeted_basis(machine: Machine, basis: str, estimate: Callable[[np.ndarray], float], work: str,
+                    seeds: np.ndarray | None = None) -> np.ndarray:
+    """The basis of kind ``basis``, refused while it is made if it would need too much memory.
+
+    ResourceBudgetError as soon as ``estimate(counts)`` bytes of ``work`` exceed the memory budget: during
+    the reachable-basis search, before the full basis is built, and for the final basis.
+    """
+
+    def check(counts: np.ndarray) -> None:
+        patterns, size = _sector_counts(counts)
+        check_memory(estimate(counts), f"{work} of {machine.n_qubits} qubits ({basis} basis: ≥ {patterns:.3g} "
+                                       f"patterns, ΔN = 0 sector of ≥ {size:.3g} elements)")
+
+    occupations = make_basis(machine, basis, seeds, check)
+    check(np.bincount(occupations.sum(axis=1), minlength=machine.n_qubits + 1))
+    return occupations
+
+
 # ------------------------------------------------------------------------------------ steady state
+@dataclass(frozen=True)
+class _Kernel:
+    """A trace-one stationary sector vector and what the solver learned about it."""
+
+    vector: np.ndarray
+    converged: bool
+    notes: list[str]
+    singular: str | None
+    """Why the kept problem has more than one steady state (None: checked, unique)."""
+
+
 def solve_steady(machine: Machine, *, basis: str = "reachable", solver: str = "auto", tol: float = 1e-12,
-                 maxiter: int = 50, secular_window: float | None = None) -> Result:
+                 maxiter: int = 50, secular_window: float | None = None, threads: int | None = None) -> Result:
     """Steady state of the local Lindblad equation of ``machine``.
 
     Parameters
@@ -73,22 +173,35 @@ def solve_steady(machine: Machine, *, basis: str = "reachable", solver: str = "a
         Keep the patterns reachable from the vacuum (exact for a unique steady state) or all 2^N.
     solver : {"auto", "direct", "iterative"}
         Sparse LU of the whole sector (with a condition estimate that detects a non-unique steady
-        state); GMRES preconditioned by the secular block (see ``_secular_gmres``); or LU up to
-        ``DIRECT_LIMIT`` elements and GMRES beyond.
+        state); GMRES preconditioned by the secular block (see ``_secular_gmres``) with a probe solve
+        that detects one (see ``_probe_singular``); or LU up to ``DIRECT_LIMIT`` elements and GMRES beyond.
     tol : float
         Relative residual tolerance of the iterative solver.
     maxiter : int
-        Iteration budget of the iterative solver (restarts of 100 GMRES steps).
+        Iteration budget of the iterative solver (restarts of ``GMRES_RESTART`` steps).
     secular_window : float, optional
         Energy window (energy units) of the coherences solved exactly by the preconditioner; default
         :func:`default_secular_window`.
+    threads : int, optional
+        BLAS threads for the solve (the user override of
+        :func:`~transportbench.resources.blas_threads`; default: ``TRANSPORTBENCH_BLAS_THREADS``, else one).
 
     Returns
     -------
     Result
-        ρ on the kept basis, currents per reservoir, health (trace, hermiticity, positivity, residual
-        ‖𝓛ρ‖) and the options used. A :class:`DegenerateSteadyStateWarning` is emitted (and recorded in
-        ``health.notes``) when the steady state is not unique.
+        ρ on the kept basis, currents per reservoir, health and the options used (``solve_steady(machine,
+        **result.options)`` repeats the solve). ``health.unique`` is False when the steady state is not
+        unique (a :class:`DegenerateSteadyStateWarning` is emitted and recorded in ``health.notes``), True
+        when the whole state space was kept and the solver found the steady state unique, None when only
+        the reachable patterns were checked (the other patterns only for conserved excitation numbers, see
+        :func:`~transportbench.backends.local_model.conserved_groups`). ``health.converged`` says whether
+        the solver met its tolerance. The notes give the sector size and the BLAS threads used.
+
+    Raises
+    ------
+    ResourceBudgetError
+        When the estimated memory (:func:`steady_state_bytes`) exceeds the budget of
+        :mod:`transportbench.resources`, before the large allocations (during the basis search).
     """
     _check_choice("basis", basis, BASES)
     _check_choice("solver", solver, SOLVERS)
@@ -97,27 +210,53 @@ def solve_steady(machine: Machine, *, basis: str = "reachable", solver: str = "a
     if isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 1:
         raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
     start = time.perf_counter()
-    model = build_local_model(machine, make_basis(machine, basis))
-    sector = sector_layout(model.numbers, 0)
-    terms = liouvillian_terms(model, sector)
-    generator = sum(terms.values()).tocsr()
-    chosen = solver if solver != "auto" else ("direct" if sector.size <= DIRECT_LIMIT else "iterative")
     window = default_secular_window(machine) if secular_window is None else secular_window
-    kets, bras = sector.element_indices()
-    energy_gap = model.level_energies[kets] - model.level_energies[bras]
-    vector, converged, notes = _solve_kernel(generator, sector, energy_gap, chosen, tol, maxiter, window)
-    rho = sector.to_matrix(vector)
-    residual = float(np.linalg.norm(generator @ vector))
-    particle, energy = _currents(model, sector, terms, vector[None, :])
+    with blas_threads("sparse", threads) as count:
+        occupations = _budgeted_basis(machine, basis, lambda counts: steady_state_bytes(machine, counts, solver),
+                                      f"the local Lindblad steady state (solver {solver!r})")
+        model = build_local_model(machine, occupations)
+        sector = sector_layout(model.numbers, 0)
+        chosen = _chosen_solver(solver, sector.size)
+        terms = liouvillian_terms(model, sector)
+        generator = sum(terms.values()).tocsr()
+        kets, bras = sector.element_indices()
+        energy_gap = model.level_energies[kets] - model.level_energies[bras]
+        kernel = _solve_kernel(generator, sector, energy_gap, chosen, tol, maxiter, window)
+        residual = float(np.linalg.norm(generator @ kernel.vector))
+        particle, energy = _currents(model, sector, terms, kernel.vector[None, :])
+    notes = [*kernel.notes, f"ΔN = 0 sector of {sector.size} elements; {count} BLAS thread(s)"]
+    unique = _uniqueness(machine, model, kernel.singular, notes)
+    rho = sector.to_matrix(kernel.vector)
     return Result(
         machine=machine, backend=NAME, rho=rho, occupations=model.occupations,
         particle_currents={name: float(value[0]) for name, value in particle.items()},
         energy_currents={name: float(value[0]) for name, value in energy.items()},
         options={"basis": basis, "solver": chosen, "tol": tol, "maxiter": maxiter, "secular_window": window,
-                 "sector_size": sector.size},
+                 "threads": threads},
         seconds=time.perf_counter() - start,
-        health=assess(rho, residual=residual, converged=converged, notes=tuple(notes)),
+        health=assess(rho, residual=residual, converged=kernel.converged, notes=tuple(notes), unique=unique),
     )
+
+
+def _uniqueness(machine: Machine, model: LocalModel, singular: str | None, notes: list[str]) -> bool | None:
+    """Combine the structural and the solver's uniqueness checks; warn and note when the state is not unique."""
+    reasons = [f"the excitation number of qubits {group} is conserved (no reservoir with γ > 0 reaches them)"
+               for group in conserved_groups(machine)]
+    if singular is not None:
+        reasons.append(singular)
+    if reasons:
+        whole = model.dimension == 2**machine.n_qubits
+        returned = "the one reached from the vacuum" if singular is None and not whole else "the solver's choice"
+        message = f"the steady state is not unique: {'; '.join(reasons)}; the state returned is {returned}"
+        warnings.warn(message, DegenerateSteadyStateWarning, stacklevel=3)
+        notes.append(message)
+        return False
+    if model.dimension == 2**machine.n_qubits:
+        return True
+    notes.append(f"steady state unique on the {model.dimension} patterns reachable from the vacuum; the other "
+                 f"2^{machine.n_qubits} − {model.dimension} were checked only for conserved excitation numbers "
+                 "(basis='full' checks them)")
+    return None
 
 
 def default_secular_window(machine: Machine) -> float:
@@ -132,7 +271,11 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
 
 
 def _bordered(generator: sp.csr_matrix, sector: Sector) -> tuple[sp.csc_matrix, np.ndarray]:
-    """𝓛 with the first population equation replaced by the trace condition, and its right-hand side."""
+    """𝓛 with the first population equation replaced by the trace condition, and its right-hand side.
+
+    It is singular exactly when the zero eigenvalue of 𝓛 is degenerate (a traceless stationary X solves
+    it with zero right-hand side), so its conditioning measures the uniqueness of the steady state.
+    """
     kets, bras = sector.element_indices()
     diagonal = np.flatnonzero(kets == bras)
     replaced = diagonal[0]
@@ -148,41 +291,54 @@ def _bordered(generator: sp.csr_matrix, sector: Sector) -> tuple[sp.csc_matrix, 
 
 
 def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarray, solver: str, tol: float,
-                  maxiter: int, window: float) -> tuple[np.ndarray, bool, list[str]]:
+                  maxiter: int, window: float) -> _Kernel:
     matrix, rhs = _bordered(generator, sector)
-    notes: list[str] = []
-    if solver == "direct":
-        try:
-            factor = spla.splu(matrix, permc_spec="COLAMD")
-        except RuntimeError as error:  # SuperLU reports an exactly singular matrix
-            return _degenerate(generator, sector, notes, f"sparse LU failed ({error})")
-        vector = factor.solve(rhs)
-        condition = _condition_estimate(matrix, factor)
-        notes.append(f"direct sparse LU; 1-norm condition estimate {condition:.2e}")
-        if not (np.isfinite(vector).all() and condition <= DEGENERACY_CONDITION):  # NaN counts as singular
-            return _degenerate(generator, sector, notes, f"condition estimate {condition:.2e}")
-        return vector, True, notes
-    return _secular_gmres(matrix, rhs, energy_gap, tol, maxiter, window)
+    if solver == "iterative":
+        return _secular_gmres(matrix, rhs, energy_gap, tol, maxiter, window)
+    try:
+        factor = spla.splu(matrix, permc_spec="COLAMD")
+    except RuntimeError as error:  # SuperLU reports an exactly singular matrix
+        return _degenerate(generator, sector, [], f"sparse LU failed ({error})")
+    vector = factor.solve(rhs)
+    condition = _condition_estimate(matrix, factor)
+    notes = [f"direct sparse LU; 1-norm condition estimate {condition:.2e}"]
+    if not (np.isfinite(vector).all() and condition <= DEGENERACY_CONDITION):  # NaN counts as singular
+        return _degenerate(generator, sector, notes, f"condition estimate {condition:.2e}")
+    return _Kernel(vector, True, notes, None)
 
 
 def _secular_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, energy_gap: np.ndarray, tol: float, maxiter: int,
-                   window: float) -> tuple[np.ndarray, bool, list[str]]:
+                   window: float) -> _Kernel:
     """GMRES preconditioned by the secular block: exact on elements with |E_a − E_b| ≤ window, Jacobi elsewhere.
 
-    Populations and near-degenerate coherences (the set S) are solved exactly with a sparse LU of the
+    Populations and near-degenerate coherences (the set S) are solved with an incomplete LU of the
     bordered system restricted to S; every other coherence is divided by its diagonal −i(E_a − E_b) − …,
     whose modulus exceeds ``window``. The neglected couplings are of order g and γ, so each GMRES step
-    gains roughly a factor (g + γ)/window.
+    gains roughly a factor (g + γ)/window. Uniqueness is then checked by :func:`_probe_singular`.
     """
+    operator, exact = _secular_preconditioner(matrix, energy_gap, window)
+    vector, info, iterations = _gmres(matrix, rhs, operator, tol, maxiter)
+    converged = info == 0
+    notes = [f"GMRES with secular-block preconditioner (window {window:g}, {exact} of {len(rhs)} elements "
+             f"exact): {iterations} iterations, info={info}"]
+    if not converged:
+        message = f"GMRES did not reach rtol={tol:g} within {maxiter} restarts (info={info})"
+        warnings.warn(message, SolverConvergenceWarning, stacklevel=4)
+        notes.append(message)
+    singular, probe_note = _probe_singular(matrix, operator, restarts=iterations // GMRES_RESTART + 2)
+    notes.append(probe_note)
+    return _Kernel(vector, converged, notes, singular)
+
+
+def _secular_preconditioner(matrix: sp.csc_matrix, energy_gap: np.ndarray,
+                            window: float) -> tuple[spla.LinearOperator, int]:
+    """The preconditioner of :func:`_secular_gmres` and the number of elements it treats exactly."""
     secular = np.abs(energy_gap) <= window
     inside, outside = np.flatnonzero(secular), np.flatnonzero(~secular)
     block = matrix[inside][:, inside].tocsc()
-    try:
-        factor = spla.spilu(block, drop_tol=1e-4, fill_factor=10, permc_spec="MMD_AT_PLUS_A")
-    except RuntimeError as error:
-        raise np.linalg.LinAlgError(
-            f"the secular block ({len(inside)} elements, window {window:g}) is singular ({error}); the steady "
-            "state may not be unique: try solver='direct' (small machines) or a larger secular_window") from None
+    check_memory(ILU_FILL * block.nnz * SPARSE_ENTRY_BYTES,
+                 f"the incomplete LU of the secular block ({len(inside)} elements, {block.nnz} nonzeros)")
+    factor = _incomplete_lu(block)
     diagonal = matrix.diagonal()[outside]
 
     def precondition(vector: np.ndarray) -> np.ndarray:
@@ -191,23 +347,72 @@ def _secular_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, energy_gap: np.ndarra
         result[outside] = vector[outside] / diagonal
         return result
 
+    return spla.LinearOperator(matrix.shape, precondition, dtype=complex), len(inside)
+
+
+PRECONDITIONER_SHIFT = 1e-4
+"""Relative diagonal shift (× ‖block‖₁) of a secular block whose incomplete LU meets an exactly zero pivot."""
+
+
+def _incomplete_lu(block: sp.csc_matrix) -> spla.SuperLU:
+    """Incomplete LU of the secular block, shifted by PRECONDITIONER_SHIFT × ‖block‖₁ when it is singular.
+
+    A singular block (e.g. a degenerate steady state inside it) only makes the preconditioner inexact
+    along its null space; GMRES still solves the consistent trace system, and the probe of
+    :func:`_probe_singular` then reports the degeneracy.
+    """
+    try:
+        return spla.spilu(block, drop_tol=1e-4, fill_factor=ILU_FILL, permc_spec="MMD_AT_PLUS_A")
+    except RuntimeError:  # "Factor is exactly singular"
+        shift = PRECONDITIONER_SHIFT * max(spla.norm(block, 1), 1.0)
+        shifted = (block + shift * sp.identity(block.shape[0], format="csc")).tocsc()
+        return spla.spilu(shifted, drop_tol=1e-4, fill_factor=ILU_FILL, permc_spec="MMD_AT_PLUS_A")
+
+
+def _gmres(matrix: sp.csc_matrix, rhs: np.ndarray, operator: spla.LinearOperator, tol: float,
+           restarts: int) -> tuple[np.ndarray, int, int]:
+    """Restarted GMRES; returns the solution, SciPy's info and the number of inner iterations."""
     iterations = 0
 
     def count(_residual: float) -> None:
         nonlocal iterations
         iterations += 1
 
-    operator = spla.LinearOperator(matrix.shape, precondition, dtype=complex)
-    vector, info = spla.gmres(matrix, rhs, M=operator, rtol=tol, atol=0.0, restart=100, maxiter=maxiter,
+    vector, info = spla.gmres(matrix, rhs, M=operator, rtol=tol, atol=0.0, restart=GMRES_RESTART, maxiter=restarts,
                               callback=count, callback_type="pr_norm")
-    converged = info == 0
-    notes = [f"GMRES with secular-block preconditioner (window {window:g}, {len(inside)} of {len(rhs)} elements "
-             f"exact): {iterations} iterations, info={info}; uniqueness of the steady state not checked on this path"]
-    if not converged:
-        message = f"GMRES did not reach rtol={tol:g} within {maxiter} restarts (info={info})"
-        warnings.warn(message, SolverConvergenceWarning, stacklevel=4)
-        notes.append(message)
-    return vector, converged, notes
+    return vector, info, iterations
+
+
+PROBE_RTOL = 1e-6
+"""Relative residual a probe solve must reach; a singular bordered matrix stalls near 1/√n (n elements)."""
+PROBE_SEED = 20251125
+
+
+def _probe_singular(matrix: sp.csc_matrix, operator: spla.LinearOperator, restarts: int) -> tuple[str | None, str]:
+    """Inverse-iteration test of the bordered matrix B for the iterative path: why it is singular, or None; a note.
+
+    B is singular exactly when the steady state is not unique (:func:`_bordered`). The trace
+    right-hand side is always consistent, so the main solve converges either way; a random right-hand
+    side r is not, when B is singular: GMRES (same preconditioner, the main solve's budget plus one
+    restart) then stalls at a relative residual ≳ |⟨u, r⟩| ~ 1/√n (u: B's left null vector), far above
+    ``PROBE_RTOL``. When B is merely near-singular the solution y grows instead:
+    ‖B‖₁ ‖y‖₁ / ‖r‖₁ is a lower bound of the condition number, compared with ``DEGENERACY_CONDITION``
+    as on the direct path. Costs one GMRES solve to ``PROBE_RTOL``.
+    """
+    size = matrix.shape[0]
+    generator = np.random.default_rng(PROBE_SEED)
+    probe = generator.standard_normal(size) + 1j * generator.standard_normal(size)
+    probe /= np.linalg.norm(probe)
+    vector, _, _ = _gmres(matrix, probe, operator, PROBE_RTOL, restarts)
+    residual = float(np.linalg.norm(matrix @ vector - probe))
+    growth = float(spla.norm(matrix, 1) * np.abs(vector).sum() / np.abs(probe).sum())
+    note = (f"uniqueness probe: random right-hand side solved to relative residual {residual:.1e}, "
+            f"condition number ≥ {growth:.1e}")
+    if residual > 10 * PROBE_RTOL:
+        return f"the bordered system is singular (probe residual {residual:.1e})", note
+    if not growth <= DEGENERACY_CONDITION:
+        return f"condition number ≥ {growth:.1e}", note
+    return None, note
 
 
 def _condition_estimate(matrix: sp.csc_matrix, factor: spla.SuperLU) -> float:
@@ -220,20 +425,17 @@ def _condition_estimate(matrix: sp.csc_matrix, factor: spla.SuperLU) -> float:
     return float(spla.norm(matrix, 1) * estimate)
 
 
-def _degenerate(generator: sp.csr_matrix, sector: Sector, notes: list[str],
-                reason: str) -> tuple[np.ndarray, bool, list[str]]:
-    """Minimum-norm trace-one element of the kernel, with a warning that the steady state is not unique."""
+def _degenerate(generator: sp.csr_matrix, sector: Sector, notes: list[str], reason: str) -> _Kernel:
+    """Minimum-norm trace-one element of the kernel (LSQR), for a steady state that is not unique."""
     kets, bras = sector.element_indices()
     trace_row = (kets == bras).astype(complex)
     stacked = sp.vstack([generator, sp.csr_matrix(trace_row)]).tocsr()
     rhs = np.zeros(sector.size + 1, dtype=complex)
     rhs[-1] = 1.0
-    vector = spla.lsqr(stacked, rhs, atol=1e-14, btol=1e-14, iter_lim=100 * sector.size)[0]
-    message = (f"the Liouvillian has a degenerate zero eigenvalue ({reason}): the steady state is not "
-               "unique; returned the minimum-norm trace-one stationary state")
-    warnings.warn(message, DegenerateSteadyStateWarning, stacklevel=4)
-    notes.append(message)
-    return vector, False, notes
+    vector, stop = spla.lsqr(stacked, rhs, atol=1e-14, btol=1e-14, iter_lim=100 * sector.size)[:2]
+    notes = [*notes, f"degenerate zero eigenvalue: returned the minimum-norm trace-one stationary state (LSQR "
+                     f"stop reason {stop})"]
+    return _Kernel(vector, stop in (1, 2, 4, 5), notes, reason)
 
 
 def _currents(model: LocalModel, sector: Sector, terms: dict[str, sp.csr_matrix],
@@ -308,7 +510,7 @@ def initial_density_matrix(machine: Machine, state: Sequence[int] | np.ndarray |
 
 
 def evolve(machine: Machine, times: Sequence[float] | np.ndarray, initial_state: Sequence[int] | np.ndarray |
-           None = None, *, basis: str = "reachable") -> Evolution:
+           None = None, *, basis: str = "reachable", threads: int | None = None) -> Evolution:
     """Evolve ρ(0) = ``initial_state`` (default |0…0⟩) under the local Lindblad equation.
 
     Parameters
@@ -321,6 +523,14 @@ def evolve(machine: Machine, times: Sequence[float] | np.ndarray, initial_state:
         See :func:`initial_density_matrix`.
     basis : {"reachable", "full"}
         Keep the patterns reachable from the initial state's support (exact) or all 2^N.
+    threads : int, optional
+        BLAS threads (user override of :func:`~transportbench.resources.blas_threads`; default one).
+
+    Raises
+    ------
+    ResourceBudgetError
+        When the estimated memory (:func:`evolution_bytes`, and the initial 2^N × 2^N density matrix)
+        exceeds the budget of :mod:`transportbench.resources`.
     """
     _check_choice("basis", basis, BASES)
     times = np.asarray(times, dtype=float)
@@ -328,20 +538,30 @@ def evolve(machine: Machine, times: Sequence[float] | np.ndarray, initial_state:
             or (np.diff(times) < 0).any():
         raise ValueError(f"times must be a non-empty, non-decreasing 1-d array of finite values >= 0, got {times!r}")
     start = time.perf_counter()
-    rho0_full = initial_density_matrix(machine, initial_state)
-    full = full_basis(machine.n_qubits)
-    support = np.flatnonzero(np.abs(rho0_full).sum(axis=1) > 0)
-    occupations = make_basis(machine, basis, seeds=full[support])
-    positions = lookup(full, occupations)
-    rho0 = rho0_full[np.ix_(positions, positions)]
-    model = build_local_model(machine, occupations)
+    check_memory(2 * 16 * 4.0**machine.n_qubits, f"the initial density matrix of {machine.n_qubits} qubits")
+    with blas_threads("sparse", threads):
+        rho0_full = initial_density_matrix(machine, initial_state)
+        full = full_basis(machine.n_qubits)
+        support = np.flatnonzero(np.abs(rho0_full).sum(axis=1) > 0)
+        occupations = _budgeted_basis(machine, basis, lambda counts: evolution_bytes(machine, counts, len(times)),
+                                      f"the local Lindblad evolution over {len(times)} times", seeds=full[support])
+        positions = lookup(full, occupations)
+        model = build_local_model(machine, occupations)
+        states, particle, energy = _evolve_sectors(model, rho0_full[np.ix_(positions, positions)], times)
+    return Evolution(machine, times, states, model.occupations, particle, energy,
+                     options={"basis": basis, "threads": threads},
+                     seconds=time.perf_counter() - start)
 
+
+def _evolve_sectors(model: LocalModel, rho0: np.ndarray, times: np.ndarray
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """ρ(t) on the model's basis and the currents, propagating every ΔN sector present in ``rho0``."""
+    machine = model.machine
     states = np.zeros((len(times), model.dimension, model.dimension), dtype=complex)
     particle: dict[str, np.ndarray] = {r.name: np.zeros(len(times)) for r in machine.reservoirs}
     energy: dict[str, np.ndarray] = {r.name: np.zeros(len(times)) for r in machine.reservoirs}
-    numbers = model.numbers
     for shift in range(-machine.n_qubits, machine.n_qubits + 1):
-        sector = sector_layout(numbers, shift)
+        sector = sector_layout(model.numbers, shift)
         if not sector.size:
             continue
         vector0 = sector.from_matrix(rho0)
@@ -353,8 +573,7 @@ def evolve(machine: Machine, times: Sequence[float] | np.ndarray, initial_state:
             states[index] += sector.to_matrix(vector)
         if shift == 0:
             particle, energy = _currents(model, sector, terms, vectors)
-    return Evolution(machine, times, states, model.occupations, particle, energy,
-                     options={"basis": basis}, seconds=time.perf_counter() - start)
+    return states, particle, energy
 
 
 def _propagate(generator: sp.csr_matrix, vector0: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -379,31 +598,40 @@ def _propagate(generator: sp.csr_matrix, vector0: np.ndarray, times: np.ndarray)
 
 
 # --------------------------------------------------------------------------------------- spectrum
-def relaxation_rate(machine: Machine, *, basis: str = "full", eigenvalues: int = 6) -> float:
+def relaxation_rate(machine: Machine, *, basis: str = "full", eigenvalues: int = 6, threads: int | None = None
+                    ) -> float:
     """Liouvillian gap: the smallest decay rate −Re λ over all nonzero eigenvalues λ of 𝓛.
 
     This sets the time scale on which any initial state approaches the steady state (paper, Fig. 2).
     Sectors up to ``DENSE_LIMIT`` elements are diagonalised exactly; larger ones with ARPACK in
     shift-invert mode around 0 (the ``eigenvalues`` closest to 0), which finds the slowest modes
-    unless a faster mode oscillates with a very small frequency. Energy units.
+    unless a faster mode oscillates with a very small frequency. Energy units. ``threads``: BLAS
+    threads (user override of :func:`~transportbench.resources.blas_threads`; default one). Raises
+    ResourceBudgetError when the estimate :func:`relaxation_bytes` exceeds the memory budget.
     """
     _check_choice("basis", basis, BASES)
-    model = build_local_model(machine, make_basis(machine, basis))
-    rates = []
-    for shift in range(0, machine.n_qubits + 1):
-        sector = sector_layout(model.numbers, shift)
-        if not sector.size:
-            continue
-        generator = liouvillian(model, sector)
-        if sector.size <= DENSE_LIMIT:
-            spectrum = np.linalg.eigvals(generator.toarray())
-        else:
-            count = min(eigenvalues, sector.size - 2)
-            spectrum = spla.eigs(generator.tocsc(), k=count, sigma=1e-9 if shift == 0 else 0.0,
-                                 return_eigenvectors=False)
-        decay = np.sort(-spectrum.real)
-        if shift == 0:
-            decay = decay[1:]  # drop the stationary eigenvalue
-        if len(decay):
-            rates.append(float(decay[0]))
+    with blas_threads("sparse", threads):
+        occupations = _budgeted_basis(machine, basis, lambda counts: relaxation_bytes(machine, counts),
+                                      "the Liouvillian gap")
+        model = build_local_model(machine, occupations)
+        rates = [rate for shift in range(0, machine.n_qubits + 1)
+                 if (rate := _slowest_decay(model, shift, eigenvalues)) is not None]
     return max(0.0, min(rates))
+
+
+def _slowest_decay(model: LocalModel, shift: int, eigenvalues: int) -> float | None:
+    """Smallest −Re λ of 𝓛 in the ΔN = ``shift`` sector (the stationary eigenvalue of ΔN = 0 excluded)."""
+    sector = sector_layout(model.numbers, shift)
+    if not sector.size:
+        return None
+    generator = liouvillian(model, sector)
+    if sector.size <= DENSE_LIMIT:
+        spectrum = np.linalg.eigvals(generator.toarray())
+    else:
+        count = min(eigenvalues, sector.size - 2)
+        spectrum = spla.eigs(generator.tocsc(), k=count, sigma=1e-9 if shift == 0 else 0.0,
+                             return_eigenvectors=False)
+    decay = np.sort(-spectrum.real)
+    if shift == 0:
+        decay = decay[1:]  # drop the stationary eigenvalue
+    return float(decay[0]) if len(decay) else None

@@ -28,6 +28,8 @@ rate κ_i.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,7 @@ import scipy.sparse as sp
 
 from transportbench.model import Machine, Reservoir
 from transportbench.occupation import full_basis, parity_before, parity_between, sort_standard
+from transportbench.resources import check_memory
 from transportbench.thermal import fermi
 
 
@@ -94,32 +97,85 @@ def _neighbours(machine: Machine, occupations: np.ndarray) -> np.ndarray:
     return np.concatenate(found) if found else occupations[:0]
 
 
-def reachable_basis(machine: Machine, seeds: np.ndarray | None = None) -> np.ndarray:
+BudgetCheck = Callable[[np.ndarray], None]
+"""Called with the number of basis patterns per excitation number (index N = 0 … N_qubits, floats, lower
+bounds of the final counts while a search runs); raises (e.g. ResourceBudgetError) to stop."""
+PATTERN_BYTES = 120
+"""Bytes the reachable-basis search holds per pattern besides its N occupation bytes (set entry, bytes object)."""
+CANDIDATE_COPIES = 3
+"""Copies of the candidate patterns alive while one search step sorts them (``np.unique``)."""
+
+
+def reachable_basis(machine: Machine, seeds: np.ndarray | None = None, check: BudgetCheck | None = None) -> np.ndarray:
     """The occupation patterns reachable from ``seeds`` (default: the vacuum), in standard order.
 
     The span of these patterns is invariant under the local Lindblad dynamics, so a state supported on
-    it stays there; the (unique) steady state therefore lives on the patterns reachable from the vacuum.
+    it stays there; a unique steady state therefore lives on the patterns reachable from the vacuum.
+    The search goes breadth first; before each step it checks the memory of the step's candidate patterns
+    with :func:`~transportbench.resources.check_memory`, and after each step it calls ``check`` with the
+    patterns counted so far per excitation number, so an oversized basis is refused while it is searched.
     """
     n = machine.n_qubits
     frontier = np.zeros((1, n), dtype=np.int8) if seeds is None else sort_standard(seeds)
     seen = {row.tobytes() for row in frontier}
     collected = [frontier]
+    counts = np.bincount(frontier.sum(axis=1), minlength=n + 1).astype(float)
+    moves = len(active_couplings(machine)) + len(machine.reservoirs)
     while len(frontier):
-        candidates = sort_standard(_neighbours(machine, frontier)) if len(frontier) else frontier
+        if check is not None:
+            check(counts)
+        check_memory(len(seen) * (n + PATTERN_BYTES) + CANDIDATE_COPIES * len(frontier) * moves * (n + 8),
+                     f"reachable-basis search of {n} qubits ({len(seen)} patterns found, {len(frontier)} to expand)")
+        candidates = sort_standard(_neighbours(machine, frontier))
         fresh = [row for row in candidates if row.tobytes() not in seen]
         seen.update(row.tobytes() for row in fresh)
         frontier = np.array(fresh, dtype=np.int8).reshape(-1, n)
+        counts += np.bincount(frontier.sum(axis=1), minlength=n + 1)
         collected.append(frontier)
     return sort_standard(np.concatenate(collected))
 
 
-def make_basis(machine: Machine, kind: str, seeds: np.ndarray | None = None) -> np.ndarray:
-    """Occupation basis of ``kind`` "full" (all 2^N patterns) or "reachable" (see :func:`reachable_basis`)."""
+def full_basis_counts(n_qubits: int) -> np.ndarray:
+    """Binomial coefficients C(N, k), k = 0 … N: the full basis's patterns per excitation number (floats)."""
+    return np.array([float(math.comb(n_qubits, k)) for k in range(n_qubits + 1)])
+
+
+def make_basis(machine: Machine, kind: str, seeds: np.ndarray | None = None, check: BudgetCheck | None = None
+               ) -> np.ndarray:
+    """Occupation basis of ``kind`` "full" (all 2^N patterns) or "reachable" (see :func:`reachable_basis`).
+
+    ``check`` (see :data:`BudgetCheck`) sees the basis's patterns per excitation number before it is built.
+    """
     if kind == "full":
+        if check is not None:
+            check(full_basis_counts(machine.n_qubits))
         return full_basis(machine.n_qubits)
     if kind == "reachable":
-        return reachable_basis(machine, seeds)
+        return reachable_basis(machine, seeds, check)
     raise ValueError(f"basis must be 'full' or 'reachable', got {kind!r}")
+
+
+def conserved_groups(machine: Machine) -> list[tuple[int, ...]]:
+    """Groups of qubits joined by nonzero couplings that no reservoir with γ > 0 touches.
+
+    Nothing changes the number of excitations in such a group (hopping keeps it inside, dephasing and
+    Coulomb terms are diagonal), so its sectors 0 and 1 are disjoint invariant sets of patterns, each
+    holding a steady state: the steady state is not unique. This is a sufficient condition only.
+    """
+    group = list(range(machine.n_qubits))
+
+    def root(q: int) -> int:
+        while group[q] != q:
+            q = group[q]
+        return q
+
+    for (i, j), _ in active_couplings(machine):
+        group[root(i)] = root(j)
+    driven = {root(r.qubit) for r in machine.reservoirs if r.rate > 0}
+    members: dict[int, list[int]] = {}
+    for q in range(machine.n_qubits):
+        members.setdefault(root(q), []).append(q)
+    return [tuple(qubits) for top, qubits in members.items() if top not in driven]
 
 
 # ------------------------------------------------------------------------------- operators on basis
