@@ -1,0 +1,302 @@
+"""The HEOM backend against exact results, QuTiP's own steady state, and the first-order approaches."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.integrate import quad_vec
+
+from transportbench.model import Machine, Reservoir
+from transportbench.observables import concurrence, populations, reduced_state
+from transportbench.resources import ResourceBudgetError, blas_threads, memory_budget
+from transportbench.thermal import fermi
+
+pytest.importorskip("qutip")
+
+from transportbench.backends import heom  # noqa: E402
+from transportbench.backends import heom_hierarchy as hierarchy  # noqa: E402
+from transportbench.backends import heom_steady as steady  # noqa: E402
+
+# ---------------------------------------------------------------------------- exact U = 0 result
+WIDTH = 4.0
+CHAIN = Machine(
+    energies=(0.3, -0.2, 0.5), couplings={(0, 1): 0.4, (1, 2): 0.3},
+    reservoirs=(Reservoir("left", 0, 0.3, 1.0, 0.8), Reservoir("right", 2, 0.2, -0.5, 0.5)),
+    statistics="fermion")
+
+
+def _lorentzian_self_energy(omega: float, reservoir: Reservoir, width: float) -> complex:
+    """Σ_r(ω) = (Γ W / 2) / (ω − μ + iW): −2 Im Σ_r = Γ W² / ((ω − μ)² + W²), QuTiP's J(ω)."""
+    return reservoir.rate * width / 2 / (omega - reservoir.chemical_potential + 1j * width)
+
+
+def _green(machine: Machine, omega: float, width: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Retarded G(ω) of the single-particle chain and Γ_r(ω) as matrices on the dots."""
+    n = machine.n_qubits
+    h = np.diag(machine.energies).astype(complex)
+    for (i, j), g in machine.couplings:
+        h[i, j] = h[j, i] = g
+    broadenings = []
+    for reservoir in machine.reservoirs:
+        sigma = np.zeros((n, n), dtype=complex)
+        sigma[reservoir.qubit, reservoir.qubit] = _lorentzian_self_energy(omega, reservoir, width)
+        h = h + sigma
+        broadenings.append(-2 * sigma.imag)
+    return np.linalg.inv(omega * np.eye(n) - h), broadenings
+
+
+def _landauer(machine: Machine, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact ⟨c_j† c_i⟩ (matrix [i, j]), particle and energy current into the chain from each lead."""
+    n = machine.n_qubits
+    left, right = machine.reservoirs
+
+    def integrand(omega: float) -> np.ndarray:
+        g, (gamma_l, gamma_r) = _green(machine, omega, width)
+        f = [float(fermi(omega, r.chemical_potential, r.temperature)) for r in machine.reservoirs]
+        lesser = g @ (f[0] * gamma_l + f[1] * gamma_r) @ g.conj().T  # −i G^< = G Σ_r f_r Γ_r G†
+        transmission = np.trace(gamma_l @ g @ gamma_r @ g.conj().T).real
+        flow = transmission * (f[0] - f[1])
+        return np.concatenate([lesser.ravel(), [flow, omega * flow]]) / (2 * np.pi)
+
+    values, _ = quad_vec(integrand, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-11)
+    density = values[:n * n].reshape(n, n)
+    particle = np.array([values[n * n].real, -values[n * n].real])
+    energy = np.array([values[n * n + 1].real, -values[n * n + 1].real])
+    assert left.qubit == 0 and right.qubit == n - 1
+    return density, particle, energy
+
+
+def _correlation(result: object, i: int, j: int) -> complex:
+    """⟨c_j† c_i⟩ of a HEOM result (Jordan–Wigner operators of the backend)."""
+    c_i = hierarchy.annihilator(result.machine, i)
+    c_j = hierarchy.annihilator(result.machine, j)
+    return complex(np.trace(result.rho @ c_j.T @ c_i))
+
+
+def test_noninteracting_chain_matches_landauer() -> None:
+    result = heom.solve_steady(CHAIN, band_width=WIDTH, pade=14, depth=2)
+    density, particle, energy = _landauer(CHAIN, WIDTH)
+    occupations = populations(result.rho, result.occupations)
+    np.testing.assert_allclose(occupations, density.diagonal().real, atol=1e-6)
+    for i, j in ((0, 1), (1, 2), (0, 2)):
+        assert abs(_correlation(result, i, j) - density[i, j]) < 1e-6
+    assert abs(density[0, 1]) > 1e-2  # the coherence is not trivially zero
+    np.testing.assert_allclose([result.particle_currents[r] for r in ("left", "right")], particle, atol=1e-6)
+    np.testing.assert_allclose([result.energy_currents[r] for r in ("left", "right")], energy, atol=1e-6)
+    assert abs(particle[0]) > 1e-2 and abs(energy[0]) > 1e-3
+
+
+def test_noninteracting_normalisation_is_the_golden_rule_rate() -> None:
+    # one level deep inside a wide band: the current is the sequential-tunnelling value Γ_L Γ_R/(Γ_L + Γ_R)
+    # (a factor 2 or 2π in the normalisation would show; the tails outside the bias window cost ~3e-4)
+    level = Machine(energies=(0.0,), reservoirs=(Reservoir("left", 0, 0.02, 100.0, 5.0),
+                                                 Reservoir("right", 0, 0.03, -100.0, 5.0)), statistics="fermion")
+    width = 2000.0
+    result = heom.solve_steady(level, band_width=width, pade=10, depth=2)
+    # the bands are centred at μ = ±100: at the level, Γ_r(0) = Γ_r W² / (μ_r² + W²)
+    gamma_l, gamma_r = (r.rate * width**2 / (r.chemical_potential**2 + width**2) for r in level.reservoirs)
+    assert result.particle_currents["left"] == pytest.approx(gamma_l * gamma_r / (gamma_l + gamma_r), rel=5e-4)
+
+
+# ------------------------------------------------------------------------- conservation, equilibrium
+def test_equilibrium_has_no_currents() -> None:
+    # U = 0: the hierarchy at depth 2 is exact and the currents vanish to round-off
+    free = heom.solve_steady(Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, coulomb_energy=0.0), pade=6, depth=2)
+    assert max(abs(value) for value in [*free.particle_currents.values(), *free.energy_currents.values()]) < 1e-13
+    # with U the truncation leaves a small equilibrium current that shrinks with the depth
+    # (measured: 2.5e-8 at depth 2, 5.5e-10 at depth 3, against 1.6e-4 out of equilibrium)
+    machine = Machine.triple_dot(mu_hot=3.0, mu_cold=3.0)
+    leaks = [abs(heom.solve_steady(machine, pade=6, depth=depth).particle_currents["hot"]) for depth in (2, 3)]
+    driven = heom.solve_steady(Machine.triple_dot(), pade=6, depth=2)
+    assert abs(driven.particle_currents["hot"]) > 1e-4  # the same code gives a current out of equilibrium
+    assert leaks[0] < 1e-3 * abs(driven.particle_currents["hot"]) and leaks[1] < leaks[0] / 10
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_energy_and_particles_are_conserved(depth: int) -> None:
+    result = heom.solve_steady(Machine.triple_dot(), pade=4, depth=depth)
+    energy = np.array(list(result.energy_currents.values()))
+    particle = np.array(list(result.particle_currents.values()))
+    assert abs(energy.sum()) <= 1e-9 * np.abs(energy).max()
+    assert abs(particle.sum()) <= 1e-9 * np.abs(particle).max()
+    assert result.health.conserves_energy() and result.health.obeys_second_law()
+    assert result.health.is_physical()
+
+
+# --------------------------------------------------------------------------------- steady state
+@pytest.fixture(scope="module")
+def small_hierarchy() -> tuple[hierarchy.Hierarchy, steady.SteadyState]:
+    """The Fig. 3 machine at W = 30, 2 Padé terms, depth 2 (79 ADOs), and QuTiP's steady state of it."""
+    built = hierarchy.build_hierarchy(Machine.triple_dot(), 30.0, 2, 2)
+    with blas_threads("sparse"):
+        return built, steady.qutip_steady_state(built.solver, built.generator, 8)
+
+
+@pytest.mark.parametrize("method", ["direct", "iterative", "ilu"])
+def test_our_steady_state_equals_qutips(method: str, small_hierarchy: tuple) -> None:
+    built, theirs = small_hierarchy
+    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(Machine.triple_dot()))
+    ours = steady.solve(built.generator, kept, 8, np.asarray(built.labels).sum(axis=1), method=method)
+    assert np.max(np.abs(ours.vector - theirs.vector)) < 1e-10  # every ADO, not only ρ
+    assert np.max(np.abs(theirs.vector)) > 0.1
+    assert ours.unknowns < theirs.unknowns / 4  # the charge blocks cut the system
+    if method == "direct":
+        assert ours.unique is True
+
+
+def test_kept_unknowns_are_the_coupled_charge_blocks() -> None:
+    # ρ keeps ΔN = 0: for one dot its two diagonal elements (0, 0) and (1, 1) at positions 0 and 3
+    np.testing.assert_array_equal(steady.kept_unknowns(np.array([0, 1, -1]), np.array([0, 1])), [0, 3, 5, 10])
+
+
+def test_iterative_depth3_equals_direct() -> None:
+    machine = Machine.triple_dot(gamma_hot=0.2)
+    built = hierarchy.build_hierarchy(machine, 30.0, 2, 3)
+    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(machine))
+    tiers = np.asarray(built.labels).sum(axis=1)
+    direct = steady.solve(built.generator, kept, 8, tiers, method="direct")
+    iterative = steady.solve(built.generator, kept, 8, tiers, method="iterative")
+    assert "depth-2 hierarchy" in iterative.method
+    assert np.max(np.abs(direct.vector - iterative.vector)) < 1e-10
+
+
+def test_qutip_solver_option_gives_the_same_result() -> None:
+    machine = Machine.triple_dot()
+    ours = heom.solve_steady(machine, pade=2, depth=2, band_width=30.0)
+    theirs = heom.solve_steady(machine, pade=2, depth=2, band_width=30.0, solver="qutip")
+    assert np.max(np.abs(ours.rho - theirs.rho)) < 1e-10
+    assert ours.particle_currents["hot"] == pytest.approx(theirs.particle_currents["hot"], rel=1e-9)
+
+
+def test_residual_check_rejects_a_wrong_state() -> None:
+    machine = Machine.triple_dot()
+    built = hierarchy.build_hierarchy(machine, 30.0, 2, 2)
+    vector = np.zeros(built.generator.shape[0], dtype=complex)
+    vector[0] = 1.0  # the empty state alone is not stationary
+    with pytest.raises(steady.SteadyStateError, match="residual"):
+        steady._checked(built.generator, vector, len(vector), "test", math.nan, 0.0)
+
+
+# -------------------------------------------------------------------------------- convergence
+def test_fig3_point_converges_within_tolerances() -> None:
+    result = heom.solve_steady(Machine.triple_dot())
+    assert result.health.converged and result.health.status() == "ok"
+    notes = "\n".join(result.health.notes)
+    assert "error estimate from the Padé terms" in notes and "error estimate from the depth" in notes
+    assert "final: W=93.3, pade=10, depth=3" in notes
+    pair = concurrence(reduced_state(result.rho, result.occupations, [0, 1]))
+    assert 0.97 < pair < 0.99  # 2vN (D = 93.3) gives 0.980, 1vN 0.991
+    assert result.particle_currents["hot"] == pytest.approx(1.62e-4, rel=0.02)
+
+
+def test_convergence_budget_warns() -> None:
+    with pytest.warns(heom.ConvergenceWarning, match="did not converge within the budget"):
+        result = heom.solve_steady(Machine.triple_dot(), converge=True, pade=4, max_pade=4, max_depth=2)
+    assert not result.health.converged
+
+
+def test_convergence_at_small_gamma_stops_at_depth_3() -> None:
+    machine = Machine.triple_dot(gamma_hot=0.02, gamma_cold=0.02)
+    result = heom.solve_steady(machine, max_depth=3)
+    assert result.health.converged
+    assert "final: W=93.3, pade=10, depth=3" in "\n".join(result.health.notes)
+
+
+def test_wide_band_extrapolation_reports_its_error() -> None:
+    result = heom.solve_steady(CHAIN, band_width=20.0, pade=10, depth=2, wide_band=True)
+    assert "wide-band extrapolation" in result.health.notes[-1]
+    # U = 0, wide band: the Landauer current with energy-independent rates
+    _, particle, _ = _landauer(CHAIN, 1e5)
+    assert result.particle_currents["left"] == pytest.approx(particle[0], rel=2e-3)
+
+
+# ---------------------------------------------------------------------------------- weak coupling
+@pytest.mark.qmeq
+def test_weak_coupling_approaches_first_order() -> None:
+    pytest.importorskip("qmeq")
+    from transportbench.backends import qmeq
+
+    scales = np.array([0.5, 0.25, 0.125])
+    relative, absolute, state = [], [], []
+    for scale in scales:
+        machine = Machine.triple_dot(gamma_hot=0.1 * scale, gamma_cold=0.1 * scale, statistics="fermion")
+        exact = heom.solve_steady(machine, pade=10, depth=2)
+        first = qmeq.solve_steady(machine, approach="1vN")
+        difference = abs(exact.particle_currents["hot"] - first.particle_currents["hot"])
+        absolute.append(difference)
+        relative.append(difference / abs(first.particle_currents["hot"]))
+        state.append(np.max(np.abs(exact.rho - first.rho)))
+    slope = {name: np.polyfit(np.log(scales), np.log(values), 1)[0]
+             for name, values in (("relative", relative), ("absolute", absolute), ("state", state))}
+    # measured: relative current error ∝ γ^0.9, absolute ∝ γ^2 (cotunnelling), ρ ∝ γ^1.0
+    assert slope["relative"] > 0.8 and slope["absolute"] > 1.8 and slope["state"] > 0.9
+    assert relative[-1] < 0.15
+
+
+# ------------------------------------------------------------------------------- refusals, options
+def test_refuses_what_heom_cannot_represent() -> None:
+    with pytest.raises(ValueError, match="ideal limit"):
+        heom.solve_steady(Machine.triple_dot(ideal_limit=True))
+    with pytest.raises(ValueError, match="dephasing"):
+        heom.solve_steady(Machine.triple_dot(dephasing=(0.1, 0.0, 0.0)))
+    with pytest.raises(ValueError, match="T > 0"):
+        heom.solve_steady(Machine.triple_dot(t_cold=0.0))
+    with pytest.raises(ValueError, match="at least one reservoir"):
+        heom.solve_steady(Machine(energies=(1.0,)))
+
+
+def test_memory_and_ado_budgets_refuse_before_building() -> None:
+    with memory_budget(1e-6), pytest.raises(ResourceBudgetError, match="HEOM hierarchy"):
+        heom.solve_steady(Machine.triple_dot(), pade=6, depth=2)
+    with pytest.raises(ValueError, match="max_ados"):
+        heom.solve_steady(Machine.triple_dot(), pade=6, depth=3, max_ados=1000)
+
+
+@pytest.mark.parametrize(("option", "value"), [("band_width", -1.0), ("depth", 0), ("pade", 1.5), ("tol", 0),
+                                               ("solver", "magic"), ("wide_band", "yes"), ("max_ados", True)])
+def test_bad_option_values_name_the_option(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=option):
+        heom.solve_steady(Machine.triple_dot(), **{option: value})
+
+
+def test_unknown_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="bandwidth"):
+        heom.solve_steady(Machine.triple_dot(), bandwidth=10.0)
+
+
+def test_options_round_trip_and_statistics_note() -> None:
+    machine = Machine.triple_dot()
+    first = heom.solve_steady(machine, pade=4, depth=2)
+    again = heom.solve_steady(machine, **first.options)
+    np.testing.assert_allclose(again.rho, first.rho, atol=1e-13)
+    assert first.options["converge"] is False and first.options["band_width"] == pytest.approx(93.3)
+    assert any("statistics='fermion'" in note for note in first.health.notes)
+    fermions = heom.solve_steady(machine.replace(statistics="fermion"), pade=4, depth=2)
+    assert not any("statistics='fermion'" in note for note in fermions.health.notes)
+
+
+def test_ado_count_is_exact() -> None:
+    machine = Machine.triple_dot()
+    size = hierarchy.hierarchy_size(machine, 3, 3)
+    built = hierarchy.build_hierarchy(machine, 30.0, 3, 3)
+    assert size.ados == len(built.labels) == 1 + 16 + 120 + 560
+    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(machine))
+    assert size.reduced_unknowns == len(kept)
+    assert built.generator.nnz < size.generator_nonzeros
+
+
+def test_import_does_not_import_qutip_or_qmeq() -> None:
+    code = ("import sys, transportbench.backends.heom; "
+            "print(any(m.split('.')[0] in ('qutip', 'qmeq') for m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "False"
+
+
+def test_missing_qutip_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "qutip", None)
+    with pytest.raises(ImportError, match=r"transportbench\[heom\]"):
+        hierarchy.import_qutip()

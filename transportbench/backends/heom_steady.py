@@ -1,0 +1,299 @@
+"""Steady state of a HEOM generator, restricted to the charge-difference blocks that couple to ρ.
+
+Part of the ``heom`` backend (:mod:`transportbench.backends.heom`). NumPy/SciPy only.
+
+Why the restriction is exact
+----------------------------
+The system Hamiltonian conserves the dots' charge N, and a "+" ("−") exponent's link to the tier below
+applies c (c†) once. So the ADO with n₊ "+" and n₋ "−" excitations couples to ρ only through its elements
+(a, b) with N_a − N_b = ΔN = n₊ − n₋, just as ρ lives in ΔN = 0. Every other element obeys a homogeneous
+set of equations of its own and vanishes in the (unique) steady state. Keeping only the coupled elements
+cut the Fig. 3 hierarchy at depth 3 about fivefold.
+
+The linear system
+-----------------
+One of ρ's diagonal equations is replaced by Tr ρ = 1 (they sum to zero, since the hierarchy conserves the
+trace), as QuTiP's ``steady_state`` does. ``"direct"`` factorises the reduced matrix with SuperLU (fill-
+reducing ordering ``permc_spec``, MMD on Aᵀ + A by default: much less fill than COLAMD here); ``"iterative"``
+runs GMRES preconditioned with an incomplete LU of the same matrix. Every solve is followed by the residual
+‖𝓛x‖ in the full generator; a direct solve gets up to ``REFINEMENTS`` steps of iterative refinement.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+DIRECT_LIMIT = 150_000
+"""``solver="auto"`` factorises directly up to this many reduced unknowns, and uses GMRES + ILU above."""
+REFINEMENTS = 3
+"""Most iterative-refinement steps after a direct solve."""
+RESIDUAL_RTOL = 1e-11
+"""A solve is accepted when ‖𝓛x‖ ≤ RESIDUAL_RTOL × ‖𝓛‖₁ × ‖x‖ (here ‖x‖ ≥ ‖ρ‖ ≈ 1)."""
+CONDITION_LIMIT = 1e13
+"""A one-norm condition estimate beyond this counts as a singular system: the steady state is not unique."""
+BASE_DEPTH = 2
+"""The shallow hierarchy that the iterative solve factorises exactly (see :func:`_tier_gmres`)."""
+GMRES_RESTART = 60
+GMRES_MAXITER = 20
+GMRES_RTOL = 1e-13
+ILU_DROP_TOL = 1e-6
+ILU_FILL_FACTOR = 30.0
+PERMC_SPECS = ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "NATURAL")
+
+
+DIRECT_FILL = (8.0, 80.0)
+"""LU entries per nonzero of the reduced matrix assumed by :func:`solve_bytes` (depth ≤ 2, deeper); measured at
+the Fig. 3 point with MMD on Aᵀ + A: 6x at depth 2, 56-70x at depth 3."""
+BASE_LU_PER_UNKNOWN = 60.0
+"""LU entries per unknown of the depth-≤2 base of the iterative solve (measured: 48 at the Fig. 3 point)."""
+BYTES_PER_ENTRY = 24
+
+
+def solve_bytes(size: object, method: str, dim: int) -> float:
+    """Estimated peak bytes of the steady-state solve of a hierarchy of ``size`` (:class:`~.heom_hierarchy.Size`).
+
+    Counts the reduced matrix (as many nonzeros per unknown as the full generator), and for ``"direct"``
+    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, dense blocks of the deepest ADOs
+    and the GMRES basis; ``"qutip"`` factorises the full system (fill as ``"direct"`` at depth > 2).
+    """
+    reduced = size.reduced_unknowns  # type: ignore[attr-defined]
+    full = size.unknowns  # type: ignore[attr-defined]
+    per_unknown = size.generator_nonzeros / max(full, 1)  # type: ignore[attr-defined]
+    matrix = reduced * per_unknown * BYTES_PER_ENTRY
+    deep = size.depth > 2  # type: ignore[attr-defined]
+    if method == "direct":
+        return matrix * (2 + DIRECT_FILL[deep])
+    if method == "qutip":
+        return full * per_unknown * BYTES_PER_ENTRY * (2 + DIRECT_FILL[deep])
+    block = max(size.largest_block, 1)  # type: ignore[attr-defined]
+    krylov = (GMRES_RESTART + 4) * reduced * 16
+    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN + block) * BYTES_PER_ENTRY + krylov
+
+
+class SteadyStateError(RuntimeError):
+    """The hierarchy solve failed its residual check (or did not converge)."""
+
+
+def kept_unknowns(ado_charges: np.ndarray, basis_charges: np.ndarray) -> np.ndarray:
+    """Positions in QuTiP's hierarchy vector of the elements in each ADO's coupled charge block.
+
+    Parameters
+    ----------
+    ado_charges : ndarray of int
+        ΔN of every ADO (ρ first).
+    basis_charges : ndarray of int
+        N of every basis state of the system (length n).
+
+    Returns
+    -------
+    ndarray of int
+        Increasing positions; element (a, b) of ADO i is at i n² + a + b n (columns stacked).
+    """
+    n = len(basis_charges)
+    difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+    positions = [index * n * n + np.flatnonzero(difference == shift) for index, shift in enumerate(ado_charges)]
+    return np.concatenate(positions)
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A solved hierarchy.
+
+    Attributes
+    ----------
+    vector : ndarray of complex
+        The full hierarchy vector (QuTiP's layout), zero outside the kept blocks; Tr ρ = 1.
+    residual : float
+        ‖𝓛 x‖₂ in the full generator (energy units).
+    relative_residual : float
+        ``residual`` / (‖𝓛‖₁ ‖x‖₂).
+    unknowns : int
+        Size of the system actually solved.
+    method : str
+        What solved it, e.g. ``"direct (MMD_AT_PLUS_A)"`` or ``"gmres+ilu (7 iterations)"``.
+    condition : float
+        One-norm condition estimate of the solved matrix (NaN where not estimated).
+    seconds : float
+        Wall time of the solve (without building the generator).
+    """
+
+    vector: np.ndarray
+    residual: float
+    relative_residual: float
+    unknowns: int
+    method: str
+    condition: float
+    seconds: float
+
+    @property
+    def unique(self) -> bool | None:
+        """True when the condition estimate shows a nonsingular system, False when singular, None unknown."""
+        if math.isnan(self.condition):
+            return None
+        return bool(self.condition < CONDITION_LIMIT)
+
+
+def _with_trace_row(matrix: sp.csr_matrix, trace_columns: np.ndarray, row: int) -> sp.csr_matrix:
+    """``matrix`` with equation ``row`` replaced by Σ_{j in trace_columns} x_j = 1."""
+    keep = np.ones(matrix.shape[0])
+    keep[row] = 0.0
+    trace = sp.csr_matrix((np.ones(len(trace_columns)), (np.full(len(trace_columns), row), trace_columns)),
+                          shape=matrix.shape)
+    return (sp.diags(keep) @ matrix + trace).tocsc()
+
+
+def _condition(lu: spla.SuperLU, matrix: sp.csc_matrix) -> float:
+    size = matrix.shape[0]
+    inverse = spla.LinearOperator((size, size), matvec=lu.solve, rmatvec=lambda y: lu.solve(y, trans="H"),
+                                  dtype=complex)
+    return float(spla.norm(matrix, 1) * spla.onenormest(inverse))
+
+
+def _direct(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str, estimate_condition: bool) -> tuple[
+        np.ndarray, str, float]:
+    lu = spla.splu(matrix, permc_spec=permc_spec)
+    x = lu.solve(rhs)
+    for _ in range(REFINEMENTS):
+        correction = lu.solve(rhs - matrix @ x)
+        x = x + correction
+        if np.linalg.norm(correction) <= 1e-15 * np.linalg.norm(x):
+            break
+    condition = _condition(lu, matrix) if estimate_condition else math.nan
+    fill = (lu.L.nnz + lu.U.nnz) / max(matrix.nnz, 1)
+    return x, f"direct SuperLU ({permc_spec}, fill {fill:.0f}x)", condition
+
+
+def _gmres(matrix: sp.csc_matrix, rhs: np.ndarray, preconditioner: spla.LinearOperator, x0: np.ndarray,
+           what: str) -> tuple[np.ndarray, int]:
+    count = [0]
+
+    def callback(_residual: float) -> None:
+        count[0] += 1
+
+    x, info = spla.gmres(matrix, rhs, x0=x0, M=preconditioner, rtol=GMRES_RTOL, atol=0.0, restart=GMRES_RESTART,
+                         maxiter=GMRES_MAXITER, callback=callback, callback_type="pr_norm")
+    if info != 0:
+        raise SteadyStateError(f"GMRES preconditioned by {what} did not converge ({count[0]} iterations, info "
+                               f"{info}) on {matrix.shape[0]} unknowns; try solver='direct'")
+    return x, count[0]
+
+
+def _ilu_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str) -> tuple[np.ndarray, str, float]:
+    ilu = spla.spilu(matrix, drop_tol=ILU_DROP_TOL, fill_factor=ILU_FILL_FACTOR, permc_spec=permc_spec)
+    size = matrix.shape[0]
+    preconditioner = spla.LinearOperator((size, size), matvec=ilu.solve, dtype=complex)
+    x, iterations = _gmres(matrix, rhs, preconditioner, ilu.solve(rhs), "an incomplete LU")
+    return x, f"GMRES + ILU ({iterations} iterations)", math.nan
+
+
+def _tier_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, permc_spec: str) -> tuple[
+        np.ndarray, str, float]:
+    """GMRES preconditioned by the exact shallow hierarchy and a sweep down the deeper tiers.
+
+    The unknowns of tiers ≤ ``BASE_DEPTH`` (or ≤ depth − 1 if that is smaller) form the shallow part A,
+    factorised exactly. Each deeper tier t links only to tiers t ± 1, and its own block D_t is block
+    diagonal (one block per ADO). The preconditioner is the block lower triangle: A⁻¹ for the shallow part,
+    then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves out the feedback of each deeper tier on the
+    one above (B_t D_t⁻¹ C_t), which is small where the truncation in depth converges; for depth 3 it is the
+    exact depth-2 hierarchy and the depth-3 ADOs' own blocks.
+    """
+    depth = int(unknown_tiers.max())
+    base = min(BASE_DEPTH, depth - 1)
+    groups = [np.flatnonzero(unknown_tiers <= base)] + [np.flatnonzero(unknown_tiers == t)
+                                                        for t in range(base + 1, depth + 1)]
+    rows = matrix.tocsr()
+    lu_base = spla.splu(rows[groups[0]][:, groups[0]].tocsc(), permc_spec=permc_spec)
+    # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
+    diagonal = [spla.splu(rows[g][:, g].tocsc(), permc_spec="NATURAL") for g in groups[1:]]
+    couplings = [rows[g][:, previous].tocsr() for g, previous in zip(groups[1:], groups[:-1], strict=True)]
+    size = matrix.shape[0]
+
+    def apply(residual: np.ndarray) -> np.ndarray:
+        y = np.empty(size, dtype=complex)
+        y[groups[0]] = lu_base.solve(np.ascontiguousarray(residual[groups[0]]))
+        for g, previous, lu, coupling in zip(groups[1:], groups[:-1], diagonal, couplings, strict=True):
+            y[g] = lu.solve(np.ascontiguousarray(residual[g] - coupling @ y[previous]))
+        return y
+
+    preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
+    x, iterations = _gmres(matrix, rhs, preconditioner, apply(rhs), "the shallow hierarchy")
+    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(len(groups[0]), 1)
+    return x, (f"GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
+               f"{fill:.0f} LU entries per unknown)"), math.nan
+
+
+def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarray, *, method: str = "direct",
+          permc_spec: str = "MMD_AT_PLUS_A", estimate_condition: bool = True) -> SteadyState:
+    """Steady state of ``generator`` on the ``kept`` unknowns (see the module docstring).
+
+    Parameters
+    ----------
+    generator : scipy.sparse.csr_matrix
+        The full hierarchy generator (QuTiP's layout; energy units).
+    kept : ndarray of int
+        Positions of the unknowns to solve for (:func:`kept_unknowns`); must include ρ's diagonal.
+    dim : int
+        n, the size of the system's density matrix.
+    tiers : ndarray of int
+        The tier (number of excitations) of every ADO.
+    method : {"direct", "iterative", "ilu"}
+        ``"iterative"``: GMRES preconditioned by the hierarchy one tier shallower (:func:`_tier_gmres`);
+        ``"ilu"``: GMRES preconditioned by an incomplete LU.
+    permc_spec : str
+        SuperLU column ordering (for the LU or the ILU).
+    estimate_condition : bool
+        Estimate the one-norm condition number after a direct solve (two more solves per estimate step).
+
+    Returns
+    -------
+    SteadyState
+        Raises :class:`SteadyStateError` when the residual check fails.
+    """
+    start = time.perf_counter()
+    reduced = generator[kept][:, kept].tocsr()
+    diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
+    trace_columns = np.searchsorted(kept, diagonal)
+    if not np.array_equal(kept[trace_columns], diagonal):
+        raise ValueError("the kept unknowns must include every diagonal element of ρ")
+    matrix = _with_trace_row(reduced, trace_columns, int(trace_columns[0]))
+    rhs = np.zeros(matrix.shape[0], dtype=complex)
+    rhs[trace_columns[0]] = 1.0
+    if method == "direct":
+        x, label, condition = _direct(matrix, rhs, permc_spec, estimate_condition)
+    elif method == "iterative" and tiers.max() > 0:
+        x, label, condition = _tier_gmres(matrix, rhs, tiers[kept // (dim * dim)], permc_spec)
+    elif method in ("iterative", "ilu"):
+        x, label, condition = _ilu_gmres(matrix, rhs, permc_spec)
+    else:
+        raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
+    vector = np.zeros(generator.shape[0], dtype=complex)
+    vector[kept] = x
+    return _checked(generator, vector, len(kept), label, condition, time.perf_counter() - start)
+
+
+def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method: str, condition: float,
+             seconds: float) -> SteadyState:
+    residual = float(np.linalg.norm(generator @ vector))
+    scale = float(spla.norm(generator, 1)) * float(np.linalg.norm(vector))
+    relative = residual / scale if scale > 0 else math.inf
+    if not relative <= RESIDUAL_RTOL or not np.all(np.isfinite(vector)):
+        raise SteadyStateError(f"the HEOM steady state failed its residual check: ||Lx|| = {residual:.3g} "
+                               f"(relative {relative:.3g} > {RESIDUAL_RTOL:g}) after {method} on {unknowns} "
+                               "unknowns")
+    return SteadyState(vector, residual, relative, unknowns, method, condition, seconds)
+
+
+def qutip_steady_state(solver: object, generator: sp.csr_matrix, dim: int) -> SteadyState:
+    """QuTiP's own ``HEOMSolver.steady_state`` (SciPy's SuperLU on the full system), residual-checked."""
+    start = time.perf_counter()
+    _, ados = solver.steady_state(use_mkl=False)  # type: ignore[attr-defined]
+    vector = np.concatenate([ados.extract(index).full().reshape(-1, order="F")
+                             for index in range(len(ados.labels))])
+    return _checked(generator, vector, len(vector), "QuTiP steady_state (SuperLU, full system)", math.nan,
+                    time.perf_counter() - start)
