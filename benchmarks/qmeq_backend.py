@@ -12,11 +12,18 @@ the first grid of one would need.
 ``--bandwidth-scan`` adds 2vN on the triple dot at fixed spacing 0.1 and 16 iterations for band
 half-widths D = 100, 200, 400, 800 (several minutes): the D dependence quoted in the backend's docs.
 
+``--thermodynamics`` instead measures, for every QmeQ approach, the relative energy imbalance
+|Σ_r J^E_r| / max_r |J^E_r|, the entropy production σ and the smallest eigenvalue of ρ at the Fig. 3 point and
+on ``RANDOM_MACHINES`` seeded random triple dots (γ_hot ∈ [0.01, 0.3], g ∈ [0.01, 0.2], U ∈ [5, 20],
+μ ∈ [2, 14]); 2vN there on a fixed grid of spacing ``THERMO_SPACING`` with ``THERMO_NITER`` iterations
+(indicative, not converged; several minutes).
+
 Wall times are noisy on a shared 2-core machine; CPU seconds of this process are printed beside them.
 
 Usage::
 
     python benchmarks/qmeq_backend.py [--repeat 5] [--bandwidth-scan]
+    python benchmarks/qmeq_backend.py --thermodynamics
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 from table_format import markdown_table
 
 from transportbench.backends import qmeq as qmeq_backend
@@ -38,6 +46,7 @@ from transportbench.result import Result
 FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
 W_MACHINE_KPNT, W_MACHINE_NITER = 17, 2
 SCAN_BANDWIDTHS, SCAN_SPACING, SCAN_NITER = (100.0, 200.0, 400.0, 800.0), 0.1, 16
+RANDOM_MACHINES, RANDOM_SEED, THERMO_SPACING, THERMO_NITER = 20, 2024, 0.2, 12
 
 
 def timed(solve: Callable[[], Result], repeat: int) -> tuple[Result, float, float]:
@@ -68,7 +77,7 @@ def first_order_rows(machine_name: str, machine: Machine, repeat: int) -> list[t
     rows = []
     for approach in FIRST_ORDER:
         result, wall, cpu = timed(lambda a=approach: qmeq_backend.solve_steady(machine, approach=a), repeat)
-        rows.append(row(machine_name, result, f"itype={result.options['itype']}", wall, cpu))
+        rows.append(row(machine_name, result, f"lamb_shift={result.options['lamb_shift']}", wall, cpu))
     return rows
 
 
@@ -78,8 +87,7 @@ def converged_2vn_row(machine: Machine) -> tuple[tuple[str, ...], Result, list[s
         warnings.simplefilter("always", qmeq_backend.BandwidthWarning)
         warnings.simplefilter("always", qmeq_backend.ConvergenceWarning)
         result, wall, cpu = timed(lambda: qmeq_backend.solve_steady(machine), 1)
-    settings = (f"converged: D={result.options['bandwidth']:.1f}, kpnt={result.options['kpnt']}, "
-                f"niter={result.options['niter']}")
+    settings = f"converged: D={result.options['bandwidth']:.1f}, grids listed below"
     return row("Fig. 3 triple dot", result, settings, wall, cpu), result, [str(w.message) for w in caught]
 
 
@@ -103,15 +111,56 @@ def bandwidth_scan_rows(machine: Machine) -> list[tuple[str, ...]]:
 
 
 def print_w_machine_estimate(machine: Machine, timed_row: tuple[str, ...]) -> None:
-    """What the first grid of a converged 2vN run on ``machine`` would need, from the fixed-grid timing."""
+    """What the first grid of a converged 2vN run on ``machine`` would need: timed here and the backend's estimate."""
     bandwidth = qmeq_backend.default_bandwidth(machine)
     kpnt = qmeq_backend.initial_kpnt(machine, bandwidth)
-    si = qmeq_backend.build_system(machine, kpnt=kpnt).si
-    bytes_per_point = 16 * si.nleads * si.ndm1 * (2 * si.ndm0 + si.ndm1)  # phi1k, its update, kern1k_inv
+    cost = qmeq_backend.estimate(machine, "2vN", bandwidth, kpnt)
     per_point = float(timed_row[-2]) / (W_MACHINE_KPNT * W_MACHINE_NITER)
     print(f"\nW machine 2vN: {per_point:.2f} s per grid point and iteration; the first grid of a converged run "
           f"(D={bandwidth:.1f}, kpnt={kpnt}) would take about {per_point * kpnt * 10 / 3600:.1f} h for 10 "
-          f"iterations and {bytes_per_point * kpnt / 1e9:.1f} GB of 2vN arrays.")
+          f"iterations. The backend refuses it beyond the memory budget; its estimate: {cost.what}.")
+
+
+def random_triple_dots(count: int, seed: int) -> list[Machine]:
+    """Seeded random triple dots (the ranges of the module docstring)."""
+    rng = np.random.default_rng(seed)
+    machines = []
+    for _ in range(count):
+        g13, g23 = rng.uniform(0.01, 0.2, 2)
+        machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
+                                           coulomb_energy=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
+    return machines
+
+
+def thermodynamics_solve(machine: Machine, approach: str) -> Result:
+    """First order as by default; 2vN on a fixed grid of spacing ``THERMO_SPACING`` (warnings silenced)."""
+    if approach != "2vN":
+        return qmeq_backend.solve_steady(machine, approach=approach)
+    bandwidth = qmeq_backend.default_bandwidth(machine)
+    kpnt = round(2 * bandwidth / THERMO_SPACING) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return qmeq_backend.solve_steady(machine, converge=False, kpnt=kpnt, niter=THERMO_NITER)
+
+
+def thermodynamics_table() -> list[tuple[str, ...]]:
+    """Energy imbalance, entropy production and positivity per approach: Fig. 3 point and random machines."""
+    header = ("approach", "Fig. 3: imbalance", "Fig. 3: σ", "Fig. 3: min eig", "random: imbalance median",
+              "random: imbalance max", "random: σ < 0", "random: min σ/scale", "random: unphysical",
+              "random: min eig")
+    machines = random_triple_dots(RANDOM_MACHINES, RANDOM_SEED)
+    rows = [header]
+    for approach in (*FIRST_ORDER, "2vN"):
+        fig3 = thermodynamics_solve(Machine.triple_dot(), approach).health
+        healths = [thermodynamics_solve(machine, approach).health for machine in machines]
+        imbalance = [health.relative_energy_imbalance() for health in healths]
+        rows.append((approach, f"{fig3.relative_energy_imbalance():.2g}", f"{fig3.entropy_production:.3g}",
+                     f"{fig3.min_eigenvalue:.2g}", f"{np.median(imbalance):.2g}", f"{np.max(imbalance):.2g}",
+                     f"{sum(not health.obeys_second_law() for health in healths)}/{len(healths)}",
+                     f"{min(h.entropy_production / h.entropy_scale for h in healths):.2g}",
+                     f"{sum(not health.is_physical() for health in healths)}/{len(healths)}",
+                     f"{min(health.min_eigenvalue for health in healths):.2g}"))
+    return rows
 
 
 def main() -> None:
@@ -119,7 +168,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of first-order solves (best reported)")
     parser.add_argument("--bandwidth-scan", action="store_true", help="add the 2vN bandwidth scan (minutes)")
+    parser.add_argument("--thermodynamics", action="store_true",
+                        help="only the energy-imbalance / entropy-production table (minutes)")
     arguments = parser.parse_args()
+    if arguments.thermodynamics:
+        print(markdown_table(thermodynamics_table()))
+        return
     triple_dot, w_machine = Machine.triple_dot(), Machine.w_machine(3)
 
     header = ("machine", "backend", "settings", "C(0,1)", "I hot", "wall s", "CPU s")
@@ -133,11 +187,7 @@ def main() -> None:
         rows += bandwidth_scan_rows(triple_dot)
     print(markdown_table(rows))
 
-    print("\nConverged 2vN at the Fig. 3 point, every grid solved:")
-    for solve in converged.options["solves"]:
-        print(f"  D={solve['bandwidth']:.1f} kpnt={solve['kpnt']} spacing={solve['spacing']:.3f} "
-              f"niter={solve['niter']} C(0,1)={solve['concurrence_01']:.5f} I hot={solve['particle_currents'][0]:.4e} "
-              f"{solve['seconds']:.1f} s")
+    print("\nConverged 2vN at the Fig. 3 point (the notes list every grid solved):")
     for note in converged.health.notes:
         print(f"  note: {note}")
     for message in caught:

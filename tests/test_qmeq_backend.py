@@ -6,6 +6,7 @@ Lindblad backend where it must hold, the approach to it at weak coupling, and 2v
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
@@ -142,7 +143,7 @@ def test_density_matrix_is_physical_and_recorded(approach):
     assert result.rho.shape == (8, 8) and np.array_equal(result.occupations, full_basis(3))
     assert result.health.trace_error < 1e-12 and result.health.hermiticity_error < 1e-14
     assert result.health.residual < 1e-15  # ‖K φ₀‖ of QmeQ's own kernel, energy units
-    assert result.options["itype"] == qmeq_backend.ITYPE_PRINCIPAL_PARTS
+    assert result.options["lamb_shift"] is True and result.health.unique is True
     assert result.options["bandwidth"] == pytest.approx(3 * 31.1)
     if approach == "Pauli":  # populations of eigenstates only: ρ commutes with H
         system = qmeq_backend.build_system(Machine.triple_dot(), approach="Pauli")
@@ -223,7 +224,7 @@ def test_principal_parts_change_1vN_but_not_pauli():
     for approach in ("1vN", "Redfield"):  # measured: max |Δρ| 0.012, C 0.9938 -> 0.9909
         assert np.abs(solve[approach, True].rho - solve[approach, False].rho).max() > 5e-3
         assert c01(solve[approach, False]) - c01(solve[approach, True]) == pytest.approx(2.9e-3, abs=3e-4)
-    assert solve["1vN", False].options["itype"] == qmeq_backend.ITYPE_NO_PRINCIPAL_PARTS
+    assert solve["1vN", False].options["lamb_shift"] is False
 
 
 def test_first_order_results_do_not_depend_on_the_bandwidth():
@@ -251,11 +252,13 @@ def test_2vN_fig3_point_converged():
         result = qmeq_backend.solve_steady(Machine.triple_dot())
     assert result.health.converged and result.health.is_physical(1e-8)
     assert result.options["bandwidth"] == pytest.approx(93.3)
-    assert result.options["grid_change"][0] < 1e-3 and result.options["grid_change"][1] < 1e-2
+    grid = re.search(r"last refinement changed C by (\S+) and the currents by (\S+) ", result.health.notes[0])
+    assert float(grid[1]) < 1e-3 and float(grid[2]) < 1e-2
     assert c01(result) == pytest.approx(0.98045, abs=2e-4)
     assert c01(result) > 0.98
     assert result.particle_currents["hot"] == pytest.approx(1.317e-4, rel=0.01)
-    assert result.options["bandwidth_change"][0] == pytest.approx(6.3e-4, abs=2e-4)
+    band = next(re.search(r"changes C by (\S+) ", note) for note in result.health.notes if "bandwidth check" in note)
+    assert float(band[1]) == pytest.approx(6.3e-4, abs=2e-4)
 
 
 def test_2vN_budget_exhausted_warns():
@@ -267,7 +270,8 @@ def test_2vN_budget_exhausted_warns():
 
 def test_2vN_fixed_grid_records_its_settings():
     result = qmeq_backend.solve_steady(Machine.triple_dot(), converge=False, kpnt=129, niter=3)
-    assert result.options["kpnt"] == 129 and result.options["niter"] == 3
+    assert result.options["kpnt"] == 129 and result.options["niter"] == 3 and result.options["converge"] is False
+    assert any(note.startswith("2vN grid D=93.3 kpnt=129") and "3 iterations" in note for note in result.health.notes)
     assert not result.health.converged and "convergence not assessed" in result.health.notes[0]
     assert np.isnan(result.health.residual)
 

@@ -5,6 +5,25 @@ QmeQ (Kiršanskas et al., Comput. Phys. Commun. 221, 317 (2017)) offers the appr
 equation), ``"Redfield"``, ``"1vN"`` and ``"2vN"``. QmeQ is imported inside the functions that need it,
 so importing this module, or the backend registry, never imports QmeQ. ``make setup`` builds it.
 
+Reliability
+-----------
+Memory
+    Before QmeQ's ``Builder`` is made (it allocates 2^N-sized arrays itself), the memory of the build and
+    solve is estimated from closed formulas (:mod:`transportbench.backends.qmeq_budget`) and refused
+    beyond the budget of :mod:`transportbench.resources` with a :class:`~transportbench.resources.ResourceBudgetError`
+    stating the estimate (2vN: also the time per iteration). A 2vN grid refinement that would exceed the
+    budget stops there with a :class:`ConvergenceWarning`.
+Uniqueness
+    The kernel K that QmeQ solved (first order; 2vN: its last iteration's kernel) without the row that
+    QmeQ replaces by the normalisation has a null space of dimension 1 exactly when the steady state is
+    unique. Its dimension is the number of singular values at most ``DEGENERACY_RTOL`` × the largest (for
+    kernels up to ``qmeq_budget.UNIQUENESS_LIMIT`` columns; larger ones are not checked and ``Health.unique`` is None).
+    A larger null space emits a :class:`~transportbench.backends.lindblad.DegenerateSteadyStateWarning`,
+    sets ``Health.unique = False`` and adds a note: the state returned is then one arbitrary solution.
+Threads
+    QmeQ's LAPACK calls run under :func:`transportbench.resources.blas_threads` ("dense": every CPU unless
+    the ``threads`` argument or ``TRANSPORTBENCH_BLAS_THREADS`` says otherwise); the count is in the notes.
+
 Conventions
 -----------
 Units
@@ -57,11 +76,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
+from transportbench.backends import qmeq_budget
+from transportbench.backends.lindblad import DegenerateSteadyStateWarning
 from transportbench.model import Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.occupation import full_basis
+from transportbench.resources import blas_threads, format_bytes, memory_budget_bytes
 from transportbench.result import Result, assess
 
 NAME = "qmeq"
@@ -96,10 +119,19 @@ DEFAULT_TOL = 1e-3
 """Default 2vN tolerance on the concurrence of qubits 0 and 1 (absolute)."""
 DEFAULT_CURRENT_RTOL = 1e-2
 """Default 2vN tolerance on the currents (relative to the largest current of its kind)."""
-CURRENT_FLOOR = 1e-12
-"""Currents are compared relative to max(largest current, CURRENT_FLOOR × Σγ), so that zero currents
-(equilibrium) do not make the relative change meaningless; for energy currents the floor is multiplied by
-:func:`energy_scale`."""
+CURRENT_FLOOR = 1e-4
+"""Default ``current_floor``: currents are compared relative to max(largest current, floor), the floor being
+CURRENT_FLOOR × Σγ for particle currents and that times :func:`energy_scale` for energy currents, so that
+near-zero currents are judged absolutely. Why this value: at equilibrium (Fig. 3 parameters, μ_hot = 0)
+2vN leaves spurious currents that change by up to 1.3e-7 (particle) and 1.2e-6 (energy) between nested
+grids, which a relative test can never settle (it ran 468 s into a ConvergenceWarning); with this floor
+(2e-5 and 6.2e-4 there) they pass the default 1 % test. At the Fig. 3 point the particle currents (1.3e-4)
+stay 6.5 times above the floor and are judged relatively; the energy currents (2.4e-4) fall below theirs,
+so they are held to 1 % of 6.2e-4 (2.6 % of their value), while the particle currents, which change with
+them, keep the 1 % test."""
+DEGENERACY_RTOL = 1e-12
+"""Singular values of the kernel at most this fraction of the largest count as zero (uniqueness check).
+Measured on the triple dot: an isolated qubit gives 1e-17 … 1e-16, unique states at least 1e-4."""
 
 
 class ConvergenceWarning(TransportbenchWarning):
@@ -115,8 +147,12 @@ def _import_qmeq() -> Any:
     try:
         import qmeq
     except ImportError as error:
-        raise ImportError("the 'qmeq' backend needs QmeQ 1.1 built for this Python; run `make setup`, which "
-                          "builds and installs it into .venv") from error
+        raise ImportError(
+            "the 'qmeq' backend needs QmeQ 1.1 with its compiled kernels, which `pip install qmeq` cannot provide "
+            "on Python >= 3.10 (no wheels, and the source package does not build as shipped). In a clone of "
+            "transportbench: `make setup` builds it into .venv; for your own environment (pip users) run "
+            "`python tools/build_qmeq.py --install-into \"$(which python)\"` from the clone, with the Python "
+            "that runs transportbench") from error
     return qmeq
 
 
@@ -233,11 +269,19 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     qmeq.Builder
         Built with the compiled kernel of ``approach`` (RuntimeError otherwise), or the Python kernel
         when ``python_kernels`` is set.
+
+    Raises
+    ------
+    ResourceBudgetError
+        Before anything is built, when :func:`estimate` exceeds the memory budget (a ValueError).
     """
-    qmeq = _import_qmeq()
     kerntype = canonical_approach(approach)
     _check_machine(machine)
     band = _check_bandwidth(machine, bandwidth)
+    if kerntype == "2vN" and kpnt is None:
+        raise ValueError("the 2vN approach needs the energy grid kpnt")
+    estimate(machine, kerntype, band, kpnt).check()
+    qmeq = _import_qmeq()
     dot = {qubit: position for position, qubit in enumerate(machine.order)}
     hsingle: dict[tuple[int, int], float] = {(dot[q], dot[q]): energy for q, energy in enumerate(machine.energies)}
     hsingle.update({(dot[i], dot[j]): g for (i, j), g in machine.couplings})
@@ -257,6 +301,14 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     if not python_kernels:
         _require_compiled(system, kerntype)
     return system
+
+
+def estimate(machine: Machine, kerntype: str, bandwidth: float, kpnt: int | None = None) -> qmeq_budget.Estimate:
+    """Peak memory of building and solving ``machine`` with ``kerntype`` (2vN: on ``kpnt`` points of [−D, D]).
+
+    Closed formulas only (:mod:`transportbench.backends.qmeq_budget`); nothing of QmeQ is built.
+    """
+    return qmeq_budget.estimate(machine, kerntype, kpnt=kpnt, bandwidth=bandwidth, energy_scale=energy_scale(machine))
 
 
 # ------------------------------------------------------------------------------------ the basis
@@ -330,8 +382,9 @@ def hamiltonian(system: Any, machine: Machine) -> np.ndarray:
 # ----------------------------------------------------------------------------------- observables
 @dataclass(frozen=True)
 class _Observables:
-    """The quantities whose change decides 2vN convergence."""
+    """A solved state: ρ in the project's basis, C(0, 1) and the currents (whose changes decide 2vN convergence)."""
 
+    rho: np.ndarray
     concurrence: float
     particle: np.ndarray
     energy: np.ndarray
@@ -348,7 +401,34 @@ def _observe(system: Any, machine: Machine) -> _Observables:
     rho = density_matrix(system, machine)
     pair = concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
         else float("nan")
-    return _Observables(pair, np.array(system.current, dtype=float), np.array(system.energy_current, dtype=float))
+    return _Observables(rho, pair, np.array(system.current, dtype=float),
+                        np.array(system.energy_current, dtype=float))
+
+
+# ------------------------------------------------------------------------------------ uniqueness
+def null_space_dimension(kernel: np.ndarray, norm_row: int) -> int:
+    """Dimension of the null space of ``kernel`` without row ``norm_row`` (the one QmeQ replaces by Tr ρ = 1).
+
+    Singular values at most ``DEGENERACY_RTOL`` times the largest count as zero. The dimension is at least
+    1 (one row fewer than columns); exactly 1 means a unique steady state.
+    """
+    reduced = np.delete(np.asarray(kernel), norm_row, axis=0)
+    singular = np.linalg.svd(reduced, compute_uv=False)
+    return reduced.shape[1] - int(np.count_nonzero(singular > DEGENERACY_RTOL * singular[0]))
+
+
+def _uniqueness(system: Any) -> tuple[bool | None, str | None]:
+    """(``Health.unique``, a note or None) from the kernel QmeQ solved last (see the module docstring)."""
+    size = system.kern.shape[1]
+    if size > qmeq_budget.UNIQUENESS_LIMIT:
+        return None, (f"uniqueness not checked: QmeQ's kernel has {size} columns, more than "
+                      f"UNIQUENESS_LIMIT = {qmeq_budget.UNIQUENESS_LIMIT}")
+    dimension = null_space_dimension(system.kern, system.appr.funcp.norm_row)
+    if dimension == 1:
+        return True, None
+    return False, (f"the steady state is not unique: QmeQ's kernel has a null space of dimension {dimension} "
+                   f"(singular values below {DEGENERACY_RTOL:g} x the largest), so the state returned is one "
+                   "arbitrary solution; look for a conserved quantity, e.g. a qubit with neither reservoir nor hopping")
 
 
 # ------------------------------------------------------------------------------------------- 2vN
@@ -358,6 +438,7 @@ class _Tolerance:
 
     concurrence: float
     current: float
+    current_floor: float
     particle_floor: float
     energy_floor: float
 
@@ -372,22 +453,22 @@ class _Tolerance:
 
 @dataclass(frozen=True)
 class _GridSolve:
-    """One 2vN solve on a fixed grid: the solved system and what it gave."""
+    """What one 2vN solve on a fixed grid gave; QmeQ's system (the memory) is not kept."""
 
-    system: Any
     bandwidth: float
     kpnt: int
     iterations: int
     iteration_change: tuple[float, float]
     observables: _Observables
+    uniqueness: tuple[bool | None, str | None]
     seconds: float
 
-    def summary(self) -> dict[str, Any]:
-        """Grid, iterations, C(0, 1), particle currents, last iteration change, wall time: for ``Result.options``."""
-        return {"bandwidth": self.bandwidth, "kpnt": self.kpnt, "spacing": 2 * self.bandwidth / (self.kpnt - 1),
-                "niter": self.iterations, "concurrence_01": self.observables.concurrence,
-                "particle_currents": tuple(self.observables.particle), "iteration_change": self.iteration_change,
-                "seconds": self.seconds}
+    def summary(self) -> str:
+        """Grid, iterations, C(0, 1), particle currents and wall time, as a note."""
+        currents = ", ".join(f"{current:.5g}" for current in self.observables.particle)
+        return (f"2vN grid D={self.bandwidth:g} kpnt={self.kpnt} spacing={2 * self.bandwidth / (self.kpnt - 1):.3g}: "
+                f"{self.iterations} iterations, C(0,1)={self.observables.concurrence:.5f}, particle currents "
+                f"({currents}), {self.seconds:.3g} s")
 
 
 def _first_iteration(system: Any) -> None:
@@ -405,16 +486,18 @@ def _first_iteration(system: Any) -> None:
 
 
 def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, tolerance: _Tolerance,
-                stop_early: bool) -> _GridSolve:
-    """Iterate 2vN on one grid.
+                stop_early: bool, bar: Any) -> _GridSolve:
+    """Iterate 2vN on one grid, advancing the progress bar ``bar`` (``tqdm``) once per iteration.
 
     Runs ``niter`` iterations, or fewer with ``stop_early``: once one iteration changes C and the currents
     by at most half their tolerance (after ``MIN_NITER`` iterations).
     """
     start = time.perf_counter()
+    bar.set_description_str(f"2vN kpnt={kpnt} D={bandwidth:g}")
     system = build_system(machine, approach="2vN", bandwidth=bandwidth, kpnt=kpnt)
     _first_iteration(system)
     _require_success(system, f"2vN iteration 0 (kpnt={kpnt}, D={bandwidth:g})")
+    bar.update()
     history = [_observe(system, machine)]
     change = (math.inf, math.inf)
     while len(history) < niter:
@@ -422,9 +505,12 @@ def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, toler
         _require_success(system, f"2vN iteration {len(history)} (kpnt={kpnt}, D={bandwidth:g})")
         history.append(_observe(system, machine))
         change = tolerance.changes(history[-1], history[-2])
+        bar.set_postfix_str(f"dC={change[0]:.1e} dI={change[1]:.1e}", refresh=False)
+        bar.update()
         if stop_early and len(history) >= MIN_NITER and tolerance.met(change, fraction=0.5):
             break
-    return _GridSolve(system, bandwidth, kpnt, len(history), change, history[-1], time.perf_counter() - start)
+    return _GridSolve(bandwidth, kpnt, len(history), change, history[-1], _uniqueness(system),
+                      time.perf_counter() - start)
 
 
 def initial_kpnt(machine: Machine, bandwidth: float) -> int:
@@ -460,30 +546,41 @@ def _refined(kpnt: int) -> int:
 
 @dataclass(frozen=True)
 class _Outcome:
-    """The 2vN solve returned to the user, with its convergence record."""
+    """A finished solve before it becomes a :class:`Result`: the state, its record, the options that repeat it."""
 
-    final: _GridSolve
+    observables: _Observables
+    residual: float
     converged: bool
+    unique: bool | None
     notes: tuple[str, ...]
     options: dict[str, Any]
 
 
-def _refine_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, max_kpnt: int,
-                 tolerance: _Tolerance) -> tuple[list[_GridSolve], tuple[float, float]]:
-    """Halve the grid spacing until two grids agree within the tolerance or the next grid exceeds ``max_kpnt``."""
-    solves = [_solve_grid(machine, bandwidth, kpnt, niter, tolerance, stop_early=True)]
+def _refine_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, max_kpnt: int, tolerance: _Tolerance,
+                 bar: Any) -> tuple[list[_GridSolve], tuple[float, float], str]:
+    """Halve the grid spacing until two grids agree within the tolerance or the next grid is out of budget.
+
+    Returns the grids solved, the change between the last two and what limits the refinement: ``max_kpnt``
+    or the memory budget (the next grid's :func:`estimate`, checked before it is built).
+    """
+    solves = [_solve_grid(machine, bandwidth, kpnt, niter, tolerance, True, bar)]
     change = (math.inf, math.inf)
-    while not tolerance.met(change) and _refined(solves[-1].kpnt) <= max_kpnt:
-        solves.append(_solve_grid(machine, bandwidth, _refined(solves[-1].kpnt), niter, tolerance, stop_early=True))
+    while not tolerance.met(change):
+        finer = _refined(solves[-1].kpnt)
+        if finer > max_kpnt:
+            break
+        cost = estimate(machine, "2vN", bandwidth, finer)
+        if not cost.fits():
+            return solves, change, (f"the memory budget ({format_bytes(memory_budget_bytes())}; kpnt={finer} would "
+                                    f"need {format_bytes(cost.bytes)})")
+        solves.append(_solve_grid(machine, bandwidth, finer, niter, tolerance, True, bar))
         change = tolerance.changes(solves[-1].observables, solves[-2].observables)
-    return solves, change
+    return solves, change, f"max_kpnt={max_kpnt}"
 
 
-def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolerance: _Tolerance) -> tuple[
-        _GridSolve, tuple[float, float], str]:
-    """Solve on [−2D, 2D] with the spacing of ``reference`` (a grid shown to be fine enough) and compare."""
-    double = _solve_grid(machine, 2 * reference.bandwidth, _refined(reference.kpnt), niter, tolerance,
-                         stop_early=True)
+def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolerance: _Tolerance, bar: Any) -> str:
+    """Solve on [−2D, 2D] with the spacing of ``reference`` (a grid shown to be fine enough); compare in a note."""
+    double = _solve_grid(machine, 2 * reference.bandwidth, _refined(reference.kpnt), niter, tolerance, True, bar)
     change = tolerance.changes(double.observables, reference.observables)
     note = (f"bandwidth check: D = {reference.bandwidth:g} -> {double.bandwidth:g} (same spacing, kpnt "
             f"{reference.kpnt} -> {double.kpnt}) changes C by {change[0]:.2g} and the currents by {change[1]:.2g} "
@@ -492,13 +589,17 @@ def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolera
         warnings.warn(f"the 2vN result depends on the band half-width D beyond the tolerance; {note}. D is part of "
                       "the 2vN model here; it is recorded in Result.options['bandwidth']", BandwidthWarning,
                       stacklevel=5)
-    return double, change, note
+    return note
 
 
 def _converge_2vN(machine: Machine, bandwidth: float, kpnt: int, niter: int, max_kpnt: int, tolerance: _Tolerance,
-                  check_bandwidth: bool) -> _Outcome:
-    """Refine the grid, check the iterations and (optionally) the bandwidth; warn where the budget ran out."""
-    solves, grid_change = _refine_grid(machine, bandwidth, kpnt, niter, max_kpnt, tolerance)
+                  check_bandwidth: bool, bar: Any) -> tuple[_GridSolve, bool, list[str]]:
+    """Refine the grid, check the iterations and (optionally) the bandwidth; warn where the budget ran out.
+
+    Returns the finest grid's solve, whether the tolerances were met, and the notes (error estimates, every
+    grid solved, the bandwidth check).
+    """
+    solves, grid_change, limit = _refine_grid(machine, bandwidth, kpnt, niter, max_kpnt, tolerance, bar)
     final = solves[-1]
     notes = [f"2vN on [-{bandwidth:g}, {bandwidth:g}] with kpnt={final.kpnt} (spacing "
              f"{2 * bandwidth / (final.kpnt - 1):.3g}) and {final.iterations} iterations; error estimates: last "
@@ -506,47 +607,50 @@ def _converge_2vN(machine: Machine, bandwidth: float, kpnt: int, niter: int, max
              f"the last iteration by {final.iteration_change[0]:.2g} and {final.iteration_change[1]:.2g}"]
     grid_met = tolerance.met(grid_change)
     iterations_met = tolerance.met(final.iteration_change, fraction=0.5)
-    budget = {f"the grid is not converged within max_kpnt={max_kpnt}": grid_met,
+    budget = {f"the grid is not converged within {limit}": grid_met,
               f"the iterations are not converged within niter={niter}": iterations_met}
     for problem in (text for text, met in budget.items() if not met):
         message = (f"2vN: {problem} (tol {tolerance.concurrence:g} on C, current_rtol {tolerance.current:g}); "
                    f"{notes[0]}")
         warnings.warn(message, ConvergenceWarning, stacklevel=4)
         notes.append(message)
-    bandwidth_change = (math.nan, math.nan)
+    notes.extend(solve.summary() for solve in solves)
     if check_bandwidth and grid_met:
-        double, bandwidth_change, note = _bandwidth_check(machine, solves[-2], niter, tolerance)
-        notes.append(note)
-        solves.append(double)
-    options = {"kpnt": final.kpnt, "niter": final.iterations, "grid_change": grid_change,
-               "iteration_change": final.iteration_change, "bandwidth_change": bandwidth_change,
-               "solves": tuple(solve.summary() for solve in solves)}
-    return _Outcome(final, grid_met and iterations_met, tuple(notes), options)
+        notes.append(_bandwidth_check(machine, solves[-2], niter, tolerance, bar))
+    return final, grid_met and iterations_met, notes
 
 
 def _solve_2vN(machine: Machine, bandwidth: float, *, kpnt: int | None, niter: int | None, converge: bool,
-               tolerance: _Tolerance, max_kpnt: int, check_bandwidth: bool) -> _Outcome:
+               tolerance: _Tolerance, max_kpnt: int, check_bandwidth: bool, progress: bool | None) -> _Outcome:
     first_kpnt = initial_kpnt(machine, bandwidth) if kpnt is None else _check_positive_int("kpnt", kpnt, 3)
     iterations = (MAX_NITER if converge else FIXED_NITER) if niter is None else _check_positive_int("niter", niter, 1)
-    settings = {"converge": converge, "tol": tolerance.concurrence, "current_rtol": tolerance.current}
     if converge:
         _check_positive_int("max_kpnt", max_kpnt, first_kpnt)
-        outcome = _converge_2vN(machine, bandwidth, first_kpnt, iterations, max_kpnt, tolerance, check_bandwidth)
-        options = {**settings, "max_kpnt": max_kpnt, "max_niter": iterations, "check_bandwidth": check_bandwidth,
-                   **outcome.options}
-        return _Outcome(outcome.final, outcome.converged, outcome.notes, options)
-    final = _solve_grid(machine, bandwidth, first_kpnt, iterations, tolerance, stop_early=False)
-    note = (f"fixed 2vN grid kpnt={final.kpnt} and niter={final.iterations} (converge=False): convergence not "
-            f"assessed; the last iteration changed C by {final.iteration_change[0]:.2g} and the currents by "
-            f"{final.iteration_change[1]:.2g} (relative)")
-    options = {**settings, "kpnt": final.kpnt, "niter": final.iterations,
-               "iteration_change": final.iteration_change, "solves": (final.summary(),)}
-    return _Outcome(final, False, (note,), options)
+    cost = estimate(machine, "2vN", bandwidth, first_kpnt)
+    cost.check()
+    options = {"converge": converge, "kpnt": first_kpnt, "niter": iterations, "tol": tolerance.concurrence,
+               "current_rtol": tolerance.current, "current_floor": tolerance.current_floor}
+    with tqdm(desc="2vN", unit="iteration", file=sys.stderr, leave=False,
+              disable=None if progress is None else not progress) as bar:
+        if converge:
+            final, converged, notes = _converge_2vN(machine, bandwidth, first_kpnt, iterations, max_kpnt, tolerance,
+                                                    check_bandwidth, bar)
+            options.update(max_kpnt=max_kpnt, check_bandwidth=check_bandwidth)
+        else:
+            final = _solve_grid(machine, bandwidth, first_kpnt, iterations, tolerance, False, bar)
+            converged = False
+            notes = [f"fixed 2vN grid kpnt={final.kpnt} and niter={final.iterations} (converge=False): convergence "
+                     f"not assessed; the last iteration changed C by {final.iteration_change[0]:.2g} and the currents "
+                     f"by {final.iteration_change[1]:.2g} (relative)", final.summary()]
+    notes.append(f"cost estimate of the first grid (kpnt={first_kpnt}): {format_bytes(cost.bytes)}, about "
+                 f"{qmeq_budget.format_seconds(cost.seconds_per_iteration)} per iteration")
+    unique, note = final.uniqueness
+    return _Outcome(final.observables, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), options)
 
 
 # ---------------------------------------------------------------------------------- first order
-def _solve_first_order(machine: Machine, kerntype: str, lamb_shift: bool, bandwidth: float) -> tuple[Any, float]:
-    """Solve a first-order approach; return the system and the residual ‖K φ₀‖ of QmeQ's own kernel K.
+def _solve_first_order(machine: Machine, kerntype: str, lamb_shift: bool, bandwidth: float) -> _Outcome:
+    """Solve a first-order approach; the residual is ‖K φ₀‖ in QmeQ's own kernel K.
 
     The residual leaves out the equation QmeQ replaces by the normalisation Tr ρ = 1 (it follows from the
     others when K preserves the trace). K acts on QmeQ's real representation of ρ (populations, and real
@@ -558,14 +662,18 @@ def _solve_first_order(machine: Machine, kerntype: str, lamb_shift: bool, bandwi
     _require_success(system, f"the {kerntype} approach")
     equations = system.kern @ system.phi0
     equations[system.appr.funcp.norm_row] = 0.0
-    return system, float(np.linalg.norm(equations))
+    unique, note = _uniqueness(system)
+    return _Outcome(_observe(system, machine), float(np.linalg.norm(equations)), True, unique,
+                    () if note is None else (note,), {"lamb_shift": lamb_shift})
 
 
 # ---------------------------------------------------------------------------------------- public
 def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = True,
                  bandwidth: float | None = None, kpnt: int | None = None, niter: int | None = None,
                  converge: bool | None = None, tol: float | None = None, current_rtol: float | None = None,
-                 max_kpnt: int | None = None, check_bandwidth: bool | None = None) -> Result:
+                 current_floor: float | None = None, max_kpnt: int | None = None,
+                 check_bandwidth: bool | None = None, threads: int | None = None,
+                 progress: bool | None = None) -> Result:
     """Steady state of ``machine`` in one of QmeQ's approaches (conventions in the module docstring).
 
     Parameters
@@ -576,11 +684,18 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     approach : {"2vN", "Pauli", "Lindblad", "Redfield", "1vN"}
         Case-insensitive. ``"Lindblad"`` is QmeQ's Lindblad approach, not the paper's local one.
     lamb_shift : bool
-        First-order approaches: keep (``itype=1``) or drop (``itype=3``) the principal parts. 2vN always
-        keeps them; ``lamb_shift=False`` with 2vN is a ValueError.
+        First-order approaches: keep (QmeQ's ``itype=1``) or drop (``itype=3``) the principal parts. 2vN
+        always keeps them; ``lamb_shift=False`` with 2vN is a ValueError.
     bandwidth : float, optional
         Band half-width D (energy units) of every lead; default :func:`default_bandwidth`. Must exceed
         :func:`energy_scale`. Only 2vN depends on it.
+    threads : int, optional
+        BLAS/LAPACK threads for QmeQ's linear algebra (the user override of
+        :func:`transportbench.resources.blas_threads`; default: ``TRANSPORTBENCH_BLAS_THREADS``, the
+        process-wide setting, or every CPU). Recorded in the notes, not in ``options``.
+    progress : bool, optional
+        2vN: show a progress bar (iterations of every grid, with the last changes) on stderr. Default: only
+        when stderr is a terminal. First-order approaches take milliseconds and show none. Not recorded.
 
     Other Parameters
     ----------------
@@ -597,8 +712,13 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     current_rtol : float, optional
         Tolerance on every particle and energy current, relative to the largest of its kind; default
         ``DEFAULT_CURRENT_RTOL``.
+    current_floor : float, optional
+        Currents below ``current_floor`` × Σγ (energy currents: × :func:`energy_scale` too) are judged
+        absolutely, i.e. a change counts relative to that floor; default ``CURRENT_FLOOR``. Lower it to
+        resolve currents far below the machine's rate scale (e.g. cotunnelling leakage); 0 makes the test
+        purely relative, which cannot settle at equilibrium.
     max_kpnt : int, optional
-        The largest grid the refinement may use; default ``MAX_KPNT``.
+        The largest grid the refinement may use; default ``MAX_KPNT``. The memory budget may stop it earlier.
     check_bandwidth : bool, optional
         After the grid converged, solve again with 2D and report the change (default True).
 
@@ -608,10 +728,19 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     -------
     Result
         ``backend`` is ``"qmeq:<approach>"``; ρ on the full 2^N basis; the currents per reservoir (into
-        the system positive); ``options`` holds every setting (QmeQ's ``itype``, ``kpnt``, ``niter``,
-        bandwidth) and, for 2vN, the changes used as error estimates and a summary of every grid solved
-        (with its wall time); ``health`` carries the residual (first-order approaches: ‖K φ₀‖ in QmeQ's own
-        kernel; 2vN: NaN), whether the convergence criteria were met, and notes.
+        the system positive); ``options`` holds the settings with defaults resolved, so that
+        ``solve_steady(machine, **result.options)`` repeats the solve (2vN: ``kpnt`` and ``niter`` are the
+        first grid and the iterations allowed per grid, not the grid reached); ``health`` carries the residual
+        (first-order approaches: ‖K φ₀‖ in QmeQ's own kernel; 2vN: NaN), whether the convergence criteria
+        were met, whether the steady state is unique, and notes: the BLAS threads, for 2vN the grid reached,
+        the error estimates, every grid solved (with its wall time), the bandwidth check and the estimated
+        cost.
+
+    Raises
+    ------
+    ResourceBudgetError
+        Before QmeQ allocates anything, when the estimated memory exceeds the budget (a ValueError; see
+        :mod:`transportbench.resources`). For 2vN the message also gives the estimated time per iteration.
 
     Notes
     -----
@@ -619,9 +748,9 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     tol/2 and every current by at most current_rtol/2 (after ``MIN_NITER`` iterations; at the Fig. 3 point
     the iterates alternate and shrink by a factor ≈ 0.75 per iteration, so the remaining error is below
     that change). The grid spacing is then halved (nested grids) until two grids agree within tol and
-    current_rtol, and the finer one is returned. A :class:`ConvergenceWarning` is emitted when ``max_kpnt``
-    or ``niter`` runs out first. The bandwidth check solves on [−2D, 2D] with the spacing of the coarser
-    of the two agreeing grids and compares with it; a change beyond the tolerance emits a
+    current_rtol, and the finer one is returned. A :class:`ConvergenceWarning` is emitted when ``max_kpnt``,
+    the memory budget or ``niter`` runs out first. The bandwidth check solves on [−2D, 2D] with the spacing
+    of the coarser of the two agreeing grids and compares with it; a change beyond the tolerance emits a
     :class:`BandwidthWarning`. The 2vN result does not reach a wide-band limit here: at the Fig. 3 point
     C(0, 1) moved by about −1e-3 and the currents by +6 to +9 % per doubling of D from 100 to 800, so D is
     a model parameter of 2vN, always recorded in ``options``.
@@ -633,49 +762,56 @@ def solve_steady(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     _check_machine(machine)
     band = _check_bandwidth(machine, bandwidth)
     two_vn_options = {"kpnt": kpnt, "niter": niter, "converge": converge, "tol": tol, "current_rtol": current_rtol,
-                      "max_kpnt": max_kpnt, "check_bandwidth": check_bandwidth}
-    start = time.perf_counter()
+                      "current_floor": current_floor, "max_kpnt": max_kpnt, "check_bandwidth": check_bandwidth}
     if kerntype == "2vN":
         if not lamb_shift:
             raise ValueError("2vN always keeps the principal parts; lamb_shift=False is for first-order approaches")
         if converge is False and (max_kpnt is not None or check_bandwidth is not None):
             raise ValueError("max_kpnt and check_bandwidth belong to the grid refinement; converge=False solves once")
-        outcome = _solve_2vN(machine, band, kpnt=kpnt, niter=niter, converge=True if converge is None else converge,
-                             tolerance=_tolerance(machine, tol, current_rtol),
-                             max_kpnt=MAX_KPNT if max_kpnt is None else max_kpnt,
-                             check_bandwidth=True if check_bandwidth is None else check_bandwidth)
-        system, residual = outcome.final.system, math.nan
-        converged, notes, options = outcome.converged, outcome.notes, {"lamb_shift": True, "itype": None,
-                                                                         **outcome.options}
+        tolerance = _tolerance(machine, tol, current_rtol, current_floor)
     else:
         given = sorted(name for name, value in two_vn_options.items() if value is not None)
         if given:
             raise ValueError(f"options {given} apply to the 2vN approach only, not to {kerntype!r}")
-        system, residual = _solve_first_order(machine, kerntype, lamb_shift, band)
-        itype = ITYPE_PRINCIPAL_PARTS if lamb_shift else ITYPE_NO_PRINCIPAL_PARTS
-        converged, notes, options = True, (), {"lamb_shift": lamb_shift, "itype": itype}
+    start = time.perf_counter()
+    with blas_threads("dense", threads) as count:
+        if kerntype == "2vN":
+            outcome = _solve_2vN(machine, band, kpnt=kpnt, niter=niter, converge=True if converge is None else converge,
+                                 tolerance=tolerance, max_kpnt=MAX_KPNT if max_kpnt is None else max_kpnt,
+                                 check_bandwidth=True if check_bandwidth is None else check_bandwidth,
+                                 progress=progress)
+        else:
+            outcome = _solve_first_order(machine, kerntype, lamb_shift, band)
+    notes = (*outcome.notes, f"BLAS threads: {count}")
     if machine.statistics != "fermion":
         notes = (*notes, "QmeQ solves spinless fermions with the Jordan-Wigner order machine.order; compare with "
                          "statistics='fermion'")
-    rho = density_matrix(system, machine)
+    if outcome.unique is False:
+        warnings.warn(next(note for note in outcome.notes if "not unique" in note), DegenerateSteadyStateWarning,
+                      stacklevel=2)
     names = [r.name for r in machine.reservoirs]
+    state = outcome.observables
     return Result(
-        machine=machine, backend=f"{NAME}:{kerntype}", rho=rho, occupations=full_basis(machine.n_qubits),
-        particle_currents=dict(zip(names, map(float, system.current), strict=True)),
-        energy_currents=dict(zip(names, map(float, system.energy_current), strict=True)),
-        options={"approach": kerntype, "bandwidth": band, "statistics": "fermion", "order": machine.order,
-                 **options},
+        machine=machine, backend=f"{NAME}:{kerntype}", rho=state.rho, occupations=full_basis(machine.n_qubits),
+        particle_currents=dict(zip(names, map(float, state.particle), strict=True)),
+        energy_currents=dict(zip(names, map(float, state.energy), strict=True)),
+        options={"approach": kerntype, "bandwidth": band, "lamb_shift": lamb_shift, **outcome.options},
         seconds=time.perf_counter() - start,
-        health=assess(rho, residual=residual, converged=converged, notes=tuple(notes)),
+        health=assess(state.rho, residual=outcome.residual, converged=outcome.converged, notes=notes,
+                      unique=outcome.unique),
     )
 
 
-def _tolerance(machine: Machine, tol: float | None, current_rtol: float | None) -> _Tolerance:
+def _tolerance(machine: Machine, tol: float | None, current_rtol: float | None,
+               current_floor: float | None) -> _Tolerance:
     concurrence_tol = DEFAULT_TOL if tol is None else tol
     current_tol = DEFAULT_CURRENT_RTOL if current_rtol is None else current_rtol
+    floor = CURRENT_FLOOR if current_floor is None else current_floor
     for name, value in (("tol", concurrence_tol), ("current_rtol", current_tol)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 <= floor < math.inf:
+        raise ValueError(f"current_floor must be a finite number >= 0, got {floor!r}")
     total_rate = sum(r.rate for r in machine.reservoirs)
-    return _Tolerance(float(concurrence_tol), float(current_tol), CURRENT_FLOOR * total_rate,
-                      CURRENT_FLOOR * total_rate * energy_scale(machine))
+    return _Tolerance(float(concurrence_tol), float(current_tol), float(floor), floor * total_rate,
+                      floor * total_rate * energy_scale(machine))

@@ -1,0 +1,236 @@
+"""Reliability of the QmeQ backend (issue 10).
+
+Memory budget, uniqueness, equilibrium 2vN, threads and options, thermodynamic consistency, the missing-QmeQ
+message and 2vN progress output. 2vN runs here only on tiny grids (band D = 40, ≤ 257 points).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from transportbench.backends import qmeq as qmeq_backend
+from transportbench.backends import qmeq_budget
+from transportbench.backends.lindblad import DegenerateSteadyStateWarning
+from transportbench.model import Machine
+from transportbench.resources import ResourceBudgetError, memory_budget
+
+pytestmark = pytest.mark.qmeq
+
+FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
+TINY_2VN = {"bandwidth": 40.0, "converge": False, "kpnt": 33, "niter": 2}
+"""A 2vN solve of a triple dot in well under a second (its numbers mean nothing)."""
+
+
+def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
+    """Seeded random triple dots: γ_hot ∈ [0.01, 0.3], g ∈ [0.01, 0.2], U ∈ [5, 20], μ ∈ [2, 14]."""
+    rng = np.random.default_rng(seed)
+    machines = []
+    for _ in range(count):
+        g13, g23 = rng.uniform(0.01, 0.2, 2)
+        machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
+                                           coulomb_energy=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
+    return machines
+
+
+@pytest.fixture
+def no_builder(monkeypatch):
+    """QmeQ's Builder fails the test if it is ever constructed."""
+    import qmeq
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the QmeQ Builder was built before the memory check")
+
+    monkeypatch.setattr(qmeq, "Builder", refuse)
+
+
+# ------------------------------------------------------------------------------ memory budget (item 2)
+def test_sizes_are_qmeq_sizes():
+    """The closed formulas equal QmeQ's own counts (ndm0r of the real storage, ndm0/ndm1 of 2vN's)."""
+    for machine in (Machine.triple_dot(), Machine.w_machine(3)):
+        sizes = qmeq_budget.sizes(machine)
+        first_order = qmeq_backend.build_system(machine, approach="1vN")
+        pauli = qmeq_backend.build_system(machine, approach="Pauli")
+        two_vn = qmeq_backend.build_system(machine, approach="2vN", kpnt=3)
+        assert sizes.kernel_size("1vN") == first_order.si.ndm0r
+        assert sizes.kernel_size("Pauli") == pauli.si.npauli == sizes.n_many
+        assert (sizes.ndm0, sizes.ndm1) == (two_vn.si.ndm0, two_vn.si.ndm1)
+
+
+@pytest.mark.parametrize(("n", "approach", "states"), [(12, "Pauli", "8388608 many-body states"),
+                                                       (100, "Pauli", "8.03e+59 many-body states"),
+                                                       (5, "1vN", "kernel 48620 x 48620")])
+def test_large_w_machines_are_refused_before_qmeq_allocates(no_builder, n, approach, states):
+    """W(5) 1vN segfaulted after a 17.6 GiB allocation, W(12) asked for 59.9 TiB, W(100) an OverflowError."""
+    machine = Machine.w_machine(n)
+    start = time.perf_counter()
+    with memory_budget(16), pytest.raises(ResourceBudgetError, match="above the memory budget of 16 GiB") as error:
+        qmeq_backend.solve_steady(machine, approach=approach)
+    assert time.perf_counter() - start < 2.0
+    assert states in str(error.value) and f"QmeQ {approach} on {2 * n - 1} dots" in str(error.value)
+
+
+def test_small_budget_refuses_the_triple_dot(no_builder):
+    with memory_budget(1e-3), pytest.raises(ResourceBudgetError, match=r"kernel 20 x 20 float64"):
+        qmeq_backend.solve_steady(Machine.triple_dot(), approach="Redfield")
+
+
+def test_2vN_w_machine_refusal_states_memory_and_time(no_builder):
+    """The default 2vN run on W(3): the README's 7 MB per grid point and hours per iteration, refused."""
+    with memory_budget(8), pytest.raises(ResourceBudgetError) as error:
+        qmeq_backend.solve_steady(Machine.w_machine(3))
+    message = str(error.value)
+    assert "6.86 MiB per grid point (ndm1 = 210, ndm0 = 252) on kpnt = 1834 points" in message
+    assert "min per iteration" in message and "8 GiB" in message
+
+
+def test_2vN_refinement_stops_at_the_memory_budget():
+    """A grid refinement that would exceed the budget ends with a ConvergenceWarning, keeping the last grid."""
+    machine = Machine.triple_dot()
+    scale = qmeq_backend.energy_scale(machine)
+    sizes = [qmeq_budget.estimate(machine, "2vN", kpnt=kpnt, bandwidth=40.0, energy_scale=scale).bytes
+             for kpnt in (33, 65)]
+    with memory_budget(sum(sizes) / 2 / 2**30), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = qmeq_backend.solve_steady(machine, bandwidth=40.0, kpnt=33, niter=3, max_kpnt=1025)
+    assert any(issubclass(w.category, qmeq_backend.ConvergenceWarning) and "the memory budget" in str(w.message)
+               for w in caught)
+    assert not result.health.converged
+    assert any("kpnt=33" in note for note in result.health.notes)
+
+
+# ------------------------------------------------------------------------------ uniqueness (item 5)
+ISOLATED = Machine.triple_dot(g13=0.0, g23=0.0)
+"""Qubit 1 has neither reservoir nor hopping: its occupation is conserved, the steady state is not unique."""
+
+
+@pytest.mark.parametrize(("approach", "options"), [*((a, {}) for a in FIRST_ORDER), ("2vN", TINY_2VN)])
+def test_non_unique_steady_state_is_reported(approach, options):
+    """1vN returned populations 1.447 and −0.447 here and the table said ok."""
+    with pytest.warns(DegenerateSteadyStateWarning, match="null space of dimension 2"):
+        result = qmeq_backend.solve_steady(ISOLATED, approach=approach, **options)
+    assert result.health.unique is False
+    assert "not unique" in result.health.status()
+    assert any("not unique" in note for note in result.health.notes)
+
+
+@pytest.mark.parametrize(("approach", "options"), [*((a, {}) for a in FIRST_ORDER), ("2vN", TINY_2VN)])
+def test_unique_steady_state_is_checked(approach, options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateSteadyStateWarning)
+        result = qmeq_backend.solve_steady(Machine.triple_dot(), approach=approach, **options)
+    assert result.health.unique is True
+
+
+def test_uniqueness_is_not_checked_beyond_the_limit(monkeypatch):
+    monkeypatch.setattr(qmeq_budget, "UNIQUENESS_LIMIT", 10)
+    result = qmeq_backend.solve_steady(ISOLATED, approach="1vN")
+    assert result.health.unique is None
+    assert any("uniqueness not checked" in note for note in result.health.notes)
+
+
+# ------------------------------------------------------------------------- 2vN at equilibrium (item 9)
+def test_2vN_at_equilibrium_converges():
+    """Zero currents (μ_hot = 0) used to defeat the relative test (Fig. 3 machine: 468 s, then a ConvergenceWarning).
+
+    A small machine (U = 2, so D = 15 suffices) on grids of spacing 0.1 and 0.05: its spurious equilibrium
+    currents (~1e-7) change by 0.15 % of the floor between them (measured); with the old floor 1e-12 × Σγ the
+    same solve ends in a ConvergenceWarning.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", qmeq_backend.ConvergenceWarning)
+        result = qmeq_backend.solve_steady(Machine.triple_dot(mu_hot=0.0, coulomb_energy=2.0), bandwidth=15.0,
+                                           kpnt=301, max_kpnt=601, check_bandwidth=False)
+    assert result.health.converged
+    assert abs(result.particle_currents["hot"]) < 1e-6
+
+
+def test_current_floor_keeps_fig3_particle_currents_relative():
+    """At the Fig. 3 point (I ≈ 1.3e-4, Σγ = 0.2) the particle floor lies well below the current."""
+    tolerance = qmeq_backend._tolerance(Machine.triple_dot(), None, None, None)
+    assert tolerance.particle_floor == pytest.approx(2e-5) and tolerance.particle_floor < 1.3e-4 / 5
+    assert tolerance.energy_floor == pytest.approx(2e-5 * 31.1)
+    with pytest.raises(ValueError, match="current_floor"):
+        qmeq_backend.solve_steady(Machine.triple_dot(), current_floor=-1.0)
+
+
+# ------------------------------------------------------------------- threads and options (item 8)
+@pytest.mark.parametrize(("approach", "options"), [("1vN", {}), ("Pauli", {"lamb_shift": False}),
+                                                   ("2vN", TINY_2VN)])
+def test_options_round_trip(approach, options):
+    """``solve_steady(machine, **result.options)`` solves the same problem again."""
+    machine = Machine.triple_dot()
+    first = qmeq_backend.solve_steady(machine, approach=approach, **options)
+    again = qmeq_backend.solve_steady(machine, **first.options)
+    assert again.options == first.options
+    assert np.array_equal(again.rho, first.rho)
+
+
+def test_converged_2vN_options_repeat_the_refinement():
+    machine = Machine.triple_dot()
+    settings = {"bandwidth": 40.0, "kpnt": 33, "max_kpnt": 65, "niter": 3, "check_bandwidth": False}
+    with pytest.warns(qmeq_backend.ConvergenceWarning):  # so coarse a grid cannot converge
+        first = qmeq_backend.solve_steady(machine, **settings)
+    assert first.options["kpnt"] == 33 and first.options["niter"] == 3  # the request, not the last grid
+    with pytest.warns(qmeq_backend.ConvergenceWarning):
+        again = qmeq_backend.solve_steady(machine, **first.options)
+    assert np.array_equal(again.rho, first.rho)
+
+
+def test_threads_are_used_and_recorded(monkeypatch):
+    from transportbench import resources
+
+    seen = []
+    original = resources.blas_threads
+
+    def recording(kind, threads=None):
+        seen.append((kind, threads))
+        return original(kind, threads)
+
+    monkeypatch.setattr(qmeq_backend, "blas_threads", recording)
+    result = qmeq_backend.solve_steady(Machine.triple_dot(), approach="1vN", threads=1)
+    assert seen == [("dense", 1)]
+    assert "BLAS threads: 1" in result.health.notes and "threads" not in result.options
+    with pytest.raises(ValueError, match="threads"):
+        qmeq_backend.solve_steady(Machine.triple_dot(), approach="1vN", threads=0)
+
+
+# ----------------------------------------------------------------- thermodynamics (item 7), measured
+def test_energy_conservation_at_the_fig3_point():
+    """Pauli, QmeQ-Lindblad and 1vN conserve energy to round-off; QmeQ's Redfield kernel does not (5.0 %)."""
+    machine = Machine.triple_dot()
+    for approach in ("Pauli", "Lindblad", "1vN"):
+        assert qmeq_backend.solve_steady(machine, approach=approach).health.relative_energy_imbalance() < 1e-8
+    redfield = qmeq_backend.solve_steady(machine, approach="Redfield").health
+    assert 0.04 < redfield.relative_energy_imbalance() < 0.06
+    assert "energy not conserved" in redfield.status()
+
+
+def test_pauli_obeys_the_second_law_on_random_machines():
+    for machine in random_triple_dots(20):
+        health = qmeq_backend.solve_steady(machine, approach="Pauli").health
+        assert health.entropy_production >= 0 and health.obeys_second_law() and health.is_physical()
+        assert health.relative_energy_imbalance() < 1e-8
+
+
+# ---------------------------------------------------------------------- messages and progress (item 12)
+def test_missing_qmeq_tells_make_and_pip_users(monkeypatch):
+    monkeypatch.setitem(sys.modules, "qmeq", None)
+    with pytest.raises(ImportError) as error:
+        qmeq_backend.solve_steady(Machine.triple_dot(), approach="Pauli")
+    message = str(error.value)
+    assert "make setup" in message and "python tools/build_qmeq.py --install-into" in message
+    assert "pip" in message
+
+
+def test_2vN_progress_bar_on_request_only(capsys):
+    machine = Machine.triple_dot()
+    qmeq_backend.solve_steady(machine, **TINY_2VN)
+    assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest: no bar by default
+    result = qmeq_backend.solve_steady(machine, **TINY_2VN, progress=True)
+    assert "2vN kpnt=33" in capsys.readouterr().err
+    assert "progress" not in result.options
