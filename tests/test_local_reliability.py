@@ -1,13 +1,17 @@
 """Local Lindblad backend, reliability (issue 10): zero couplings, continuity in U, uniqueness, budgets, options."""
 
 import itertools
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from transportbench.backends import lindblad
-from transportbench.model import Machine
+from transportbench.model import Machine, Reservoir
 from transportbench.observables import concurrence, populations, reduced_state
+from transportbench.resources import ResourceBudgetError, memory_budget
 from transportbench.thermal import fermi
 
 
@@ -196,3 +200,84 @@ def test_reachable_subspace_alone_leaves_uniqueness_unchecked():
     assert reachable.health.unique is None
     assert any("reachable from the vacuum" in note for note in reachable.health.notes)
     assert lindblad.solve_steady(machine, basis="full").health.unique is True
+
+
+# ------------------------------------------------------------------------ item 2: memory budget
+def test_w_machine_100_is_refused_during_the_basis_search_with_the_estimate():
+    """Before: 90 s of searching, then a failed 3.45 GiB allocation. Refused even with a 64 GiB budget."""
+    start = time.perf_counter()
+    with memory_budget(64), pytest.raises(ResourceBudgetError, match=r"199 qubits.*needs an estimated .*budget of 64"):
+        lindblad.solve_steady(Machine.w_machine(100))
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("call", [lindblad.solve_steady, lindblad.relaxation_rate,
+                                  lambda machine, basis: lindblad.evolve(machine, [0.0, 1.0], basis=basis)],
+                         ids=["solve_steady", "relaxation_rate", "evolve"])
+@pytest.mark.parametrize("basis", ["reachable", "full"])
+def test_every_entry_point_refuses_beyond_a_small_budget(call, basis):
+    with memory_budget(1e-4), pytest.raises(ResourceBudgetError, match="needs an estimated"):
+        call(Machine.w_machine(4), basis=basis)
+
+
+def test_full_basis_is_estimated_without_building_it():
+    """40 qubits: 2^40 patterns, ΔN = 0 sector C(80, 40) ≈ 1.08e23 elements, refused at once."""
+    machine = Machine(energies=(1.0,) * 40, reservoirs=(Reservoir("lead", 0, 0.1, 0.0, 1.0),))
+    with pytest.raises(ResourceBudgetError, match=r"1\.08e\+23 elements"):
+        lindblad.solve_steady(machine, basis="full")
+
+
+@pytest.mark.parametrize("solver", ["direct", "iterative"])
+def test_the_estimate_is_the_threshold_of_refusal(solver):
+    machine = Machine.w_machine(3)
+    counts = np.bincount(lindblad.solve_steady(machine).occupations.sum(axis=1))
+    estimate = lindblad.steady_state_bytes(machine, counts, solver) / 2**30
+    with memory_budget(estimate * 0.99), pytest.raises(ResourceBudgetError):
+        lindblad.solve_steady(machine, solver=solver)
+    with memory_budget(estimate * 1.01):
+        lindblad.solve_steady(machine, solver=solver)
+
+
+def test_the_estimate_bounds_the_traced_peak_memory():
+    """NumPy/SciPy arrays (tracemalloc) of the iterative solve of the n = 4 W machine stay within the estimate."""
+    machine = Machine.w_machine(4)
+    lindblad.solve_steady(machine)  # imports and caches outside the trace
+    tracemalloc.start()
+    result = lindblad.solve_steady(machine)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    counts = np.bincount(result.occupations.sum(axis=1))
+    assert peak < lindblad.steady_state_bytes(machine, counts, "iterative")
+
+
+# -------------------------------------------------------------------- item 8: threads, round trip
+def test_options_round_trip():
+    """Before: solve_steady(machine, **result.options) raised TypeError on 'sector_size'."""
+    machine = Machine.w_machine(3)
+    first = lindblad.solve_steady(machine, threads=1)
+    again = lindblad.solve_steady(machine, **first.options)
+    assert again.options == first.options
+    assert np.abs(again.rho - first.rho).max() < 1e-13
+    assert any("ΔN = 0 sector of 252 elements" in note for note in first.health.notes)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blas_threads_are_limited_during_the_solve(monkeypatch, threads):
+    seen = []
+    original = lindblad.liouvillian_terms
+
+    def spy(*args):
+        seen.append({pool["num_threads"] for pool in threadpoolctl.threadpool_info()})
+        return original(*args)
+
+    monkeypatch.setattr(lindblad, "liouvillian_terms", spy)
+    result = lindblad.solve_steady(Machine.triple_dot(), threads=threads)
+    assert seen and all(counts <= {threads} for counts in seen)
+    assert any(f"{threads} BLAS thread(s)" in note for note in result.health.notes)
+
+
+def test_blas_threads_default_to_one_and_follow_the_environment(monkeypatch):
+    monkeypatch.delenv("TRANSPORTBENCH_BLAS_THREADS", raising=False)
+    assert any("; 1 BLAS thread(s)" in note for note in lindblad.solve_steady(Machine.triple_dot()).health.notes)
+    monkeypatch.setenv("TRANSPORTBENCH_BLAS_THREADS", "2")
+    assert any("; 2 BLAS thread(s)" in note for note in lindblad.solve_steady(Machine.triple_dot()).health.notes)
