@@ -11,6 +11,15 @@ NumPy/SciPy only; importing this module never imports QmeQ. The generator is bui
 * Dynamics: each ΔN sector present in the initial state is propagated separately with the exact
   propagator exp(𝓛 Δt) (dense for small sectors, ``expm_multiply`` for large ones).
 * Currents: Q_r = Tr(H 𝓓_r ρ) (paper Eq. 9) and I_r = Tr(N 𝓓_r ρ); positive into the system.
+* Uniqueness of the steady state is checked on every path: structurally (a group of coupled qubits
+  without a driving reservoir conserves its excitation number), by the LU's condition estimate, or by
+  a probe GMRES solve with a random right-hand side (iterative path). A steady state that is not
+  unique is reported in ``Health.unique`` and by a :class:`DegenerateSteadyStateWarning`.
+* Memory is estimated from the basis's patterns per excitation number before anything large is
+  allocated, while the reachable basis is still being searched (:func:`steady_state_bytes`,
+  :func:`evolution_bytes`, :func:`relaxation_bytes`), and refused beyond the budget of
+  :mod:`transportbench.resources`. Every solve runs with one BLAS thread unless ``threads`` or
+  ``TRANSPORTBENCH_BLAS_THREADS`` says otherwise.
 """
 
 from __future__ import annotations
