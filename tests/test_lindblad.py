@@ -315,8 +315,54 @@ def test_evolve_rejects_bad_input():
         lindblad.solve_steady(machine, basis="tiny")
     with pytest.raises(ValueError, match="solver"):
         lindblad.solve_steady(machine, solver="magic")
-    with pytest.raises(ValueError, match="tol"):
-        lindblad.solve_steady(machine, tol=0)
+    with pytest.raises(ValueError, match="rtol must be > 0"):
+        lindblad.solve_steady(machine, rtol=0)
+    with pytest.raises(ValueError, match=r"unknown LocalOptions setting\(s\) \['tol'\]"):
+        lindblad.solve_steady(machine, tol=1e-9)
+    with pytest.raises(ValueError, match="iterative solver only"):
+        lindblad.LocalOptions(solver="direct", maxiter=10)
+    with pytest.raises(ValueError, match="threads"):
+        lindblad.LocalOptions(threads=True)
+
+
+def test_options_objects_round_trip_and_statistics_are_separate():
+    machine = Machine.w_machine(4)
+    first = lindblad.solve_steady(machine, lindblad.LocalOptions(rtol=1e-10))
+    assert first.options == lindblad.LocalOptions(solver="iterative", rtol=1e-10, maxiter=50,
+                                                  secular_window=lindblad.default_secular_window(machine))
+    assert first.stats["solver"] == "iterative" and first.stats["sector_size"] == 3432 and first.stats["iterations"] > 0
+    again = lindblad.solve_steady(first.machine, first.options)
+    assert np.array_equal(again.rho, first.rho)
+    assert lindblad.solve_steady(machine, **first.options).options == first.options
+    small = lindblad.solve_steady(Machine.triple_dot())
+    assert small.options.solver == "direct" and small.options.rtol is None and "condition_estimate" in small.stats
+
+
+def test_bands_set_the_golden_rule_rates_at_each_jump_energy():
+    """Golden-rule rates at each jump's energy: flat bands cut transitions, Lorentzian ones scale them.
+
+    A Lorentzian band centred at μ scales every rate by W² / ((E − μ)² + W²): a single level then carries
+    the current scaled by it. A flat band that ends below ε + U switches the transitions to doubly excited
+    states off.
+    """
+    from transportbench.model import Band
+
+    def single(band):
+        return Machine(energies=(0.5,), reservoirs=(Reservoir("left", 0, 2e-3, 2.0, 1.0, band),
+                                                    Reservoir("right", 0, 1e-3, -1.0, 0.5, band)))
+
+    wide = lindblad.solve_steady(single(Band.wide()))
+    lorentz = lindblad.solve_steady(single(Band.lorentzian(3.0)))
+    left, right = 9.0 / (1.5**2 + 9.0), 9.0 / (1.5**2 + 9.0)  # both at |E − μ| = 1.5
+    assert left == right
+    assert lorentz.particle_currents["left"] == pytest.approx(left * wide.particle_currents["left"], rel=1e-12)
+    # Fig. 3 transitions: 1 (empty partners), 16 (one excited), 31 (two); a band edge at 40 cuts none
+    assert lindblad.solve_steady(Machine.triple_dot(band=Band.flat(40.0))).particle_currents["hot"] == \
+        pytest.approx(lindblad.solve_steady(Machine.triple_dot()).particle_currents["hot"], rel=1e-12)
+    cut = lindblad.solve_steady(Machine.triple_dot(mu_hot=20.0, band=Band.flat(10.0)))  # only the one at 1 is left
+    assert cut.occupations.sum(axis=1).max() == 1  # no lead adds a second excitation: the dark-state subspace
+    with pytest.raises(ValueError, match="wide bands"):
+        lindblad.solve_steady(Machine.triple_dot(ideal_limit=True, band=Band.flat(10.0)))
 
 
 def test_relaxation_rate_of_a_single_qubit_is_half_gamma():

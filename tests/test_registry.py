@@ -20,9 +20,12 @@ def test_names_are_case_insensitive_and_unknown_names_list_the_valid_ones():
 
 
 def test_other_packages_register_backends_through_entry_points(monkeypatch):
+    from transportbench.backends import lindblad
+
     module = types.ModuleType("toy_backend")
     module.NAME = "toy"
-    module.solve_steady = lambda machine, **options: None
+    for name in ("Options", "CAPABILITIES", "check_machine", "estimate_memory", "solve_steady"):
+        setattr(module, name, getattr(lindblad, name))
     broken = types.ModuleType("broken_backend")
     monkeypatch.setitem(sys.modules, "toy_backend", module)
     monkeypatch.setitem(sys.modules, "broken_backend", broken)
@@ -31,5 +34,5 @@ def test_other_packages_register_backends_through_entry_points(monkeypatch):
     monkeypatch.setattr(backends, "entry_points", lambda group: points if group == backends.ENTRY_POINT_GROUP else [])
     assert get_backend("toy") is module and isinstance(module, Backend)
     assert "toy" in backends.registry()
-    with pytest.raises(TypeError, match="no NAME or solve_steady"):
+    with pytest.raises(TypeError, match="lacks NAME, Options, CAPABILITIES, check_machine, estimate_memory"):
         get_backend("broken")

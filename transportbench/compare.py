@@ -10,7 +10,6 @@ When the exact reference ``"heom"`` is in the table, every row also gets its dev
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,8 @@ from transportbench.backends import get_backend
 from transportbench.figures import PAPER, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
-from transportbench.result import Result
+from transportbench.resources import ResourceBudgetError
+from transportbench.result import Result, SolveFailure
 
 FIRST_ORDER = ("qmeq:pauli", "qmeq:lindblad", "qmeq:redfield", "qmeq:1vN")
 ALL_APPROACHES = ("lindblad", *FIRST_ORDER, "qmeq:2vN")
@@ -43,25 +43,32 @@ def split_approach(spec: str) -> tuple[str, str | None]:
     return backend, (approach or None)
 
 
-def check_approach(spec: str, options: Mapping[str, Any] | None = None) -> None:
+def check_approach(spec: str, options: Mapping[str, Any] | None = None, machine: Machine | None = None) -> None:
     """ValueError unless ``spec`` names a registered backend (and one of its approaches) that accepts ``options``.
 
-    Imports the backend module (never QmeQ or QuTiP themselves) and binds the options to its
-    ``solve_steady`` signature, so a misspelled option fails here, before any work.
+    Imports the backend module (never QmeQ or QuTiP themselves) and builds its options object, so a misspelled
+    or inapplicable option fails here, before any work; with ``machine``, also asks the backend whether it can
+    represent it (``check_machine``). A memory estimate beyond the budget is left to the solve, where it
+    becomes that approach's FAILED row.
     """
     backend, approach = split_approach(spec)
     module = get_backend(backend)
     approaches = getattr(module, "APPROACHES", None)
     if approach is not None and approaches is None:
         raise ValueError(f"the {backend!r} backend has no approaches to choose from; use {backend!r}, not {spec!r}")
-    if approach is not None and approach.lower() not in {name.lower() for name in approaches}:
+    if approach is not None and approach.lower() not in approaches:
         raise ValueError(f"unknown approach {approach!r} of the {backend!r} backend; valid: "
                          f"{sorted(f'{backend}:{name}' for name in approaches.values())}")
-    arguments = {**({"approach": approach} if approach is not None else {}), **dict(options or {})}
+    settings = {**({"approach": approach} if approach is not None else {}), **dict(options or {})}
     try:
-        inspect.signature(module.solve_steady).bind(None, **arguments)
-    except TypeError as error:
+        built = module.Options.build(**settings)
+    except (TypeError, ValueError) as error:
         raise ValueError(f"{spec}: {error}") from None
+    if machine is not None:
+        try:
+            module.check_machine(machine, built)
+        except ResourceBudgetError:
+            pass
 
 
 def solve(machine: Machine, spec: str, **options: Any) -> Result:
@@ -121,7 +128,7 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
         on) and ``error`` (empty when the approach succeeded).
     """
-    approaches, options = check_comparison(approaches, options)
+    approaches, options = check_comparison(approaches, options, machine)
     figures = check_figures(figures)
     rows, passed_on = [], []
     for spec in approaches:
@@ -131,7 +138,7 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
             try:
                 row = summarize(solve(machine, spec, **options.get(spec, {})), figures)
                 row["error"] = ""
-            except Exception as error:  # a backend failure: recorded in the row; the other approaches still run
+            except (SolveFailure, ResourceBudgetError) as error:  # recorded in the row; the others still run
                 row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start,
                        "status": f"FAILED: {type(error).__name__}: {error}"}
         row["warnings"] = "; ".join(f"{w.category.__name__}: {w.message}" for w in caught)
@@ -143,9 +150,12 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
     return table
 
 
-def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None
-                     ) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The approaches as a list and the options as dicts, every name and option checked (ValueError)."""
+def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None,
+                     machine: Machine | None = None) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The approaches as a list and the options as dicts, every name and option checked (ValueError).
+
+    With ``machine``, every backend is also asked whether it can represent the machine (:func:`check_approach`).
+    """
     if isinstance(approaches, str):
         raise ValueError(f"approaches must be a list of names, got the string {approaches!r}; "
                          f"write [{approaches!r}]")
@@ -160,7 +170,7 @@ def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[st
     if unknown:
         raise ValueError(f"options given for approaches that are not compared: {sorted(unknown)}")
     for spec in approaches:
-        check_approach(spec, options.get(spec))
+        check_approach(spec, options.get(spec), machine)
     return approaches, options
 
 

@@ -249,6 +249,17 @@ class Machine:
         """Qubits with a nonzero Coulomb energy to ``qubit``, in increasing order."""
         return tuple(j for j, u in enumerate(self._coulomb_matrix[qubit]) if u != 0.0)
 
+    @property
+    def jordan_wigner_trivial(self) -> bool:
+        """True when every nonzero flip-flop joins neighbouring dots of ``order``.
+
+        Then the Jordan–Wigner strings cancel in the Hamiltonian, which is the same for qubits and fermions
+        (the local dissipators may still differ where jumps of different partner patterns interfere, i.e.
+        for U ≲ γ; see :mod:`transportbench.backends.local_model`).
+        """
+        position = {qubit: p for p, qubit in enumerate(self.order)}
+        return all(abs(position[i] - position[j]) == 1 for (i, j), g in self.couplings if g != 0)
+
     def reservoir(self, name: str) -> Reservoir:
         """The reservoir called ``name``."""
         for reservoir in self.reservoirs:

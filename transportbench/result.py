@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from transportbench.model import Machine
+from transportbench.options import SolverOptions
 
 PHYSICAL_TOLERANCE = 1e-8
 """Trace error, hermiticity error and negative eigenvalues up to this size count as round-off."""
@@ -193,12 +194,15 @@ class Result:
         Excitations per unit time flowing from the reservoir into the system (energy units, ħ = 1).
     energy_currents : mapping {reservoir name: float}
         Energy per unit time from the reservoir into the system (paper Eq. 9; energy² units).
-    options : mapping
-        Every option the backend used, defaults included.
+    options : SolverOptions or mapping
+        The options the backend used, defaults resolved: ``solve_steady(machine, result.options)`` (or
+        ``**result.options``) solves the same problem again.
     seconds : float
         Wall time of the solve.
     health : Health
         Trace, hermiticity, positivity, residual and convergence.
+    stats : mapping
+        Solver statistics: sizes, iterations, grids, error estimates, BLAS threads (backend-specific keys).
     """
 
     machine: Machine
@@ -210,10 +214,13 @@ class Result:
     options: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
     health: Health | None = None
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("particle_currents", "energy_currents", "options"):
+        for name in ("particle_currents", "energy_currents", "stats"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        if not isinstance(self.options, SolverOptions):
+            object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         if self.health is not None and math.isnan(self.health.energy_scale):
             figures = thermodynamics(self.machine, self.particle_currents, self.energy_currents)
             object.__setattr__(self, "health", dataclasses.replace(self.health, **figures))
@@ -222,3 +229,11 @@ class Result:
         currents = ", ".join(f"{name}={value:.4g}" for name, value in self.energy_currents.items())
         return (f"Result(backend={self.backend!r}, qubits={self.machine.n_qubits}, basis states={len(self.rho)}, "
                 f"energy currents: {currents}, seconds={self.seconds:.3g}, health={self.health})")
+
+
+class SolveFailure(RuntimeError):
+    """A backend could not solve a machine it accepted (a singular kernel, a failed factorisation, ...).
+
+    ``compare`` and ``sweep`` record these (and :class:`~transportbench.resources.ResourceBudgetError`) in the
+    failing row and go on; any other exception is a bug and propagates.
+    """

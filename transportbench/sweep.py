@@ -422,7 +422,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     output or its journal belongs to a different sweep; warns (:class:`JournalWarning`) about damaged
     journal lines.
     """
-    approaches, options = check_comparison(approaches, options)
+    approaches, options = check_comparison(approaches, options, machine)
     axes = _check_axes(machine, over)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")

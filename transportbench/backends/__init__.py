@@ -1,5 +1,10 @@
 """Backends by name: each is one module that follows the :class:`Backend` protocol.
 
+Adding a backend is one module: give it ``NAME``, ``Options`` (a :class:`~transportbench.options.SolverOptions`
+subclass), ``CAPABILITIES``, ``check_machine``, ``estimate_memory`` and ``solve_steady`` (see
+:class:`Backend`), register it in ``BUILT_IN`` or through the entry-point group, and run
+``tests/test_conformance.py``, which checks every registered backend against the analytic limits.
+
 Modules are imported only when asked for, so ``import transportbench.backends`` never imports QmeQ or QuTiP.
 Other packages add backends through the entry-point group ``transportbench.backends`` (name = module path,
 e.g. ``mysolver = "mypackage.mysolver"`` under ``[project.entry-points."transportbench.backends"]``).
@@ -10,11 +15,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
-from transportbench.model import Machine
+from transportbench.model import BAND_KINDS, STATISTICS, Machine
+from transportbench.options import SolverOptions
 from transportbench.result import Result
 
 BUILT_IN: dict[str, str] = {
@@ -26,19 +33,89 @@ BUILT_IN: dict[str, str] = {
 ENTRY_POINT_GROUP = "transportbench.backends"
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can represent; everything else it refuses with a ValueError naming the feature.
+
+    Attributes
+    ----------
+    statistics : tuple of {"qubit", "fermion"}
+        Particle statistics it solves. A fermion-only backend accepts a qubit machine only where both models
+        coincide (every flip-flop joins neighbouring dots of ``machine.order``, :meth:`Machine.jordan_wigner_trivial`),
+        and says so in the notes.
+    bands : tuple of {"wide", "flat", "lorentzian"}
+        Lead bands it represents (how exactly is in the backend's docstring and each result's notes).
+    ideal_limit : bool
+        Whether it solves the paper's ideal limit (Eq. 3).
+    dephasing : bool
+        Whether it represents pure dephasing.
+    dynamics : bool
+        Whether it has an ``evolve`` function.
+    exact : bool
+        Numerically exact for its model (a reference for the others), up to its stated error estimates.
+    """
+
+    statistics: tuple[str, ...]
+    bands: tuple[str, ...]
+    ideal_limit: bool
+    dephasing: bool
+    dynamics: bool = False
+    exact: bool = False
+
+    def __post_init__(self) -> None:
+        if not set(self.statistics) <= set(STATISTICS) or not set(self.bands) <= set(BAND_KINDS):
+            raise ValueError(f"statistics must be among {STATISTICS} and bands among {BAND_KINDS}, got {self}")
+
+    def check(self, machine: Machine, backend: str) -> list[str]:
+        """ValueError naming the first feature of ``machine`` that ``backend`` cannot represent; returns notes."""
+        if machine.ideal_limit and not self.ideal_limit:
+            raise ValueError(f"the {backend} backend cannot solve the ideal limit (U, μ → ∞, paper Eq. 3): it "
+                             "has no finite parameters; use ideal_limit=False with finite U and μ")
+        if any(machine.dephasing) and not self.dephasing:
+            raise ValueError(f"the {backend} backend cannot represent pure dephasing; got dephasing rates "
+                             f"{machine.dephasing}")
+        for reservoir in machine.reservoirs:
+            if reservoir.band.kind not in self.bands:
+                raise ValueError(f"the {backend} backend cannot represent the {reservoir.band} of reservoir "
+                                 f"{reservoir.name!r}; it represents: {', '.join(self.bands)} bands")
+        if machine.statistics in self.statistics:
+            return []
+        if not machine.jordan_wigner_trivial:
+            raise ValueError(f"the {backend} backend solves {'/'.join(self.statistics)} statistics; this machine's "
+                             f"{machine.statistics} model differs (a flip-flop crosses another dot of the order "
+                             f"{machine.order}): use statistics={self.statistics[0]!r} or an order in which every "
+                             "flip-flop joins neighbours")
+        return [f"{backend} solves {self.statistics[0]} statistics in the order {machine.order}; every flip-flop "
+                f"joins neighbouring dots, so the {machine.statistics} machine has the same Hamiltonian"]
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What a backend module provides.
 
-    ``NAME`` is its registry name; ``APPROACHES`` (optional) maps the accepted approach names (any letter
-    case) to their canonical spelling, as in ``"qmeq:2vN"``; ``solve_steady(machine, **options)`` returns a
-    :class:`~transportbench.result.Result` whose ``backend`` is ``NAME`` or ``"NAME:<canonical approach>"``,
-    with validated keyword options (unknown ones are a TypeError).
+    ``NAME`` is its registry name; ``APPROACHES`` (optional) maps the accepted approach names (lower case)
+    to their canonical spelling, as in ``"qmeq:2vN"``. ``Options`` builds validated options from keyword
+    settings (``Options.build(**settings)``; unknown or inapplicable settings are ValueErrors).
+    ``check_machine(machine, options)`` refuses what the backend cannot represent (ValueError, before any
+    work) and ``estimate_memory(machine, options)`` returns the bytes a solve would need, checked against
+    the budget of :mod:`transportbench.resources` before anything large is allocated.
+    ``solve_steady(machine, options=None, **settings)`` returns a :class:`~transportbench.result.Result`
+    whose ``backend`` is ``NAME`` or ``"NAME:<canonical approach>"`` and whose ``options`` reproduce it.
     """
 
     NAME: str
+    Options: type[SolverOptions]
+    CAPABILITIES: Capabilities
 
-    def solve_steady(self, machine: Machine, **options: Any) -> Result:
+    def check_machine(self, machine: Machine, options: SolverOptions) -> None:
+        """ValueError naming what ``machine`` asks that this backend cannot represent."""
+        ...
+
+    def estimate_memory(self, machine: Machine, options: SolverOptions) -> float:
+        """Bytes a steady-state solve of ``machine`` with ``options`` would need (never allocated)."""
+        ...
+
+    def solve_steady(self, machine: Machine, options: SolverOptions | None = None, **settings: Any) -> Result:
         """The steady state of ``machine``."""
         ...
 
@@ -59,5 +136,7 @@ def get_backend(name: str) -> ModuleType:
         raise ValueError(f"unknown backend {name!r}; valid backends: {sorted(known)}")
     module = importlib.import_module(known[key])
     if not isinstance(module, Backend):
-        raise TypeError(f"the module {known[key]} registered as backend {key!r} has no NAME or solve_steady")
+        missing = [name for name in ("NAME", "Options", "CAPABILITIES", "check_machine", "estimate_memory",
+                                     "solve_steady") if not hasattr(module, name)]
+        raise TypeError(f"the module {known[key]} registered as backend {key!r} lacks {', '.join(missing)}")
     return module

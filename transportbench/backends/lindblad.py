@@ -24,6 +24,7 @@ NumPy/SciPy only; importing this module never imports QmeQ. The generator is bui
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from transportbench import TransportbenchWarning
+from transportbench.backends import Capabilities
 from transportbench.backends.local_model import (
     LocalModel,
     Sector,
@@ -49,8 +51,10 @@ from transportbench.backends.local_model import (
 )
 from transportbench.model import Machine
 from transportbench.occupation import full_basis, lookup
+from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory
 from transportbench.result import Result, assess
+from transportbench.validation import choice, integer, nonnegative, positive
 
 NAME = "lindblad"
 SOLVERS = ("auto", "direct", "iterative")
@@ -59,6 +63,10 @@ DIRECT_LIMIT = 1_000
 """Sector size up to which ``solver="auto"`` uses sparse LU; secular-block GMRES above."""
 DENSE_LIMIT = 1500
 """Sector size up to which dynamics and spectra use dense linear algebra."""
+DEFAULT_RTOL = 1e-12
+"""Default relative residual of GMRES."""
+DEFAULT_MAXITER = 50
+"""Default GMRES restarts."""
 DEGENERACY_CONDITION = 1e13
 """1-norm condition number of the bordered steady-state system above which the zero eigenvalue of 𝓛
 is taken to be degenerate (more than one steady state)."""
@@ -169,69 +177,140 @@ class _Kernel:
     notes: list[str]
     singular: str | None
     """Why the kept problem has more than one steady state (None: checked, unique)."""
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
-def solve_steady(machine: Machine, *, basis: str = "reachable", solver: str = "auto", tol: float = 1e-12,
-                 maxiter: int = 50, secular_window: float | None = None, threads: int | None = None) -> Result:
+@dataclass(frozen=True)
+class LocalOptions(SolverOptions):
+    """Options of the local Lindblad backend.
+
+    Attributes
+    ----------
+    basis : {"reachable", "full"}
+        Keep the patterns reachable from the vacuum (exact for a unique steady state) or all 2^N.
+    solver : {"auto", "direct", "iterative"}
+        Sparse LU of the whole ΔN = 0 sector (with a condition estimate that detects a non-unique steady
+        state); GMRES preconditioned by the secular block (see ``_secular_gmres``) with a probe solve that
+        detects one (see ``_probe_singular``); or LU up to ``DIRECT_LIMIT`` elements and GMRES beyond.
+    rtol : float, optional
+        Relative residual tolerance of GMRES (dimensionless; default ``DEFAULT_RTOL``). Iterative only.
+    maxiter : int, optional
+        GMRES restarts of ``GMRES_RESTART`` steps each (default ``DEFAULT_MAXITER``). Iterative only.
+    secular_window : float, optional
+        Energy window (energy units) of the coherences the preconditioner solves exactly; default
+        :func:`default_secular_window`. Iterative only.
+    threads : int, optional
+        BLAS threads for the solve (the user override of :func:`~transportbench.resources.blas_threads`;
+        default: ``TRANSPORTBENCH_BLAS_THREADS``, else one).
+
+    Settings that only the iterative solver uses are a ValueError with ``solver="direct"``. In
+    ``Result.options`` the solver ``"auto"`` chose and the iterative defaults it used are filled in.
+    """
+
+    basis: str = "reachable"
+    solver: str = "auto"
+    rtol: float | None = None
+    maxiter: int | None = None
+    secular_window: float | None = None
+    threads: int | None = None
+
+    def check(self) -> None:
+        """Validate every setting (ValueError naming it)."""
+        choice("basis", self.basis, BASES)
+        choice("solver", self.solver, SOLVERS)
+        if self.rtol is not None:
+            positive("rtol", self.rtol)
+        if self.maxiter is not None:
+            integer("maxiter", self.maxiter, minimum=1)
+        if self.secular_window is not None:
+            nonnegative("secular_window", self.secular_window)
+        if self.threads is not None:
+            integer("threads", self.threads, minimum=1)
+        iterative_only = [name for name in ("rtol", "maxiter", "secular_window") if getattr(self, name) is not None]
+        if self.solver == "direct" and iterative_only:
+            raise ValueError(f"{iterative_only} apply to the iterative solver only, not to solver='direct'")
+
+    def resolved(self, machine: Machine, chosen: str) -> LocalOptions:
+        """These options with the solver ``chosen`` for ``machine`` and the defaults it uses filled in."""
+        if chosen == "direct":
+            return dataclasses.replace(self, solver="direct")
+        window = default_secular_window(machine) if self.secular_window is None else self.secular_window
+        return dataclasses.replace(self, solver="iterative", rtol=self.rtol or DEFAULT_RTOL,
+                                   maxiter=self.maxiter or DEFAULT_MAXITER, secular_window=window)
+
+
+Options = LocalOptions
+CAPABILITIES = Capabilities(statistics=("qubit", "fermion"), bands=("wide", "flat", "lorentzian"),
+                            ideal_limit=True, dephasing=True, dynamics=True)
+"""Qubits and fermions; every band, as the golden-rule rate at each jump's energy
+(:func:`~transportbench.backends.local_model.band_density`); the ideal limit (wide band only); dephasing."""
+
+
+def check_machine(machine: Machine, options: LocalOptions | None = None) -> None:
+    """ValueError naming what the local equation cannot represent (a finite band in the ideal limit)."""
+    CAPABILITIES.check(machine, NAME)
+    finite = [r.name for r in machine.reservoirs if r.band.kind != "wide"]
+    if machine.ideal_limit and finite:
+        raise ValueError(f"the ideal limit (paper Eq. 3) assumes wide bands; reservoirs {finite} have finite bands")
+
+
+def estimate_memory(machine: Machine, options: LocalOptions | None = None) -> float:
+    """Bytes the steady-state solve needs (:func:`steady_state_bytes` of the basis it would keep).
+
+    Finds the basis (the reachable-pattern search is itself budgeted: it stops with ResourceBudgetError
+    once the patterns found imply more than the budget).
+    """
+    options = LocalOptions.build(options)
+    occupations = _budgeted_basis(machine, options.basis, lambda counts: steady_state_bytes(
+        machine, counts, options.solver), f"the local Lindblad steady state (solver {options.solver!r})")
+    return steady_state_bytes(machine, np.bincount(occupations.sum(axis=1), minlength=machine.n_qubits + 1),
+                              options.solver)
+
+
+def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **settings: Any) -> Result:
     """Steady state of the local Lindblad equation of ``machine``.
 
     Parameters
     ----------
     machine : Machine
         The machine (energies in any one unit; ħ = k_B = 1).
-    basis : {"reachable", "full"}
-        Keep the patterns reachable from the vacuum (exact for a unique steady state) or all 2^N.
-    solver : {"auto", "direct", "iterative"}
-        Sparse LU of the whole sector (with a condition estimate that detects a non-unique steady
-        state); GMRES preconditioned by the secular block (see ``_secular_gmres``) with a probe solve
-        that detects one (see ``_probe_singular``); or LU up to ``DIRECT_LIMIT`` elements and GMRES beyond.
-    tol : float
-        Relative residual tolerance of the iterative solver.
-    maxiter : int
-        Iteration budget of the iterative solver (restarts of ``GMRES_RESTART`` steps).
-    secular_window : float, optional
-        Energy window (energy units) of the coherences solved exactly by the preconditioner; default
-        :func:`default_secular_window`.
-    threads : int, optional
-        BLAS threads for the solve (the user override of
-        :func:`~transportbench.resources.blas_threads`; default: ``TRANSPORTBENCH_BLAS_THREADS``, else one).
+    options : LocalOptions, optional
+        The solver options; ``settings`` (the same names as keywords) build or change them.
 
     Returns
     -------
     Result
-        ρ on the kept basis, currents per reservoir, health and the options used (``solve_steady(machine,
-        **result.options)`` repeats the solve). ``health.unique`` is False when the steady state is not
-        unique (a :class:`DegenerateSteadyStateWarning` is emitted and recorded in ``health.notes``), True
-        when the whole state space was kept and the solver found the steady state unique, None when only
-        the reachable patterns were checked (the other patterns only for conserved excitation numbers, see
-        :func:`~transportbench.backends.local_model.conserved_groups`). ``health.converged`` says whether
-        the solver met its tolerance. The notes give the sector size and the BLAS threads used.
+        ρ on the kept basis, currents per reservoir, health and the options used
+        (``solve_steady(result.machine, result.options)`` repeats the solve); ``stats`` holds the sector
+        size, the solver used, its iterations and the BLAS threads. ``health.unique`` is False when the
+        steady state is not unique (a :class:`DegenerateSteadyStateWarning` is emitted and recorded in
+        ``health.notes``), True when the whole state space was kept and the solver found the steady state
+        unique, None when only the reachable patterns were checked (the other patterns only for conserved
+        excitation numbers, see :func:`~transportbench.backends.local_model.conserved_groups`).
+        ``health.converged`` says whether the solver met its tolerance.
 
     Raises
     ------
+    ValueError
+        For unknown or inapplicable settings and for what the backend cannot represent (:func:`check_machine`).
     ResourceBudgetError
         When the estimated memory (:func:`steady_state_bytes`) exceeds the budget of
         :mod:`transportbench.resources`, before the large allocations (during the basis search).
     """
-    _check_choice("basis", basis, BASES)
-    _check_choice("solver", solver, SOLVERS)
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, int) or maxiter < 1:
-        raise ValueError(f"maxiter must be a positive integer, got {maxiter!r}")
+    options = LocalOptions.build(options, **settings)
+    check_machine(machine, options)
     start = time.perf_counter()
-    window = default_secular_window(machine) if secular_window is None else secular_window
-    with blas_threads("sparse", threads) as count:
-        occupations = _budgeted_basis(machine, basis, lambda counts: steady_state_bytes(machine, counts, solver),
-                                      f"the local Lindblad steady state (solver {solver!r})")
+    with blas_threads("sparse", options.threads) as count:
+        occupations = _budgeted_basis(machine, options.basis, lambda counts: steady_state_bytes(
+            machine, counts, options.solver), f"the local Lindblad steady state (solver {options.solver!r})")
         model = build_local_model(machine, occupations)
         sector = sector_layout(model.numbers, 0)
-        chosen = _chosen_solver(solver, sector.size)
+        used = options.resolved(machine, _chosen_solver(options.solver, sector.size))
         terms = liouvillian_terms(model, sector)
         generator = sum(terms.values()).tocsr()
         kets, bras = sector.element_indices()
         energy_gap = model.level_energies[kets] - model.level_energies[bras]
-        kernel = _solve_kernel(generator, sector, energy_gap, chosen, tol, maxiter, window)
+        kernel = _solve_kernel(generator, sector, energy_gap, used)
         residual = float(np.linalg.norm(generator @ kernel.vector))
         particle, energy = _currents(model, sector, terms, kernel.vector[None, :])
     notes = [*kernel.notes, f"ΔN = 0 sector of {sector.size} elements; {count} BLAS thread(s)"]
@@ -241,10 +320,10 @@ def solve_steady(machine: Machine, *, basis: str = "reachable", solver: str = "a
         machine=machine, backend=NAME, rho=rho, occupations=model.occupations,
         particle_currents={name: float(value[0]) for name, value in particle.items()},
         energy_currents={name: float(value[0]) for name, value in energy.items()},
-        options={"basis": basis, "solver": chosen, "tol": tol, "maxiter": maxiter, "secular_window": window,
-                 "threads": threads},
-        seconds=time.perf_counter() - start,
+        options=used, seconds=time.perf_counter() - start,
         health=assess(rho, residual=residual, converged=kernel.converged, notes=tuple(notes), unique=unique),
+        stats={"solver": used.solver, "basis_size": len(model.occupations), "sector_size": sector.size,
+               "blas_threads": count, **kernel.stats},
     )
 
 
@@ -300,11 +379,10 @@ def _bordered(generator: sp.csr_matrix, sector: Sector) -> tuple[sp.csc_matrix, 
     return matrix, rhs
 
 
-def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarray, solver: str, tol: float,
-                  maxiter: int, window: float) -> _Kernel:
+def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarray, options: LocalOptions) -> _Kernel:
     matrix, rhs = _bordered(generator, sector)
-    if solver == "iterative":
-        return _secular_gmres(matrix, rhs, energy_gap, tol, maxiter, window)
+    if options.solver == "iterative":
+        return _secular_gmres(matrix, rhs, energy_gap, options.rtol, options.maxiter, options.secular_window)
     try:
         factor = spla.splu(matrix, permc_spec="COLAMD")
     except RuntimeError as error:  # SuperLU reports an exactly singular matrix
@@ -314,7 +392,7 @@ def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarr
     notes = [f"direct sparse LU; 1-norm condition estimate {condition:.2e}"]
     if not (np.isfinite(vector).all() and condition <= DEGENERACY_CONDITION):  # NaN counts as singular
         return _degenerate(generator, sector, notes, f"condition estimate {condition:.2e}")
-    return _Kernel(vector, True, notes, None)
+    return _Kernel(vector, True, notes, None, {"condition_estimate": condition})
 
 
 def _secular_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, energy_gap: np.ndarray, tol: float, maxiter: int,
@@ -337,7 +415,7 @@ def _secular_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, energy_gap: np.ndarra
         notes.append(message)
     singular, probe_note = _probe_singular(matrix, operator, restarts=iterations // GMRES_RESTART + 2)
     notes.append(probe_note)
-    return _Kernel(vector, converged, notes, singular)
+    return _Kernel(vector, converged, notes, singular, {"iterations": iterations, "secular_elements": exact})
 
 
 def _secular_preconditioner(matrix: sp.csc_matrix, energy_gap: np.ndarray,

@@ -45,9 +45,10 @@ from transportbench.thermal import fermi
 def reservoir_rates(machine: Machine, reservoir: Reservoir, occupations: np.ndarray) -> np.ndarray:
     """Rate (energy units) of the reservoir's transition out of each basis state.
 
-    For a state with qubit k empty this is the excitation rate γ n_F(ε_k + Σ_l U_kl n_l, μ, T); with
-    qubit k excited it is the relaxation rate γ (1 − n_F(…)). In the machine's ideal limit the rates
-    of paper Eq. (3) are used exactly (see :class:`~transportbench.model.Machine`).
+    For a state with qubit k empty this is the excitation rate γ ρ(E) n_F(E, μ, T) at the transition energy
+    E = ε_k + Σ_l U_kl n_l, with ρ(E) the lead's :func:`band_density`; with qubit k excited it is the
+    relaxation rate γ ρ(E) (1 − n_F(E, μ, T)). In the machine's ideal limit the rates of paper Eq. (3) are
+    used exactly (see :class:`~transportbench.model.Machine`; the wide band is assumed there).
     """
     k = reservoir.qubit
     empty = occupations[:, k] == 0
@@ -59,11 +60,28 @@ def reservoir_rates(machine: Machine, reservoir: Reservoir, occupations: np.ndar
         else:
             filled = np.where(blocked, 0.0, fermi(machine.energies[k], reservoir.chemical_potential,
                                                   reservoir.temperature))
+        density = 1.0
     else:
         coulomb = np.array([machine.coulomb_energy(k, q) for q in range(machine.n_qubits)])
         level = machine.energies[k] + occupations @ coulomb
         filled = fermi(level, reservoir.chemical_potential, reservoir.temperature)
-    return reservoir.rate * np.where(empty, filled, 1.0 - filled)
+        density = band_density(reservoir, level)
+    return reservoir.rate * density * np.where(empty, filled, 1.0 - filled)
+
+
+def band_density(reservoir: Reservoir, energy: np.ndarray) -> np.ndarray | float:
+    """The lead's density of states at ``energy`` relative to the band centre (dimensionless).
+
+    Wide band: 1. Flat band of half-width D: 1 inside [−D, D], 0 outside. Lorentzian band of half-width W:
+    W² / ((E − μ)² + W²), centred at the reservoir's μ. The golden-rule rate of a transition at E is
+    γ × this factor.
+    """
+    band = reservoir.band
+    if band.kind == "flat":
+        return (np.abs(energy) < band.width).astype(float)
+    if band.kind == "lorentzian":
+        return band.width**2 / ((energy - reservoir.chemical_potential) ** 2 + band.width**2)
+    return 1.0
 
 
 def coherence_width(machine: Machine, reservoir: Reservoir) -> float:
