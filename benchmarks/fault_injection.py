@@ -93,6 +93,11 @@ def _environment(folder: Path, extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, "CALL_LOG": str(folder / "calls.log"), "PYTHONUNBUFFERED": "1", **extra}
 
 
+def _tiny_memory_budget(folder: Path) -> None:
+    """Mark the folder for a run under a 1 MiB memory budget (QmeQ's fixed buffers alone exceed it)."""
+    (folder / "memory_budget_gib").write_text("0.001")
+
+
 def _write_truncated_netcdf(folder: Path) -> None:
     run_cli(["sweep", "--over", "mu=4,8", "--workers", "1", "--out", "cut.nc"], folder)
     path = folder / "cut.nc"
@@ -149,10 +154,11 @@ BAD_INPUTS: list[tuple[str, list[str], int, Callable[[Path], None] | None]] = [
     ("truncated .nc output", ["sweep", "--over", "mu=4,8", "--workers", "1", "--out", "cut.nc"], 2,
      _write_truncated_netcdf),
     ("unknown study", ["study", "no_such_study"], 2, None),
-    ("approach fails (QmeQ refuses the ideal limit)", ["compare", "--ideal", "--approaches", "lindblad",
-                                                        "qmeq:pauli"], 1, None),
-    ("every sweep point fails", ["sweep", "--ideal", "--over", "mu=4,8", "--approaches", "qmeq:pauli",
-                                 "--workers", "1"], 1, None),
+    ("QmeQ cannot solve the ideal limit", ["compare", "--ideal", "--approaches", "lindblad", "qmeq:pauli"], 2, None),
+    ("approach over the memory budget (1 MiB)", ["compare", "--approaches", "lindblad", "qmeq:pauli"], 1,
+     _tiny_memory_budget),
+    ("every sweep point over the budget", ["sweep", "--over", "mu=4,8", "--approaches", "qmeq:pauli",
+                                           "--workers", "1"], 1, _tiny_memory_budget),
     ("damaged journal (cut header, garbage, {}, scalar)", ["sweep", "--over", "mu=4,8", "--workers", "1",
                                                            "--out", "damaged.nc"], 0, _write_damaged_journal),
 ]
@@ -165,7 +171,8 @@ def bad_input_row(case: str, arguments: list[str], expected: int, prepare: Calla
     folder = Path(tempfile.mkdtemp(dir=root))
     if prepare is not None:
         prepare(folder)
-    outcome = run_cli(arguments, folder)
+    budget = folder / "memory_budget_gib"
+    outcome = run_cli(arguments, folder, {"TRANSPORTBENCH_MEMORY_GIB": budget.read_text()} if budget.exists() else None)
     as_expected = outcome.status == expected and outcome.one_line and not outcome.traceback
     return [case, f"exit {expected}", str(outcome.status), "yes" if outcome.one_line else "NO",
             "YES" if outcome.traceback else "no", "—", "—", "—"], as_expected

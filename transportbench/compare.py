@@ -49,7 +49,8 @@ def check_approach(spec: str, options: Mapping[str, Any] | None = None, machine:
     Imports the backend module (never QmeQ or QuTiP themselves) and builds its options object, so a misspelled
     or inapplicable option fails here, before any work; with ``machine``, also asks the backend whether it can
     represent it (``check_machine``). A memory estimate beyond the budget is left to the solve, where it
-    becomes that approach's FAILED row.
+    becomes that approach's FAILED row (as do :class:`~transportbench.result.SolveFailure` and MemoryError;
+    any other exception is a bug and propagates).
     """
     backend, approach = split_approach(spec)
     module = get_backend(backend)
@@ -138,7 +139,7 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
             try:
                 row = summarize(solve(machine, spec, **options.get(spec, {})), figures)
                 row["error"] = ""
-            except (SolveFailure, ResourceBudgetError) as error:  # recorded in the row; the others still run
+            except (SolveFailure, ResourceBudgetError, MemoryError) as error:  # recorded; the others still run
                 row = {"error": f"{type(error).__name__}: {error}", "seconds": time.perf_counter() - start,
                        "status": f"FAILED: {type(error).__name__}: {error}"}
         row["warnings"] = "; ".join(f"{w.category.__name__}: {w.message}" for w in caught)
