@@ -29,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -39,7 +40,7 @@ import numpy as np
 from table_format import markdown_table
 
 from transportbench.backends import qmeq as qmeq_backend
-from transportbench.model import Machine
+from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.result import Result
 
@@ -87,14 +88,14 @@ def converged_2vn_row(machine: Machine) -> tuple[tuple[str, ...], Result, list[s
         warnings.simplefilter("always", qmeq_backend.BandwidthWarning)
         warnings.simplefilter("always", qmeq_backend.ConvergenceWarning)
         result, wall, cpu = timed(lambda: qmeq_backend.solve_steady(machine), 1)
-    settings = f"converged: D={result.options['bandwidth']:.1f}, grids listed below"
+    settings = f"converged: D={result.stats['band_half_width']:.1f}, grids listed below"
     return row("Fig. 3 triple dot", result, settings, wall, cpu), result, [str(w.message) for w in caught]
 
 
 def fixed_2vn_row(machine_name: str, machine: Machine, kpnt: int, niter: int) -> tuple[str, ...]:
     """2vN on one fixed grid."""
     result, wall, cpu = timed(lambda: qmeq_backend.solve_steady(machine, converge=False, kpnt=kpnt, niter=niter), 1)
-    return row(machine_name, result, f"fixed: D={result.options['bandwidth']:.1f}, kpnt={kpnt}, niter={niter}",
+    return row(machine_name, result, f"fixed: D={result.stats['band_half_width']:.1f}, kpnt={kpnt}, niter={niter}",
                wall, cpu)
 
 
@@ -103,8 +104,10 @@ def bandwidth_scan_rows(machine: Machine) -> list[tuple[str, ...]]:
     rows = []
     for bandwidth in SCAN_BANDWIDTHS:
         kpnt = round(2 * bandwidth / SCAN_SPACING) + 1
-        result, wall, cpu = timed(lambda b=bandwidth, k=kpnt: qmeq_backend.solve_steady(
-            machine, bandwidth=b, converge=False, kpnt=k, niter=SCAN_NITER), 1)
+        flat = machine.replace(reservoirs=tuple(dataclasses.replace(r, band=Band.flat(bandwidth))
+                                                for r in machine.reservoirs))
+        result, wall, cpu = timed(lambda m=flat, k=kpnt: qmeq_backend.solve_steady(
+            m, converge=False, kpnt=k, niter=SCAN_NITER), 1)
         rows.append(row("Fig. 3 triple dot", result, f"fixed: D={bandwidth:g}, kpnt={kpnt}, niter={SCAN_NITER}",
                         wall, cpu))
     return rows
@@ -190,6 +193,8 @@ def main() -> None:
     print("\nConverged 2vN at the Fig. 3 point (the notes list every grid solved):")
     for note in converged.health.notes:
         print(f"  note: {note}")
+    for grid in converged.stats["grids"]:
+        print(f"  grid: {grid}")
     for message in caught:
         print(f"  warning: {message}")
     print_w_machine_estimate(w_machine, w_machine_2vn)

@@ -6,6 +6,7 @@ message and 2vN progress output. 2vN runs here only on tiny grids (band D = 40, 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import warnings
@@ -16,14 +17,21 @@ import pytest
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.backends import qmeq_budget
 from transportbench.backends.lindblad import DegenerateSteadyStateWarning
-from transportbench.model import Machine
+from transportbench.model import Band, Machine, Reservoir
 from transportbench.resources import ResourceBudgetError, memory_budget
+from transportbench.result import SolveFailure
 
 pytestmark = pytest.mark.qmeq
 
 FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
-TINY_2VN = {"bandwidth": 40.0, "converge": False, "kpnt": 33, "niter": 2}
-"""A 2vN solve of a triple dot in well under a second (its numbers mean nothing)."""
+TINY_2VN = {"converge": False, "kpnt": 33, "niter": 2}
+"""With :data:`TINY_BAND`, a 2vN solve of a triple dot in well under a second (its numbers mean nothing)."""
+TINY_BAND = Band.flat(40.0)
+
+
+def on_band(machine: Machine, band: Band = TINY_BAND) -> Machine:
+    """``machine`` with every lead on ``band``."""
+    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
 
 
 def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
@@ -65,8 +73,11 @@ def test_sizes_are_qmeq_sizes():
                                                        (100, "Pauli", "8.03e+59 many-body states"),
                                                        (5, "1vN", "kernel 48620 x 48620")])
 def test_large_w_machines_are_refused_before_qmeq_allocates(no_builder, n, approach, states):
-    """W(5) 1vN segfaulted after a 17.6 GiB allocation, W(12) asked for 59.9 TiB, W(100) an OverflowError."""
-    machine = Machine.w_machine(n)
+    """W(5) 1vN segfaulted after a 17.6 GiB allocation, W(12) asked for 59.9 TiB, W(100) an OverflowError.
+
+    Fermion statistics: the qubit W machines with n ≥ 4 have flip-flops that cross other dots (refused).
+    """
+    machine = Machine.w_machine(n, statistics="fermion")
     start = time.perf_counter()
     with memory_budget(16), pytest.raises(ResourceBudgetError, match="above the memory budget of 16 GiB") as error:
         qmeq_backend.solve_steady(machine, approach=approach)
@@ -96,11 +107,11 @@ def test_2vN_refinement_stops_at_the_memory_budget():
              for kpnt in (33, 65)]
     with memory_budget(sum(sizes) / 2 / 2**30), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = qmeq_backend.solve_steady(machine, bandwidth=40.0, kpnt=33, niter=3, max_kpnt=1025)
+        result = qmeq_backend.solve_steady(on_band(machine), kpnt=33, niter=3, max_kpnt=1025)
     assert any(issubclass(w.category, qmeq_backend.ConvergenceWarning) and "the memory budget" in str(w.message)
                for w in caught)
-    assert not result.health.converged
-    assert any("kpnt=33" in note for note in result.health.notes)
+    assert not result.health.converged and "the memory budget" in result.stats["refinement_limit"]
+    assert any("kpnt=33" in note for note in result.health.notes) and result.stats["kpnt"] == 33
 
 
 # ------------------------------------------------------------------------------ uniqueness (item 5)
@@ -112,7 +123,7 @@ ISOLATED = Machine.triple_dot(g13=0.0, g23=0.0)
 def test_non_unique_steady_state_is_reported(approach, options):
     """1vN returned populations 1.447 and −0.447 here and the table said ok."""
     with pytest.warns(DegenerateSteadyStateWarning, match="null space of dimension 2"):
-        result = qmeq_backend.solve_steady(ISOLATED, approach=approach, **options)
+        result = qmeq_backend.solve_steady(on_band(ISOLATED), approach=approach, **options)
     assert result.health.unique is False
     assert "not unique" in result.health.status()
     assert any("not unique" in note for note in result.health.notes)
@@ -122,7 +133,7 @@ def test_non_unique_steady_state_is_reported(approach, options):
 def test_unique_steady_state_is_checked(approach, options):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateSteadyStateWarning)
-        result = qmeq_backend.solve_steady(Machine.triple_dot(), approach=approach, **options)
+        result = qmeq_backend.solve_steady(on_band(Machine.triple_dot()), approach=approach, **options)
     assert result.health.unique is True
 
 
@@ -143,7 +154,7 @@ def test_2vN_at_equilibrium_converges():
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", qmeq_backend.ConvergenceWarning)
-        result = qmeq_backend.solve_steady(Machine.triple_dot(mu_hot=0.0, coulomb_energy=2.0), bandwidth=15.0,
+        result = qmeq_backend.solve_steady(Machine.triple_dot(mu_hot=0.0, coulomb_energy=2.0, band=Band.flat(15.0)),
                                            kpnt=301, max_kpnt=601, check_bandwidth=False)
     assert result.health.converged
     assert abs(result.particle_currents["hot"]) < 1e-6
@@ -151,7 +162,8 @@ def test_2vN_at_equilibrium_converges():
 
 def test_current_floor_keeps_fig3_particle_currents_relative():
     """At the Fig. 3 point (I ≈ 1.3e-4, Σγ = 0.2) the particle floor lies well below the current."""
-    tolerance = qmeq_backend._tolerance(Machine.triple_dot(), None, None, None)
+    machine = Machine.triple_dot()
+    tolerance = qmeq_backend._tolerance(machine, qmeq_backend.QmeqOptions().resolved(machine))
     assert tolerance.particle_floor == pytest.approx(2e-5) and tolerance.particle_floor < 1.3e-4 / 5
     assert tolerance.energy_floor == pytest.approx(2e-5 * 31.1)
     with pytest.raises(ValueError, match="current_floor"):
@@ -162,22 +174,25 @@ def test_current_floor_keeps_fig3_particle_currents_relative():
 @pytest.mark.parametrize(("approach", "options"), [("1vN", {}), ("Pauli", {"lamb_shift": False}),
                                                    ("2vN", TINY_2VN)])
 def test_options_round_trip(approach, options):
-    """``solve_steady(machine, **result.options)`` solves the same problem again."""
-    machine = Machine.triple_dot()
+    """``solve_steady(result.machine, result.options)`` (or ``**result.options``) solves the same problem again."""
+    machine = on_band(Machine.triple_dot())
     first = qmeq_backend.solve_steady(machine, approach=approach, **options)
-    again = qmeq_backend.solve_steady(machine, **first.options)
-    assert again.options == first.options
-    assert np.array_equal(again.rho, first.rho)
+    for again in (qmeq_backend.solve_steady(first.machine, first.options),
+                  qmeq_backend.solve_steady(first.machine, **first.options)):
+        assert again.options == first.options
+        assert np.array_equal(again.rho, first.rho)
 
 
 def test_converged_2vN_options_repeat_the_refinement():
-    machine = Machine.triple_dot()
-    settings = {"bandwidth": 40.0, "kpnt": 33, "max_kpnt": 65, "niter": 3, "check_bandwidth": False}
+    machine = on_band(Machine.triple_dot())
+    settings = {"kpnt": 33, "max_kpnt": 65, "niter": 3, "check_bandwidth": False}
     with pytest.warns(qmeq_backend.ConvergenceWarning):  # so coarse a grid cannot converge
         first = qmeq_backend.solve_steady(machine, **settings)
     assert first.options["kpnt"] == 33 and first.options["niter"] == 3  # the request, not the last grid
+    assert first.stats["kpnt"] == 65 and first.stats["refinement_limit"] == "max_kpnt=65"
+    assert [grid["kpnt"] for grid in first.stats["grids"]] == [33, 65]
     with pytest.warns(qmeq_backend.ConvergenceWarning):
-        again = qmeq_backend.solve_steady(machine, **first.options)
+        again = qmeq_backend.solve_steady(first.machine, first.options)
     assert np.array_equal(again.rho, first.rho)
 
 
@@ -194,7 +209,8 @@ def test_threads_are_used_and_recorded(monkeypatch):
     monkeypatch.setattr(qmeq_backend, "blas_threads", recording)
     result = qmeq_backend.solve_steady(Machine.triple_dot(), approach="1vN", threads=1)
     assert seen == [("dense", 1)]
-    assert "BLAS threads: 1" in result.health.notes and "threads" not in result.options
+    assert "BLAS threads: 1" in result.health.notes and result.stats["blas_threads"] == 1
+    assert result.options.threads == 1
     with pytest.raises(ValueError, match="threads"):
         qmeq_backend.solve_steady(Machine.triple_dot(), approach="1vN", threads=0)
 
@@ -228,9 +244,22 @@ def test_missing_qmeq_tells_make_and_pip_users(monkeypatch):
 
 
 def test_2vN_progress_bar_on_request_only(capsys):
-    machine = Machine.triple_dot()
+    machine = on_band(Machine.triple_dot())
     qmeq_backend.solve_steady(machine, **TINY_2VN)
     assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest: no bar by default
     result = qmeq_backend.solve_steady(machine, **TINY_2VN, progress=True)
     assert "2vN kpnt=33" in capsys.readouterr().err
-    assert "progress" not in result.options
+    assert result.options.progress is True
+
+
+def test_qmeq_failures_are_solve_failures_and_installation_problems_are_not(monkeypatch):
+    """A singular kernel on an accepted machine is a SolveFailure (compare/sweep record it); a build problem is not."""
+    machine = Machine(energies=(1.0, 1.0), reservoirs=(Reservoir("lead", 0, 0.1, 0.0, 1.0),))
+    with pytest.raises(SolveFailure, match="success flag False"):
+        qmeq_backend.solve_steady(machine, approach="Pauli")
+    import qmeq.builder.builder_base as builder_base
+
+    monkeypatch.setattr(builder_base, "ApproachPauli", builder_base.ApproachPyPauli)
+    with pytest.raises(RuntimeError, match="pure Python") as error:
+        qmeq_backend.solve_steady(Machine.triple_dot(), approach="Pauli")
+    assert not isinstance(error.value, SolveFailure)

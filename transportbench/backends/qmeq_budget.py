@@ -18,8 +18,8 @@ Sizes
 ``ndm1`` = Σ_c n_c n_{c+1} = C(2N, N + 1)
     First-order (lead-resolved) elements between neighbouring sectors (2vN: Φ[1]).
 
-Memory (bytes; the estimate of :func:`estimate`)
-------------------------------------------------
+Memory (bytes; the estimate of :func:`estimate`, ``qmeq.estimate_memory`` of the backend contract)
+---------------------------------------------------------------------------------------------------
 Builder
     The index maps ``mapdm0``/``booldm0``/``conjdm0`` (10 bytes per sector element, Σ_c n_c² of them,
     allocated for every approach, Pauli included), the dictionary ``inddm0`` (≈ ``DICT_ENTRY_BYTES`` per
