@@ -24,7 +24,7 @@ import numpy as np
 from table_format import markdown_table
 
 from transportbench.backends.qmeq import build_system
-from transportbench.model import Machine
+from transportbench.model import Band, Machine
 
 AGREEMENT_RTOL = 1e-9
 DBAND = 1000.0
@@ -33,7 +33,7 @@ DBAND = 1000.0
 
 def time_2vN(kerntype: str, kpnt: int, niter: int) -> tuple[float, np.ndarray]:
     """Solve the triple dot once; return the wall time of the solve and the currents."""
-    system = build_system(Machine.triple_dot(), approach=kerntype.removeprefix("py"), bandwidth=DBAND, kpnt=kpnt,
+    system = build_system(Machine.triple_dot(band=Band.flat(DBAND)), approach=kerntype.removeprefix("py"), kpnt=kpnt,
                           python_kernels=kerntype.startswith("py"))
     with warnings.catch_warnings():
         # QmeQ's Fermi function overflows to exp(+inf) -> f = 0 far above μ, which is the right limit.

@@ -16,7 +16,7 @@ import xarray as xr
 
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.level_shifts import resonance_shift_estimate
-from transportbench.model import Machine
+from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_scan
 from transportbench.sweep import set_parameter
@@ -34,14 +34,14 @@ def main() -> None:
                                  current=False)
     labels = {f"qmeq:2vN, D = {d:.4g}": d for d in bands}
     two_vn = resonance_scan(machine, list(labels), "mu", two_vn_mus, specs={label: "qmeq:2vN" for label in labels},
-                            options={label: (lambda m, d=d: fixed_grid_options(m, bandwidth=d, niter=10))
-                                     for label, d in labels.items()},
+                            adjust={label: (lambda m, d=d: m.with_band(Band.flat(d))) for label, d in labels.items()},
+                            options={label: (lambda m: fixed_grid_options(m, niter=10)) for label in labels},
                             precision=1e-5, half_width=0.04, grid=9, current=False)
     table = xr.concat([first_order, two_vn], dim="approach", join="outer")
     fine_mus = np.linspace(first_order_mus[0], first_order_mus[-1], 91)
     estimates = {"wide band": [resonance_shift_estimate(set_parameter(machine, "mu", mu)) for mu in fine_mus]}
-    estimates.update({f"D = {d:.4g}": [resonance_shift_estimate(set_parameter(machine, "mu", mu), bandwidth=d)
-                                       for mu in fine_mus] for d in bands})
+    estimates.update({f"D = {d:.4g}": [resonance_shift_estimate(set_parameter(machine, "mu", mu).with_band(
+        Band.flat(d))) for mu in fine_mus] for d in bands})
     table = table.assign(estimate=(("band", "mu_fine"), np.array(list(estimates.values())),
                                    {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
     table = table.assign_coords(band=list(estimates), mu_fine=("mu_fine", fine_mus, {"units": "energy"}))
@@ -49,7 +49,8 @@ def main() -> None:
         row = table.delta_star.sel(approach=label)
         for mu in table.mu.values[np.isfinite(row.values)]:
             d = labels.get(str(label))
-            estimate = resonance_shift_estimate(set_parameter(machine, "mu", float(mu)), bandwidth=d)
+            at_mu = set_parameter(machine, "mu", float(mu))
+            estimate = resonance_shift_estimate(at_mu if d is None else at_mu.with_band(Band.flat(d)))
             print(f"{label:22s} mu = {mu:5.2f}: delta* = {float(row.sel(mu=mu)):+.6f}, estimate {estimate:+.6f}")
 
     figure, axis = plt.subplots(figsize=(7, 4.5))

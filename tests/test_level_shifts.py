@@ -1,6 +1,5 @@
 """Second-order level shifts: limits of the principal values and the resonance they predict."""
 
-import dataclasses
 import math
 
 import numpy as np
@@ -80,17 +79,17 @@ def test_2vn_resonance_follows_the_finite_band_level_shifts():
     (γ/2π) ln((D + ε + U)/(D − ε)) = +0.0027 at D = 93.3. Measured: 0.0028 (parabola through five detunings
     on the fixed spacing-2γ grid, 10 iterations; the grid error of δ* is ~3e-5).
     """
-    from transportbench.backends.qmeq import fixed_grid_options, solve_steady
+    from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options, solve_steady
     from transportbench.compare import summarize
 
     machine = Machine.triple_dot(mu_hot=8.5)
+    machine = Machine.triple_dot(mu_hot=8.5, band=Band.flat(default_bandwidth(machine)))
     options = fixed_grid_options(machine, niter=10)
     detunings = np.linspace(-0.004, 0.008, 5)
     concurrences = [summarize(solve_steady(machine.replace(energies=(1.0, 1.0 + delta, 1.0)), approach="2vN",
                                            **options))["concurrence"] for delta in detunings]
     curvature, slope, _ = np.polyfit(detunings, concurrences, 2)
     assert curvature < 0
-    expected = resonance_shift_estimate(machine.replace(reservoirs=tuple(
-        dataclasses.replace(r, band=Band.flat(options["bandwidth"])) for r in machine.reservoirs)))
+    expected = resonance_shift_estimate(machine)
     assert expected == pytest.approx(0.1 / (2 * math.pi) * math.log((93.3 + 16) / (93.3 - 1)), rel=1e-3)
     assert -slope / (2 * curvature) == pytest.approx(expected, rel=0.1)

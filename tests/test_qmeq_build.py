@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from transportbench.backends.qmeq import build_system
-from transportbench.model import Machine
+from transportbench.model import Band, Machine
 
 pytestmark = pytest.mark.qmeq
 
@@ -41,7 +41,7 @@ ignore_fermi_overflow = pytest.mark.filterwarnings("ignore:overflow encountered 
 def triple_dot_builder(kerntype: str, kpnt: int | None = None):
     """The Fig. 3 triple dot for QmeQ's ``kerntype``; a ``"py"`` prefix selects the pure-Python kernels."""
     python = kerntype.startswith("py")
-    return build_system(Machine.triple_dot(), approach=kerntype.removeprefix("py"), bandwidth=1000.0, kpnt=kpnt,
+    return build_system(Machine.triple_dot(band=Band.flat(1000.0)), approach=kerntype.removeprefix("py"), kpnt=kpnt,
                         python_kernels=python)
 
 

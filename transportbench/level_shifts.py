@@ -26,7 +26,6 @@ and in ``studies/lamb_shift_resonance.py`` and ``studies/lamb_shift_band.py``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Iterable
@@ -63,8 +62,7 @@ def _with_flat_bands(machine: Machine, bandwidth: float | None) -> Machine:
                   stacklevel=3)
     if not (is_number(bandwidth) and 0 < bandwidth < math.inf):
         raise ValueError(f"bandwidth must be a finite positive number or None (wide band), got {bandwidth!r}")
-    band = Band.flat(bandwidth)
-    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
+    return machine.with_band(Band.flat(bandwidth))
 
 
 def _principal_value(energy: float, reservoir: Reservoir, occupied: bool) -> float:

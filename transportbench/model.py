@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -266,6 +267,10 @@ class Machine:
             if reservoir.name == name:
                 return reservoir
         raise KeyError(f"no reservoir named {name!r}; reservoirs: {[r.name for r in self.reservoirs]}")
+
+    def with_band(self, band: Band) -> Machine:
+        """A copy with every reservoir on ``band``."""
+        return self.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in self.reservoirs))
 
     def replace(self, **changes: object) -> Machine:
         """A copy with some fields changed (validated again)."""

@@ -152,13 +152,15 @@ def power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, values: Sequence[float], *,
-                   options: Mapping[str, ApproachOptions] | None = None,
-                   specs: Mapping[str, str] | None = None, progress: bool = True, **locate: Any) -> xr.Dataset:
+                   options: Mapping[str, ApproachOptions] | None = None, specs: Mapping[str, str] | None = None,
+                   adjust: Mapping[str, Callable[[Machine], Machine]] | None = None, progress: bool = True,
+                   **locate: Any) -> xr.Dataset:
     """δ* per approach with ``parameter`` (a name of :data:`~transportbench.sweep.PARAMETERS`) set to each value.
 
     ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
     ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
     An ``options`` entry may be a function of the machine at each value (see :data:`ApproachOptions`);
+    ``adjust`` changes a row's machine after the parameter is set (e.g. ``lambda m: m.with_band(Band.flat(D))``);
     ``locate`` goes to :func:`locate_resonance`. Returns a Dataset over (approach, ``parameter``) with
     ``delta_star``, ``concurrence_max`` and ``current_delta_star`` (the current minimum; NaN when it lies
     at the bracket's edge or was not asked for).
@@ -168,7 +170,7 @@ def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, 
     peak = np.full_like(delta_star, np.nan)
     current_delta = np.full_like(delta_star, np.nan)
     points = _scan_points(machine, approaches, parameter, values, options=options or {}, specs=specs or {},
-                          adjust={}, description=f"resonance vs {parameter}", progress=progress)
+                          adjust=adjust or {}, description=f"resonance vs {parameter}", progress=progress)
     for i, j, changed, approach, settings in points:
         found = locate_resonance(changed, approach, options=settings, **locate)
         delta_star[i, j], peak[i, j], current_delta[i, j] = found.delta, found.concurrence, found.current_delta
