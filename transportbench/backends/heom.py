@@ -51,11 +51,10 @@ import numpy as np
 
 from transportbench import TransportbenchWarning
 from transportbench.backends import heom_hierarchy as hierarchy_module
-from transportbench.backends import heom_steady
+from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, solve_hierarchy
 from transportbench.model import Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.occupation import full_basis
-from transportbench.resources import blas_threads, check_memory
 from transportbench.result import Result, assess
 
 NAME = "heom"
@@ -76,11 +75,8 @@ DEFAULT_CURRENT_RTOL = 1e-2
 """Default tolerance on every current, relative to the largest of its kind."""
 DEFAULT_MAX_DEPTH = 4
 DEFAULT_MAX_PADE = 30
-DEFAULT_MAX_ADOS = 100_000
 CURRENT_FLOOR = 1e-12
 """Currents are compared relative to max(largest current, CURRENT_FLOOR × Σγ (× energy scale))."""
-DIRECT_UNKNOWNS = 30_000
-"""``solver="auto"`` factorises directly at depth ≤ 2 up to this many reduced unknowns, otherwise GMRES."""
 SOLVERS = ("auto", "direct", "iterative", "ilu", "qutip")
 WIDE_BAND_FACTORS = (1.0, 2.0, 4.0)
 """``wide_band=True`` solves at these multiples of ``band_width`` and extrapolates linearly in 1/W."""
@@ -182,89 +178,6 @@ def settings(machine: Machine, *, band_width: float | None = None, wide_band: bo
         raise ValueError(f"the starting depth/pade ({chosen.depth}, {chosen.pade}) exceed max_depth/max_pade "
                          f"({chosen.max_depth}, {chosen.max_pade})")
     return chosen
-
-
-# -------------------------------------------------------------------------------- one hierarchy
-@dataclass(frozen=True)
-class Solve:
-    """One hierarchy solved: its settings, state, currents and cost."""
-
-    pade: int
-    depth: int
-    band_width: float
-    rho: np.ndarray
-    particle: np.ndarray
-    energy: np.ndarray
-    concurrence: float
-    steady: heom_steady.SteadyState
-    ados: int
-    seconds: float
-
-    def describe(self) -> str:
-        """One line: settings, size, method, residual and time."""
-        return (f"W={self.band_width:g} pade={self.pade} depth={self.depth}: {self.ados} ADOs, "
-                f"{self.steady.unknowns} unknowns, {self.steady.method}, residual {self.steady.residual:.1e}, "
-                f"{self.seconds:.2f} s")
-
-
-def check_budget(machine: Machine, pade: int, depth: int, max_ados: int, solver: str) -> hierarchy_module.Size:
-    """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unbuilt."""
-    size = hierarchy_module.hierarchy_size(machine, pade, depth)
-    if size.ados > max_ados:
-        raise ValueError(f"the hierarchy with pade={pade}, depth={depth} has {size.ados} ADOs, above "
-                         f"max_ados={max_ados}")
-    method = _method(solver, depth, size)
-    what = (f"HEOM hierarchy (pade={pade}, depth={depth}: {size.ados} ADOs, {size.unknowns} unknowns, "
-            f"{size.reduced_unknowns} in the coupled charge blocks; solver {method})")
-    check_memory(size.generator_bytes + heom_steady.solve_bytes(size, method, 2**machine.n_qubits), what)
-    return size
-
-
-def _method(solver: str, depth: int, size: hierarchy_module.Size) -> str:
-    if solver != "auto":
-        return solver
-    return "direct" if depth <= 2 and size.reduced_unknowns <= DIRECT_UNKNOWNS else "iterative"
-
-
-def solve_hierarchy(machine: Machine, band_width: float, pade: int, depth: int, *, solver: str = "auto",
-                    max_ados: int = DEFAULT_MAX_ADOS) -> Solve:
-    """Build and solve one hierarchy (no convergence control).
-
-    Parameters
-    ----------
-    machine : Machine
-        Checked (see :func:`solve_steady`).
-    band_width : float
-        Lorentzian half-width W of every lead (energy units), centred at each lead's μ.
-    pade, depth : int
-        Padé terms per lead and branch; hierarchy truncation depth.
-    solver : {"auto", "direct", "iterative", "ilu", "qutip"}
-        See :func:`solve_steady`.
-    max_ados : int
-        Refuse larger hierarchies (ValueError) before building.
-
-    Returns
-    -------
-    Solve
-        ρ on the full basis, currents per reservoir (energy and energy² units), C(0, 1), the solve record.
-    """
-    start = time.perf_counter()
-    size = check_budget(machine, pade, depth, max_ados, solver)
-    method = _method(solver, depth, size)
-    built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth)
-    n = built.dim
-    with blas_threads("sparse"):
-        if method == "qutip":
-            steady = heom_steady.qutip_steady_state(built.solver, built.generator, n)
-        else:
-            kept = heom_steady.kept_unknowns(built.ado_charges(), hierarchy_module.charges(machine))
-            tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
-            steady = heom_steady.solve(built.generator, kept, n, tiers, method=method)
-    rho = steady.vector[:n * n].reshape((n, n), order="F")
-    particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
-    pair = concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
-        else math.nan
-    return Solve(pade, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------- convergence
@@ -438,7 +351,7 @@ def solve_steady(machine: Machine, *, band_width: float | None = None, wide_band
         ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES preconditioned by
         the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
         LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
-        depth ≤ 2 up to ``DIRECT_UNKNOWNS`` unknowns, else iterative.
+        depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative.
 
     Returns
     -------

@@ -1,0 +1,172 @@
+"""HEOM benchmark: our steady state of the hierarchy against QuTiP's ``HEOMSolver.steady_state``, and more.
+
+Rows (each measured in a fresh subprocess with one BLAS/OpenMP thread, so that peak memory is its own):
+
+* the Fig. 3 point (``Machine.triple_dot()``, W = 93.3) at depth 2 and 3 on the same hierarchy, solved by
+  our charge-reduced solver (``solver="auto"``) and by QuTiP's ``steady_state`` (``solver="qutip"``);
+  max |Δρ| between the two, wall time, peak RSS;
+* the converged HEOM point (default ``solve_steady``: Padé terms, then depth, until C changes < 1e-4 and
+  the currents < 1 %) against the converged 2vN point of the QmeQ backend (``--no-2vn`` skips it, ~1 min);
+* the W machine with n = 3 (5 dots, 3 leads) at depth 2 with a fixed number of Padé terms.
+
+Run ``.venv/bin/python benchmarks/heom.py`` (about 5 minutes, most of it QuTiP at depth 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table_format import markdown_table  # noqa: E402
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TRANSPORTBENCH_BLAS_THREADS")
+FIG3_HIERARCHIES = ((10, 2), (6, 3))
+"""(Padé terms, depth) of the Fig. 3 hierarchies solved by both steady-state solvers."""
+W_MACHINE_PADE = 8
+
+
+# ------------------------------------------------------------------------------------ the worker
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _run_task(task: dict) -> dict:
+    """One measurement in this process; returns JSON-able figures."""
+    import numpy as np
+
+    from transportbench.model import Machine
+    from transportbench.observables import concurrence, reduced_state
+
+    machine = Machine.w_machine(3) if task["machine"] == "w3" else Machine.triple_dot()
+    if task["kind"] == "2vn":
+        from transportbench.backends import qmeq as backend
+
+        options = {"approach": "2vN"}
+    else:
+        import qutip  # noqa: F401  (imported before the baseline is taken)
+
+        from transportbench.backends import heom as backend
+
+        options = task.get("options", {})
+    baseline = _peak_mib()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = backend.solve_steady(machine, **options)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rho = np.asarray(result.rho)
+    return {"wall": wall, "cpu": cpu, "peak_mib": _peak_mib(), "baseline_mib": baseline,
+            "rho": [rho.real.tolist(), rho.imag.tolist()],
+            "concurrence": concurrence(reduced_state(rho, result.occupations, [0, 1])),
+            "current": result.particle_currents["hot"], "notes": list(result.health.notes),
+            "status": result.health.status(), "residual": result.health.residual}
+
+
+def _measure(task: dict, timeout: float | None = None) -> dict:
+    """Run ``task`` in a fresh interpreter with one BLAS thread (killed after ``timeout`` seconds)."""
+    environment = dict(os.environ, **{name: "1" for name in THREAD_VARIABLES})
+    try:
+        completed = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)], capture_output=True,
+                                   text=True, env=environment, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"killed after {timeout:.0f} s"}
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr else "failed"}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------ the table
+def _versions() -> str:
+    import numpy
+    import qutip
+    import scipy
+
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"Python {platform.python_version()}, NumPy {numpy.__version__}, SciPy {scipy.__version__}, "
+            f"QuTiP {qutip.__version__}; {os.cpu_count()} CPUs, one BLAS thread per run; load average before "
+            f"the runs {load}")
+
+
+def _rho(figures: dict):  # noqa: ANN202
+    import numpy as np
+
+    return np.asarray(figures["rho"][0]) + 1j * np.asarray(figures["rho"][1])
+
+
+def _row(machine: str, solver: str, settings: str, figures: dict, delta: str = "") -> list[str]:
+    if "error" in figures:
+        return [machine, solver, settings, "—", "—", "—", "—", "—", delta or figures["error"][:60]]
+    return [machine, solver, settings, f"{figures['concurrence']:.5f}", f"{figures['current']:.5e}",
+            f"{figures['wall']:.2f}", f"{figures['cpu']:.2f}", f"{figures['peak_mib']:.0f}", delta]
+
+
+def _fig3_rows(qutip_timeout: float) -> list[list[str]]:
+    import numpy as np
+
+    rows = []
+    for pade, depth in FIG3_HIERARCHIES:
+        options = {"pade": pade, "depth": depth}
+        ours = _measure({"machine": "fig3", "kind": "heom", "options": options})
+        theirs = _measure({"machine": "fig3", "kind": "heom", "options": {**options, "solver": "qutip"}},
+                          timeout=qutip_timeout)
+        delta = "—"
+        if "error" not in ours and "error" not in theirs:
+            delta = f"max abs Δρ {np.max(np.abs(_rho(ours) - _rho(theirs))):.1e}; {theirs['wall'] / ours['wall']:.0f}x"
+        elif "error" in theirs:
+            delta = f"QuTiP {theirs['error']}"
+        settings = f"pade={pade}, depth={depth}"
+        rows.append(_row("Fig. 3 triple dot", "heom (ours)", settings, ours))
+        rows.append(_row("Fig. 3 triple dot", "heom (QuTiP steady_state)", settings, theirs, delta))
+    return rows
+
+
+def _converged_rows(with_2vn: bool) -> tuple[list[list[str]], list[str]]:
+    converged = _measure({"machine": "fig3", "kind": "heom"})
+    notes = converged.get("notes", [])
+    rows = [_row("Fig. 3 triple dot", "heom converged", "tol 1e-4 on C, 1 % on currents", converged,
+                 converged.get("status", ""))]
+    if with_2vn:
+        two = _measure({"machine": "fig3", "kind": "2vn"})
+        ratio = f"HEOM {two['wall'] / converged['wall']:.0f}x faster" if "error" not in two else ""
+        rows.append(_row("Fig. 3 triple dot", "qmeq:2vN converged", "D=93.3, default refinement", two, ratio))
+    return rows, notes
+
+
+def _w_machine_rows() -> list[list[str]]:
+    figures = _measure({"machine": "w3", "kind": "heom", "options": {"pade": W_MACHINE_PADE, "depth": 2}})
+    note = next((n for n in figures.get("notes", []) if "ADOs" in n), "")
+    return [_row("W machine n=3", "heom (ours)", f"pade={W_MACHINE_PADE}, depth=2", figures,
+                 note.split(": ", 1)[-1].split(", residual")[0])]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the benchmark table (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--no-2vn", action="store_true", help="skip the converged 2vN point (~1 min)")
+    parser.add_argument("--qutip-timeout", type=float, default=3600.0, help="kill QuTiP's solve after this many s")
+    arguments = parser.parse_args(argv)
+    if arguments.worker:
+        print(json.dumps(_run_task(json.loads(arguments.worker))))
+        return
+    header = _versions()
+    rows = [["machine", "solver", "settings", "C(0,1)", "I hot", "wall s", "CPU s", "peak MiB", "comparison"]]
+    rows += _fig3_rows(arguments.qutip_timeout)
+    converged_rows, notes = _converged_rows(not arguments.no_2vn)
+    rows += converged_rows + _w_machine_rows()
+    print(header + "\n")
+    print(markdown_table(rows, right_aligned=(3, 4, 5, 6, 7)))
+    print("\nConverged HEOM point, every hierarchy solved:")
+    for note in notes:
+        print("  " + note)
+    print(f"\nload average after the runs: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
