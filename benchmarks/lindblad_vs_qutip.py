@@ -3,7 +3,7 @@
 Three tables:
 
 1. ``Machine.w_machine(n)`` at its default (non-ideal) parameters, U = 15, μ = 8, T = 1, γ = 0.1,
-   g = 0.05, for n = 2…5 (3…9 qubits), solved by ``lindblad.solve_steady(machine)`` (default options:
+   g = 0.05, for n = 2…5 (3…9 qubits), solved by ``local.solve_steady(machine)`` (default options:
    reachable basis, ``solver="auto"``) and by ``qutip.steadystate(H, c_ops)`` (QuTiP's default:
    ``method="direct"``, solver ``scipy.sparse.linalg.spsolve`` on the full 4^N Liouvillian with the
    trace condition added to its first row; SuperLU, COLAMD ordering). QuTiP's model is built here
@@ -97,7 +97,7 @@ def timed_best(run, repeat: int):
 # ------------------------------------------------------------------------------------ our backend
 def worker_ours(n: int, restricted: bool, solver: str, repeat: int, out: Path) -> None:
     """Solve with transportbench's local Lindblad backend and save ρ (full basis) and the figures."""
-    from transportbench.backends.lindblad import solve_steady
+    from transportbench.backends.local import solve_steady
     from transportbench.observables import fidelity, w_state
 
     machine = make_machine(n, restricted)

@@ -40,7 +40,7 @@ def main() -> None:
               "qmeq:2vN": lambda m: m.with_band(two_vn_band),
               "qmeq:2vN at shifted resonance": lambda m: shifted(m.with_band(two_vn_band))}
     specs = {"qmeq:1vN at shifted resonance": "qmeq:1vN", "qmeq:2vN at shifted resonance": "qmeq:2vN"}
-    approaches = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:2vN", *specs]
+    approaches = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:2vN", *specs]
     table = leakage_vs_gamma(machine, approaches, gammas,
                              options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
                              specs=specs, adjust=adjust)

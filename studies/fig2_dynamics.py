@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from transportbench.backends import lindblad
+from transportbench.backends import local
 from transportbench.model import Machine
 from transportbench.observables import dark_state, fidelity
 from transportbench.reporting import results_folder, save, study_arguments
@@ -23,10 +23,10 @@ def main() -> None:
     relaxation = []
     for i, gamma in enumerate(gammas):
         machine = Machine.triple_dot(gamma_hot=gamma, gamma_cold=gamma, ideal_limit=True)
-        evolution = lindblad.evolve(machine, times)
+        evolution = local.evolve(machine, times)
         current[i] = (evolution.energy_currents["hot"] - evolution.energy_currents["cold"]) / 2  # J = (Q1 − Q3)/2
         fidelities[i] = [fidelity(rho, evolution.occupations, dark_state(0.05, 0.05)) for rho in evolution.states]
-        relaxation.append(1 / lindblad.relaxation_rate(machine))
+        relaxation.append(1 / local.relaxation_rate(machine))
         print(f"gamma = {gamma:g}: relaxation time 1/gap = {relaxation[-1]:.0f} (1/ε), "
               f"F(t_end) = {fidelities[i, -1]:.6f}")
 

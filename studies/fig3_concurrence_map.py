@@ -19,18 +19,18 @@ def main() -> None:
     machine = Machine.triple_dot()
     fine = {"mu": np.linspace(0, 20, 11 if args.quick else 41), "U": np.linspace(0, 20, 11 if args.quick else 41)}
     folder = results_folder(args.results, "fig3_concurrence_map")
-    local = sweep(machine, fine, ["lindblad"], path=folder / "lindblad_map.nc")
+    local = sweep(machine, fine, ["local"], path=folder / "lindblad_map.nc")
     coarse = {"mu": np.linspace(2, 18, 3 if args.quick else 5), "U": np.linspace(4, 20, 3 if args.quick else 5)}
     # converged energy grid per point (about 45 s each); --quick uses one fixed, unconverged grid
     twovn_options = {"converge": False, "kpnt": 1001} if args.quick else {"check_bandwidth": False}
     overlay = sweep(machine, coarse, ["qmeq:2vN"], path=folder / "2vn_overlay.nc", options={"qmeq:2vN": twovn_options})
 
     for mu in (8.0, 15.0):
-        point = compare(Machine.triple_dot(coulomb_energy=15.0, mu_hot=mu), ["lindblad"])
+        point = compare(Machine.triple_dot(coulomb_energy=15.0, mu_hot=mu), ["local"])
         print(f"U = 15, mu = {mu:g}: local Lindblad C = {float(point.concurrence[0]):.4f}")
 
     figure, axis = plt.subplots(figsize=(6, 5))
-    values = local.concurrence.sel(approach="lindblad").transpose("U", "mu")
+    values = local.concurrence.sel(approach="local").transpose("U", "mu")
     mesh = axis.pcolormesh(local.mu, local.U, values, shading="auto", vmin=0, vmax=1, cmap="viridis")
     figure.colorbar(mesh, label="concurrence C (local Lindblad)")
     twovn = overlay.concurrence.sel(approach="qmeq:2vN")

@@ -30,7 +30,7 @@ def main() -> None:
     two_vn_mus = np.array([8.5]) if args.quick else np.array([6.0, 8.5, 11.0])
     bands = [band] if args.quick else [band, 2 * band]
 
-    first_order = resonance_scan(machine, ["qmeq:1vN", "qmeq:redfield"], "mu", first_order_mus, precision=1e-6,
+    first_order = resonance_scan(machine, ["qmeq:1vN", "qmeq:Redfield"], "mu", first_order_mus, precision=1e-6,
                                  current=False)
     labels = {f"qmeq:2vN, D = {d:.4g}": d for d in bands}
     two_vn = resonance_scan(machine, list(labels), "mu", two_vn_mus, specs={label: "qmeq:2vN" for label in labels},
@@ -55,7 +55,7 @@ def main() -> None:
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     axis.plot(fine_mus, estimates["wide band"], "k-", lw=1, label="estimate, wide band")
-    markers = {"qmeq:1vN": "o", "qmeq:redfield": "x"}
+    markers = {"qmeq:1vN": "o", "qmeq:Redfield": "x"}
     for label in first_order.approach.values:
         axis.plot(first_order.mu, first_order.delta_star.sel(approach=label), markers[str(label)], color="k",
                   label=str(label), fillstyle="none")

@@ -37,10 +37,10 @@ def main() -> None:
     args = study_arguments(__doc__)
     machine = Machine.triple_dot()
     gammas = np.array([0.02, 0.05, 0.1]) if args.quick else np.array([0.01, 0.02, 0.05, 0.1, 0.2])
-    first_order = ["lindblad", "qmeq:1vN", "qmeq:1vN-no-lamb", "qmeq:redfield", "qmeq:redfield-no-lamb"]
+    first_order = ["local", "qmeq:1vN", "qmeq:1vN-no-lamb", "qmeq:Redfield", "qmeq:Redfield-no-lamb"]
     no_lamb = {"lamb_shift": False}
     table = resonance_vs_gamma(machine, first_order, gammas, precision=1e-6,
-                               options={"qmeq:1vN-no-lamb": no_lamb, "qmeq:redfield-no-lamb": no_lamb},
+                               options={"qmeq:1vN-no-lamb": no_lamb, "qmeq:Redfield-no-lamb": no_lamb},
                                specs={name: name.replace("-no-lamb", "") for name in first_order})
     # 2vN: fewer γ (the grid grows as 1/γ), a narrower bracket (δ* is within ±0.01 here), precision 1e-5 (the
     # size of its grid error) and no current search (it would double the solves)

@@ -27,8 +27,8 @@ def main() -> None:
     axes = {"gamma": np.geomspace(0.005, 1.0, points), "g": np.geomspace(0.005, 0.5, points)}
     other = "qmeq:1vN"
     folder = results_folder(args.results, "regime_map")
-    table = sweep(Machine.triple_dot(), axes, ["lindblad", other], path=folder / "regime_sweep.nc")
-    difference = abs(table.concurrence.sel(approach="lindblad") - table.concurrence.sel(approach=other))
+    table = sweep(Machine.triple_dot(), axes, ["local", other], path=folder / "regime_sweep.nc")
+    difference = abs(table.concurrence.sel(approach="local") - table.concurrence.sel(approach=other))
     verdicts = [[validate_regime(set_parameter(set_parameter(Machine.triple_dot(), "gamma", gamma), "g", g))
                  for g in axes["g"]] for gamma in axes["gamma"]]
 
@@ -36,7 +36,7 @@ def main() -> None:
     lamb_ratios = np.array([[worst(v, lamb=True) for v in row] for row in verdicts])
     figure, axis = plt.subplots(figsize=(6, 5))
     mesh = axis.pcolormesh(axes["gamma"], axes["g"], difference.T, shading="auto", norm="log")
-    figure.colorbar(mesh, label=f"|C(lindblad) − C({other})|")
+    figure.colorbar(mesh, label=f"|C(local) − C({other})|")
     contours = axis.contour(axes["gamma"], axes["g"], ratios.T, levels=[0.1, 0.5], colors=["white", "red"])
     axis.clabel(contours, fmt={0.1: "ratio 0.1", 0.5: "ratio 0.5"}, inline=False)  # inline cuts log-axis lines
     lamb = axis.contour(axes["gamma"], axes["g"], lamb_ratios.T, levels=[0.1], colors="magenta")
@@ -46,7 +46,7 @@ def main() -> None:
                                     linestyles="--")
         axis.clabel(disagreement, fmt={TOLERANCE: f"|ΔC| = {TOLERANCE:g}"}, inline=False)
     disagree = int((difference > TOLERANCE).sum())
-    print(f"|C(lindblad) - C({other})| > {TOLERANCE:g} at {disagree} of {difference.size} points; "
+    print(f"|C(local) - C({other})| > {TOLERANCE:g} at {disagree} of {difference.size} points; "
           f"largest {float(difference.max()):.3g}")
     axis.set_xscale("log")
     axis.set_yscale("log")

@@ -18,13 +18,13 @@ def main() -> None:
     count = 5 if args.quick else 21
     rates = {"gamma.hot": np.geomspace(0.005, 0.5, count), "gamma.cold": np.geomspace(0.005, 0.5, count)}
     folder = results_folder(args.results, "si_variations")
-    couplings = sweep(Machine.triple_dot(), rates, ["lindblad"], path=folder / "gamma_map.nc", workers=1)
+    couplings = sweep(Machine.triple_dot(), rates, ["local"], path=folder / "gamma_map.nc", workers=1)
     dephasing = {name: np.geomspace(1e-5, 1e-1, count) for name in ("dephasing.0", "dephasing.1", "dephasing.2")}
-    rows = [sweep(Machine.triple_dot(), {name: values}, ["lindblad"], workers=1, progress=False)
-            .concurrence.sel(approach="lindblad").values for name, values in dephasing.items()]
+    rows = [sweep(Machine.triple_dot(), {name: values}, ["local"], workers=1, progress=False)
+            .concurrence.sel(approach="local").values for name, values in dephasing.items()]
     data = xr.Dataset({"concurrence_vs_dephasing": (("qubit", "kappa"), np.array(rows))},
                       coords={"qubit": [0, 1, 2], "kappa": ("kappa", dephasing["dephasing.0"], {"units": "ε"})})
-    concurrence_map = couplings.concurrence.sel(approach="lindblad")
+    concurrence_map = couplings.concurrence.sel(approach="local")
     print(f"C over gamma1, gamma3 in [0.005, 0.5]: {float(concurrence_map.min()):.4f} ... "
           f"{float(concurrence_map.max()):.4f}")
     for qubit, row in zip((1, 2, 3), rows, strict=True):
@@ -33,7 +33,7 @@ def main() -> None:
               f"C = 0.5 at kappa = {half:.2g}")
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"wspace": 0.35})
     mesh = left.pcolormesh(couplings["gamma.hot"], couplings["gamma.cold"],
-                           couplings.concurrence.sel(approach="lindblad").T, shading="auto")  # colour range: the data
+                           couplings.concurrence.sel(approach="local").T, shading="auto")  # colour range: the data
     left.set_xscale("log")
     left.set_yscale("log")
     left.set_xlabel("γ1 / ε")

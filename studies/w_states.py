@@ -17,27 +17,27 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from transportbench.backends import lindblad
+from transportbench.backends import local
 from transportbench.compare import compare
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
 
-APPROACHES = ["lindblad", "qmeq:pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
+APPROACHES = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
 FINITE = {"t_hot": 1.0, "t_sink": 0.1}
 AT_FIXED = {"coulomb_energy": 20.0, "mu_hot": 8.0}
 
 
 def w_fidelity(machine: Machine, n: int) -> float:
-    result = lindblad.solve_steady(machine)
+    result = local.solve_steady(machine)
     return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
 
 
 def fidelities(n: int, qmeq_largest_n: int, **parameters: float) -> tuple[list[float], list[float]]:
     """Fidelity with |W_n⟩ and smallest eigenvalue of ρ per approach (NaN where not run or failed)."""
     machine = Machine.w_machine(n, **{**FINITE, **parameters})
-    tables = [compare(machine, ["lindblad", "qmeq:pauli", "qmeq:1vN"] if n <= qmeq_largest_n else ["lindblad"])]
+    tables = [compare(machine, ["local", "qmeq:Pauli", "qmeq:1vN"] if n <= qmeq_largest_n else ["local"])]
     if n <= qmeq_largest_n:
         plain = compare(machine, ["qmeq:1vN"], options={"qmeq:1vN": {"lamb_shift": False}})
         tables.append(plain.assign_coords(approach=["qmeq:1vN-no-lamb"]))
@@ -94,7 +94,7 @@ def main() -> None:
     figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
     for n, row_t in zip(sizes, versus_t, strict=True):
         left.semilogx(temperatures, row_t, "o-", label=f"n = {n}")
-    styles = {"lindblad": "-", "qmeq:pauli": "--", "qmeq:1vN": ":", "qmeq:1vN-no-lamb": "-."}
+    styles = {"local": "-", "qmeq:Pauli": "--", "qmeq:1vN": ":", "qmeq:1vN-no-lamb": "-."}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for a, approach in enumerate(APPROACHES):
         for i, n in enumerate(sizes):

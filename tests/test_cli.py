@@ -54,12 +54,12 @@ def _one_line_error(capsys, *fragments):
 
 
 def test_cli_compare_validate_and_errors(tmp_path, capsys):
-    assert main(["compare", "--approaches", "lindblad", "--out", str(tmp_path / "c.json")]) == 0
+    assert main(["compare", "--approaches", "local", "--out", str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
-    assert "lindblad" in out and (tmp_path / "c.json").exists()
+    assert "local" in out and (tmp_path / "c.json").exists()
     assert main(["validate", "--gamma-hot", "5"]) == 0
     assert "violated" in capsys.readouterr().out
-    assert main(["compare", "--approaches", "lindblad", "--gamma-hot", "-1"]) == 2
+    assert main(["compare", "--approaches", "local", "--gamma-hot", "-1"]) == 2
     _one_line_error(capsys, "rate must be >= 0")
     assert main(["sweep", "--over", "mu=1:2", "--workers", "1"]) == 2
     _one_line_error(capsys, "--over")
@@ -88,9 +88,9 @@ def test_cli_entry_point_help_shows_units():
 @pytest.mark.parametrize(("arguments", "fragments"), [
     (["compare", "--approaches", "qmeq:3vN"], ["3vN"]),
     (["compare", "--approaches", "lindbald"], ["lindbald"]),
-    (["compare", "--approaches", "lindblad:foo"], ["lindblad"]),
-    (["compare", "--approaches", "lindblad", "--out", "/nonexistent/dir/c.nc"], ["/nonexistent/dir", "not exist"]),
-    (["compare", "--approaches", "lindblad", "--out", "c.txt"], [".nc or .json", "c.txt"]),
+    (["compare", "--approaches", "local:foo"], ["local"]),
+    (["compare", "--approaches", "local", "--out", "/nonexistent/dir/c.nc"], ["/nonexistent/dir", "not exist"]),
+    (["compare", "--approaches", "local", "--out", "c.txt"], [".nc or .json", "c.txt"]),
     (["sweep", *GRID, "--out", "/nonexistent/dir/s.nc"], ["/nonexistent/dir", "not exist"]),
     (["sweep", *GRID, "--out", "s.json"], [".nc"]),
     (["sweep", *GRID, "--approaches", "qmeq:3vN"], ["3vN"]),
@@ -131,11 +131,11 @@ def _fail_approach(monkeypatch, spec, when=lambda machine: True):
 
 
 def test_compare_exits_1_when_an_approach_failed(tmp_path, monkeypatch, capsys):
-    _fail_approach(monkeypatch, "qmeq:pauli")
+    _fail_approach(monkeypatch, "qmeq:Pauli")
     out = tmp_path / "c.nc"
-    assert main(["compare", "--approaches", "lindblad", "qmeq:pauli", "--out", str(out)]) == 1
+    assert main(["compare", "--approaches", "local", "qmeq:Pauli", "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "1 of 2 approaches failed: qmeq:pauli: MemoryError: injected" in err and err.count("\n") == 1
+    assert "1 of 2 approaches failed: qmeq:Pauli: MemoryError: injected" in err and err.count("\n") == 1
     assert list(xr.load_dataset(out).error.values) == ["", "MemoryError: injected"]
 
 
@@ -143,10 +143,10 @@ def test_sweep_exits_1_with_failed_points_and_a_rerun_retries_them(tmp_path, mon
     path = tmp_path / "s.nc"
     arguments = ["sweep", "--over", "mu=4,8,12", "--workers", "1", "--out", str(path)]
     with monkeypatch.context() as patch:
-        _fail_approach(patch, "lindblad", lambda machine: machine.reservoir("hot").chemical_potential == 8)
+        _fail_approach(patch, "local", lambda machine: machine.reservoir("hot").chemical_potential == 8)
         assert main(arguments) == 1
     err = capsys.readouterr().err
-    assert "1 of 3 points failed" in err and "mu = 8, lindblad: MemoryError: injected" in err
+    assert "1 of 3 points failed" in err and "mu = 8, local: MemoryError: injected" in err
     assert main(arguments) == 0
     out = capsys.readouterr().out
     assert "already complete" not in out and f"wrote {path}" in out

@@ -21,27 +21,27 @@ def test_compare_table_records_failures_without_losing_other_rows(monkeypatch):
         raise ResourceBudgetError("QmeQ 2vN arrays need an estimated 13 GiB, above the memory budget of 12 GiB")
 
     monkeypatch.setattr(qmeq, "solve_steady", refuse)
-    table = compare(Machine.triple_dot(), ["lindblad", "qmeq:2vN"])
-    good = table.sel(approach="lindblad")
+    table = compare(Machine.triple_dot(), ["local", "qmeq:2vN"])
+    good = table.sel(approach="local")
     assert str(good.error.values) == "" and str(good.status.values) == "ok"
     assert float(good.concurrence) > 0.99
     failed = table.sel(approach="qmeq:2vN")
     assert "memory budget" in str(failed.error.values) and str(failed.status.values).startswith("FAILED")
     assert np.isnan(float(failed.concurrence))
     text = format_table(table)
-    assert "FAILED" in text and "lindblad" in text
+    assert "FAILED" in text and "local" in text
     notes = format_notes(table).splitlines()  # only the solved approach has notes
-    assert len(notes) == 1 and notes[0].startswith("lindblad: ")
-    assert table.energy_current.sel(approach="lindblad", reservoir="hot") > 0
+    assert len(notes) == 1 and notes[0].startswith("local: ")
+    assert table.energy_current.sel(approach="local", reservoir="hot") > 0
 
 
 @pytest.mark.parametrize(("approaches", "options", "message"), [
-    ("lindblad", None, "string"),
-    (["lindblad", "nonsense"], None, "unknown backend"),
-    (["lindblad:foo"], None, "no approaches"),
+    ("local", None, "string"),
+    (["local", "nonsense"], None, "unknown backend"),
+    (["local:foo"], None, "no approaches"),
     (["qmeq:3vN"], None, "unknown approach '3vN'"),
-    (["lindblad", "lindblad"], None, "twice"),
-    (["lindblad"], {"lindblad": {"tolerance": 1e-9}}, "tolerance"),
+    (["local", "local"], None, "twice"),
+    (["local"], {"local": {"tolerance": 1e-9}}, "tolerance"),
     (["qmeq:1vN"], {"qmeq:1vN": {"kpnts": 10}}, "kpnts"),
 ])
 def test_compare_checks_every_approach_and_option_before_solving(approaches, options, message, monkeypatch):
@@ -58,7 +58,7 @@ def test_compare_checks_every_approach_and_option_before_solving(approaches, opt
 def test_status_column_says_what_the_health_says():
     import dataclasses
 
-    from transportbench.backends.lindblad import solve_steady
+    from transportbench.backends.local import solve_steady
     from transportbench.compare import summarize
 
     result = solve_steady(Machine.triple_dot())
@@ -73,15 +73,15 @@ def test_status_column_says_what_the_health_says():
 def test_deviations_from_a_reference_row():
     from transportbench.compare import with_deviations
 
-    table = compare(Machine.triple_dot(), ["lindblad"], options={"lindblad": {"solver": "direct"}})
-    deviations = with_deviations(table, "lindblad")
+    table = compare(Machine.triple_dot(), ["local"], options={"local": {"solver": "direct"}})
+    deviations = with_deviations(table, "local")
     assert float(deviations.concurrence_error[0]) == 0.0
     assert np.all(deviations.current_error.values == 0.0)
     assert "concurrence_error" not in table and "ΔC" in format_table(deviations)
 
 
 def test_compare_values_match_the_paper_point():
-    table = compare(Machine.triple_dot(coulomb_energy=15, mu_hot=15), ["lindblad"])
+    table = compare(Machine.triple_dot(coulomb_energy=15, mu_hot=15), ["local"])
     assert float(table.concurrence[0]) == pytest.approx(0.25, abs=0.01)
     assert float(table.particle_current.sel(reservoir="hot")[0]) == pytest.approx(
         -float(table.particle_current.sel(reservoir="cold")[0]), rel=1e-10)
@@ -91,7 +91,7 @@ def test_compare_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at least one"):
         compare(Machine.triple_dot(), [])
     with pytest.raises(ValueError, match="not compared"):
-        compare(Machine.triple_dot(), ["lindblad"], options={"qmeq:2vN": {}})
+        compare(Machine.triple_dot(), ["local"], options={"qmeq:2vN": {}})
 
 
 def test_target_states_and_sinks():
@@ -131,15 +131,15 @@ def test_regime_validator_flags_a_lamb_shift_beyond_the_coupling():
 
 
 def test_local_lindblad_resonance_is_at_zero_detuning():
-    resonance = locate_resonance(Machine.triple_dot(), "lindblad", precision=1e-7)
+    resonance = locate_resonance(Machine.triple_dot(), "local", precision=1e-7)
     assert abs(resonance.delta) < 1e-6
     assert abs(resonance.current_delta) < 1e-6
     assert resonance.concurrence == pytest.approx(0.9934473418, abs=1e-8)
-    table = resonance_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.05, 0.1], precision=1e-7, progress=False)
+    table = resonance_vs_gamma(Machine.triple_dot(), ["local"], [0.05, 0.1], precision=1e-7, progress=False)
     assert np.all(np.abs(table.delta_star) < 1e-6)
     assert np.all(np.abs(table.current_delta_star) < 1e-6)
-    assert abs(float(table.slope.sel(approach="lindblad"))) < 1e-4
-    over_mu = resonance_scan(Machine.triple_dot(), ["lindblad"], "mu", [6.0, 11.0], precision=1e-7, progress=False,
+    assert abs(float(table.slope.sel(approach="local"))) < 1e-4
+    over_mu = resonance_scan(Machine.triple_dot(), ["local"], "mu", [6.0, 11.0], precision=1e-7, progress=False,
                              current=False)
     assert over_mu.delta_star.dims == ("approach", "mu")
     assert np.all(np.abs(over_mu.delta_star) < 1e-6)
@@ -161,8 +161,8 @@ def test_power_law_fit_recovers_the_exponent():
 
 def test_local_lindblad_leakage_is_sequential():
     """Local Lindblad: the dark-state leak at finite μ, U is sequential, so the current is linear in γ."""
-    table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01, 0.02], progress=False)
-    assert float(table.current_exponent.sel(approach="lindblad")) == pytest.approx(1.0, abs=0.05)
+    table = leakage_vs_gamma(Machine.triple_dot(), ["local"], [0.005, 0.01, 0.02], progress=False)
+    assert float(table.current_exponent.sel(approach="local")) == pytest.approx(1.0, abs=0.05)
     assert bool(table.converged.all())
     assert float(table.min_eigenvalue.min()) > -1e-12
 
@@ -174,22 +174,22 @@ def test_scan_options_may_depend_on_the_machine_at_each_gamma():
         seen.append(tuple(r.rate for r in machine.reservoirs))
         return {"solver": "direct"}
 
-    table = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01], options={"lindblad": options},
+    table = leakage_vs_gamma(Machine.triple_dot(), ["local"], [0.005, 0.01], options={"local": options},
                              progress=False)
     assert seen == [(0.005, 0.005), (0.01, 0.01)]
-    fixed = leakage_vs_gamma(Machine.triple_dot(), ["lindblad"], [0.005, 0.01], progress=False)
+    fixed = leakage_vs_gamma(Machine.triple_dot(), ["local"], [0.005, 0.01], progress=False)
     assert np.allclose(table.current, fixed.current, rtol=1e-8)
 
 
 def test_compare_records_and_passes_on_warnings():
-    from transportbench.backends.lindblad import DegenerateSteadyStateWarning
+    from transportbench.backends.local import DegenerateSteadyStateWarning
     from transportbench.model import Reservoir
 
     machine = Machine(energies=(1.0, 1.0, 1.0), couplings={(0, 1): 0.05, (1, 2): 0.05},
                       coulomb={(0, 1): 10.0, (0, 2): 10.0, (1, 2): 10.0},
                       reservoirs=(Reservoir("hot", 0, 0.1, 5.0, 1.0),), ideal_limit=True)
     with pytest.warns(DegenerateSteadyStateWarning):
-        table = compare(machine, ["lindblad"], options={"lindblad": {"solver": "direct"}})
+        table = compare(machine, ["local"], options={"local": {"solver": "direct"}})
     assert "DegenerateSteadyStateWarning" in str(table.warnings.values[0])
     assert "warning(s)" in format_table(table)
 
@@ -235,12 +235,12 @@ def test_1vn_leakage_at_the_shifted_resonance_is_second_order():
     from transportbench.scans import at_shifted_resonance
 
     table = leakage_vs_gamma(Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0),
-                             ["qmeq:1vN", "at resonance", "qmeq:pauli"], [0.01, 0.02, 0.04], progress=False,
+                             ["qmeq:1vN", "at resonance", "qmeq:Pauli"], [0.01, 0.02, 0.04], progress=False,
                              specs={"at resonance": "qmeq:1vN"}, adjust={"at resonance": at_shifted_resonance()})
     exponents = table.current_exponent.to_pandas()
     assert exponents["qmeq:1vN"] == pytest.approx(3.0, abs=0.1)
     assert exponents["at resonance"] == pytest.approx(2.0, abs=0.15)
-    assert exponents["qmeq:pauli"] == pytest.approx(1.0, abs=0.02)
+    assert exponents["qmeq:Pauli"] == pytest.approx(1.0, abs=0.02)
     assert np.all(table.current.sel(approach="qmeq:1vN") > 10 * table.current.sel(approach="at resonance"))
 
 
@@ -248,7 +248,7 @@ def test_1vn_leakage_at_the_shifted_resonance_is_second_order():
 def test_compare_runs_every_first_order_approach_at_the_fig3_point():
     from transportbench.compare import FIRST_ORDER
 
-    table = compare(Machine.triple_dot(), ["lindblad", *FIRST_ORDER])
+    table = compare(Machine.triple_dot(), ["local", *FIRST_ORDER])
     assert all(str(e) == "" for e in table.error.values)
     assert np.all(table.concurrence.values > 0.99)
     assert np.allclose(table.particle_current.sel(reservoir="hot").values, 8e-5, rtol=0.3)
@@ -258,16 +258,28 @@ def test_figures_of_merit_are_a_list():
     from transportbench.figures import concurrence_of, fidelity_with
 
     machine = Machine.triple_dot()
-    table = compare(machine, ["lindblad"], figures=[concurrence_of(0, 1), concurrence_of(0, 2), fidelity_with()])
+    table = compare(machine, ["local"], figures=[concurrence_of(0, 1), concurrence_of(0, 2), fidelity_with()])
     assert set(table.attrs["figures"].split(", ")) == {"concurrence_0_1", "concurrence_0_2", "fidelity"}
-    paper = compare(machine, ["lindblad"])
+    paper = compare(machine, ["local"])
     assert float(table.concurrence_0_1[0]) == float(paper.concurrence[0])
     assert float(table.concurrence_0_2[0]) < 0.01  # the sink is nearly empty: no entanglement with it
     assert "sink_population" not in table and "concurrence_0_2" in format_table(table)
     with pytest.raises(ValueError, match="distinct"):
-        compare(machine, ["lindblad"], figures=[concurrence_of(0, 1), concurrence_of(1, 0, name="concurrence_0_1")])
+        compare(machine, ["local"], figures=[concurrence_of(0, 1), concurrence_of(1, 0, name="concurrence_0_1")])
     with pytest.raises(ValueError, match="two different qubits"):
         concurrence_of(1, 1)
-    from transportbench.backends.lindblad import solve_steady
+    from transportbench.backends.local import solve_steady
 
     assert np.isnan(concurrence_of(0, 7)(solve_steady(machine)))
+
+
+def test_one_spelling_of_every_approach():
+    from transportbench.compare import canonical_approach
+
+    assert canonical_approach("QMEQ:pauli") == "qmeq:Pauli" and canonical_approach("qmeq:1VN") == "qmeq:1vN"
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        assert canonical_approach("lindblad") == "local"
+    table = compare(Machine.triple_dot(), ["LOCAL"], options={"local": {"solver": "direct"}})
+    assert list(table.approach.values) == ["local"]
+    with pytest.raises(ValueError, match="twice"):
+        compare(Machine.triple_dot(), ["local", "Local"])

@@ -37,13 +37,13 @@ class Declared:
 QMEQ = (pytest.mark.qmeq,)
 QMEQ_REFUSES = ("ideal_limit", "dephasing")
 APPROACHES: dict[str, Declared] = {
-    "lindblad": Declared(),
-    "qmeq:pauli": Declared(refuses=QMEQ_REFUSES, marks=QMEQ),
+    "local": Declared(),
+    "qmeq:Pauli": Declared(refuses=QMEQ_REFUSES, marks=QMEQ),
     # QmeQ's Lindblad approach leaks 7e-10 at equilibrium (γ = 0.1; 1e-12 at γ = 0.01)
-    "qmeq:lindblad": Declared(equilibrium_current=1e-8, refuses=QMEQ_REFUSES, marks=QMEQ),
+    "qmeq:Lindblad": Declared(equilibrium_current=1e-8, refuses=QMEQ_REFUSES, marks=QMEQ),
     # Redfield and 1vN with principal parts carry equilibrium currents (2e-7 and 2e-6 at γ = 0.1, ∝ γ^2.8;
     # exactly zero without principal parts); Redfield's kernels do not conserve energy (5 % at Fig. 3)
-    "qmeq:redfield": Declared(equilibrium_current=1e-5, energy_imbalance=(0.01, 0.1), refuses=QMEQ_REFUSES,
+    "qmeq:Redfield": Declared(equilibrium_current=1e-5, energy_imbalance=(0.01, 0.1), refuses=QMEQ_REFUSES,
                               marks=QMEQ),
     "qmeq:1vN": Declared(equilibrium_current=1e-4, refuses=QMEQ_REFUSES, marks=QMEQ),
 }

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transportbench.backends import lindblad
+from transportbench.backends import local
 from transportbench.model import Machine, Reservoir
 
 
@@ -27,7 +27,7 @@ def machines(draw):
 @settings(max_examples=60, deadline=None)
 @given(machine=machines())
 def test_random_machines_give_valid_steady_states(machine):
-    result = lindblad.solve_steady(machine, basis="full")
+    result = local.solve_steady(machine, basis="full")
     assert result.health.is_physical(1e-9), result.health
     assert result.health.residual < 1e-10
     assert abs(sum(result.particle_currents.values())) < 1e-10  # particles are conserved
@@ -36,7 +36,7 @@ def test_random_machines_give_valid_steady_states(machine):
 @settings(max_examples=15, deadline=None)
 @given(machine=machines())
 def test_random_dynamics_stays_physical(machine):
-    evolution = lindblad.evolve(machine, np.linspace(0.0, 20.0, 5), basis="full")
+    evolution = local.evolve(machine, np.linspace(0.0, 20.0, 5), basis="full")
     for rho in evolution.states:
         assert abs(np.trace(rho) - 1) < 1e-10
         assert np.linalg.eigvalsh((rho + rho.conj().T) / 2).min() > -1e-10

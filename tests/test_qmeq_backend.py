@@ -16,7 +16,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import expit
 
-from transportbench.backends import get_backend, lindblad
+from transportbench.backends import get_backend, local
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.backends.local_model import build_local_model
 from transportbench.model import Band, Machine, Reservoir
@@ -39,7 +39,7 @@ def trace_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def local_fermion(machine: Machine):
     """The local Lindblad result for the fermion model QmeQ solves, on the full basis like QmeQ's."""
-    return lindblad.solve_steady(machine.replace(statistics="fermion"), basis="full")
+    return local.solve_steady(machine.replace(statistics="fermion"), basis="full")
 
 
 def single_level(epsilon=1.0, left=(0.1, 2.0, 0.5), right=(0.05, -1.0, 0.5)) -> Machine:

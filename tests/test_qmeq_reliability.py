@@ -16,7 +16,7 @@ import pytest
 
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.backends import qmeq_budget
-from transportbench.backends.lindblad import DegenerateSteadyStateWarning
+from transportbench.backends.local import DegenerateSteadyStateWarning
 from transportbench.model import Band, Machine, Reservoir
 from transportbench.resources import ResourceBudgetError, memory_budget
 from transportbench.result import SolveFailure

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from transportbench.backends.lindblad import solve_steady
+from transportbench.backends.local import solve_steady
 from transportbench.model import Machine, Reservoir
 from transportbench.result import Result, assess, thermodynamics
 

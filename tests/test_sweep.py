@@ -56,10 +56,10 @@ def test_local_workers_share_the_cpus_blas_threads_and_leave_interrupts_to_the_p
 
 
 def test_sweep_points_equal_single_compares(tmp_path):
-    table = sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "s.nc", workers=2, progress=False)
+    table = sweep(Machine.triple_dot(), OVER, ["local"], path=tmp_path / "s.nc", workers=2, progress=False)
     assert table.concurrence.dims == ("mu", "U", "approach")
-    point = compare(Machine.triple_dot(mu_hot=15.0, coulomb_energy=15.0), ["lindblad"])
-    assert float(table.concurrence.sel(mu=15.0, U=15.0, approach="lindblad")) == float(point.concurrence[0])
+    point = compare(Machine.triple_dot(mu_hot=15.0, coulomb_energy=15.0), ["local"])
+    assert float(table.concurrence.sel(mu=15.0, U=15.0, approach="local")) == float(point.concurrence[0])
     assert table.mu.attrs["units"].startswith("energy")
     reread = xr.load_dataset(tmp_path / "s.nc")
     assert np.array_equal(reread.concurrence.values, table.concurrence.values)
@@ -67,13 +67,13 @@ def test_sweep_points_equal_single_compares(tmp_path):
 
 
 def test_sweep_refuses_another_sweeps_file(tmp_path):
-    sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "s.nc", workers=1, progress=False)
+    sweep(Machine.triple_dot(), OVER, ["local"], path=tmp_path / "s.nc", workers=1, progress=False)
     with pytest.raises(FileExistsError, match="different sweep"):
-        sweep(Machine.triple_dot(g13=0.02), OVER, ["lindblad"], path=tmp_path / "s.nc", workers=1, progress=False)
+        sweep(Machine.triple_dot(g13=0.02), OVER, ["local"], path=tmp_path / "s.nc", workers=1, progress=False)
     journal = tmp_path / "t.nc.points.jsonl"
     journal.write_text('{"fingerprint": "someone else"}\n')
     with pytest.raises(FileExistsError, match="different sweep"):
-        sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "t.nc", workers=1, progress=False)
+        sweep(Machine.triple_dot(), OVER, ["local"], path=tmp_path / "t.nc", workers=1, progress=False)
 
 
 KILLED_SWEEP = """
@@ -81,7 +81,7 @@ import sys
 import numpy as np
 from transportbench.model import Machine
 from transportbench.sweep import sweep
-sweep(Machine.w_machine(3), {"mu": np.linspace(2.0, 12.0, 12), "U": [12.0, 20.0]}, ["lindblad"],
+sweep(Machine.w_machine(3), {"mu": np.linspace(2.0, 12.0, 12), "U": [12.0, 20.0]}, ["local"],
       path=sys.argv[1], workers=1, progress=False)
 """
 
@@ -103,11 +103,11 @@ def test_killed_sweep_resumes_without_losing_or_recomputing_points(tmp_path):
     original = module.run_point
     module.run_point = lambda *args: calls.append(args) or original(*args)
     try:
-        resumed = sweep(Machine.w_machine(3), over, ["lindblad"], path=path, workers=1, progress=False)
+        resumed = sweep(Machine.w_machine(3), over, ["local"], path=path, workers=1, progress=False)
     finally:
         module.run_point = original
     assert len(calls) <= 24 - saved  # finished points are not recomputed
-    fresh = sweep(Machine.w_machine(3), over, ["lindblad"], workers=1, progress=False)
+    fresh = sweep(Machine.w_machine(3), over, ["local"], workers=1, progress=False)
     assert np.allclose(resumed.concurrence.values, fresh.concurrence.values, rtol=0, atol=1e-12)
     assert np.allclose(resumed.energy_current.values, fresh.energy_current.values, rtol=0, atol=1e-14)
 
@@ -135,9 +135,9 @@ def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
     over = {"mu": [4.0, 15.0], "U": [15.0]}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        remote = sweep(Machine.triple_dot(), over, ["lindblad"], path=tmp_path / "dask.nc",
+        remote = sweep(Machine.triple_dot(), over, ["local"], path=tmp_path / "dask.nc",
                        scheduler=cluster.scheduler_address, progress=False)
-    local = sweep(Machine.triple_dot(), over, ["lindblad"], workers=1, progress=False)
+    local = sweep(Machine.triple_dot(), over, ["local"], workers=1, progress=False)
     assert np.array_equal(remote.concurrence.values, local.concurrence.values)
 
 
@@ -177,13 +177,13 @@ def test_failed_points_are_not_cached_and_a_rerun_retries_only_them(tmp_path, mo
     path = tmp_path / "f.nc"
     with monkeypatch.context() as patch:
         patch.setattr(compare_module, "solve", out_of_memory_at_mu_8)
-        failed = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1, progress=False)
+        failed = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False)
     assert failed.attrs["failed_points"] == 1 and count_failed_points(failed) == 1
-    assert str(failed.error.sel(mu=8.0, U=15.0, approach="lindblad").item()) == "MemoryError: injected"
+    assert str(failed.error.sel(mu=8.0, U=15.0, approach="local").item()) == "MemoryError: injected"
     assert np.isnan(failed.concurrence.sel(mu=8.0)).all() and path.exists()
     assert (tmp_path / "f.nc.points.jsonl").exists(), "the journal must stay so that a rerun retries the failure"
     calls = _counting_run_point(monkeypatch)
-    retried = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1, progress=False)
+    retried = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False)
     assert [call[2] for call in calls] == [[8.0, 15.0]]  # only the failed point is computed again
     assert count_failed_points(retried) == 0 and np.isfinite(retried.concurrence).all()
     assert count_failed_points(xr.load_dataset(path)) == 0 and not (tmp_path / "f.nc.points.jsonl").exists()
@@ -191,7 +191,7 @@ def test_failed_points_are_not_cached_and_a_rerun_retries_only_them(tmp_path, mo
 
 def _journal_of_two_points(path) -> tuple:
     """A journal of SMALL on the triple dot holding its first two points, and the plan."""
-    plan = plan_sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=path, workers=1)
+    plan = plan_sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1)
     for index in plan.grid[:2]:
         plan.record(index, run_point(plan.machine, list(plan.axes), plan.values(index), plan.approaches, {}))
     return plan.journal.path, plan
@@ -210,10 +210,10 @@ def test_damaged_journal_lines_are_skipped_with_a_warning_and_computed_again(tmp
     calls = _counting_run_point(monkeypatch)
     with pytest.warns(JournalWarning, match=r"d\.nc\.points\.jsonl: skipped 6 damaged line\(s\) "
                                             r"\(line 2, 4, 5, 6, 7, 9\); 2 valid point"):
-        table = sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=tmp_path / "d.nc", workers=1, progress=False)
+        table = sweep(Machine.triple_dot(), SMALL, ["local"], path=tmp_path / "d.nc", workers=1, progress=False)
     assert len(calls) == 1 and calls[0][2] == [12.0, 15.0]
     assert (tmp_path / "d.nc.points.jsonl.damaged").exists()
-    fresh = sweep(Machine.triple_dot(), SMALL, ["lindblad"], workers=1, progress=False)
+    fresh = sweep(Machine.triple_dot(), SMALL, ["local"], workers=1, progress=False)
     assert np.array_equal(table.concurrence.values, fresh.concurrence.values)
 
 
@@ -223,7 +223,7 @@ def test_a_cut_journal_header_is_damage_not_another_sweep(tmp_path, monkeypatch)
     journal.write_text("\n".join([lines[0][:20], *lines[1:]]) + "\n")
     calls = _counting_run_point(monkeypatch)
     with pytest.warns(JournalWarning, match=r"skipped 1 damaged line\(s\) \(line 1\); 2 valid point"):
-        sweep(Machine.triple_dot(), SMALL, ["lindblad"], path=tmp_path / "h.nc", workers=1, progress=False)
+        sweep(Machine.triple_dot(), SMALL, ["local"], path=tmp_path / "h.nc", workers=1, progress=False)
     assert len(calls) == 1  # the two journalled points were recovered
 
 
@@ -242,7 +242,7 @@ def test_an_interrupted_sweep_reports_and_keeps_its_finished_points(tmp_path, mo
     monkeypatch.setattr(module, "run_point", interrupted_at_the_third_point)
     with pytest.raises(SweepInterrupted, match=r"interrupted: 2 of 6 points finished, journalled in .*i\.nc\."
                                                r"points\.jsonl; 1 running point\(s\) were stopped"):
-        sweep(Machine.triple_dot(), OVER, ["lindblad"], path=tmp_path / "i.nc", workers=1, progress=False)
+        sweep(Machine.triple_dot(), OVER, ["local"], path=tmp_path / "i.nc", workers=1, progress=False)
     assert len((tmp_path / "i.nc.points.jsonl").read_text().splitlines()) == 3  # header and two points
 
 

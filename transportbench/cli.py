@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _machine_arguments(sweep_cmd)
     sweep_cmd.add_argument("--over", action="append", required=True, metavar="NAME=start:stop:count|v1,v2",
                            help="a swept parameter (repeat for a grid), e.g. --over mu=0:20:41 --over U=10,15")
-    sweep_cmd.add_argument("--approaches", nargs="+", default=["lindblad"], help="approaches (default: lindblad)")
+    sweep_cmd.add_argument("--approaches", nargs="+", default=["local"], help="approaches (default: local)")
     sweep_cmd.add_argument("--out", help="NetCDF output; finished points are journalled next to it for resuming")
     sweep_cmd.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     sweep_cmd.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")

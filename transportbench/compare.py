@@ -1,7 +1,7 @@
 """Side-by-side comparison: the same Machine through several backends/approaches, as one labelled table.
 
-Approaches are named ``"backend"`` or ``"backend:approach"``: ``"lindblad"`` (our local Lindblad
-equation, paper Eq. 2) and ``"qmeq:pauli"``, ``"qmeq:lindblad"``, ``"qmeq:redfield"``, ``"qmeq:1vN"``,
+Approaches are named ``"backend"`` or ``"backend:approach"``: ``"local"`` (our local Lindblad
+equation, paper Eq. 2) and ``"qmeq:Pauli"``, ``"qmeq:Lindblad"``, ``"qmeq:Redfield"``, ``"qmeq:1vN"``,
 ``"qmeq:2vN"`` (QmeQ's approaches with explicit leads), and ``"heom"`` (the exact reference for Lorentzian
 bands). Every approach name and option is checked before anything is solved (ValueError); a failure of one
 approach while solving is recorded in its row (``error``, status ``FAILED``) and does not lose the others.
@@ -25,8 +25,8 @@ from transportbench.observables import populations
 from transportbench.resources import ResourceBudgetError
 from transportbench.result import Result, SolveFailure
 
-FIRST_ORDER = ("qmeq:pauli", "qmeq:lindblad", "qmeq:redfield", "qmeq:1vN")
-ALL_APPROACHES = ("lindblad", *FIRST_ORDER, "qmeq:2vN")
+FIRST_ORDER = ("qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN")
+ALL_APPROACHES = ("local", *FIRST_ORDER, "qmeq:2vN")
 
 
 HEADERS = {"concurrence": "C(0,1)", "fidelity": "F_target", "sink_population": "sink pop."}
@@ -36,11 +36,31 @@ REFERENCE = "heom"
 
 
 def split_approach(spec: str) -> tuple[str, str | None]:
-    """``"qmeq:2vN"`` → ("qmeq", "2vN"); ``"lindblad"`` → ("lindblad", None)."""
+    """``"qmeq:2vN"`` → ("qmeq", "2vN"); ``"local"`` → ("local", None)."""
     if not isinstance(spec, str) or not spec:
-        raise ValueError(f"approach must be a name like 'lindblad' or 'qmeq:2vN', got {spec!r}")
+        raise ValueError(f"approach must be a name like 'local' or 'qmeq:2vN', got {spec!r}")
     backend, _, approach = spec.partition(":")
     return backend, (approach or None)
+
+
+def canonical_approach(spec: str) -> str:
+    """The one spelling of an approach in tables and ``Result.backend``: ``"QMEQ:pauli"`` → ``"qmeq:Pauli"``.
+
+    ValueError for an unknown backend or approach (deprecated backend names give their new name with a
+    DeprecationWarning).
+    """
+    backend, approach = split_approach(spec)
+    module = get_backend(backend)
+    if approach is None:
+        return module.NAME
+    approaches = getattr(module, "APPROACHES", None)
+    if approaches is None:
+        raise ValueError(f"the {module.NAME!r} backend has no approaches to choose from; use {module.NAME!r}, "
+                         f"not {spec!r}")
+    if approach.lower() not in approaches:
+        raise ValueError(f"unknown approach {approach!r} of the {module.NAME!r} backend; valid: "
+                         f"{sorted(f'{module.NAME}:{name}' for name in approaches.values())}")
+    return f"{module.NAME}:{approaches[approach.lower()]}"
 
 
 def check_approach(spec: str, options: Mapping[str, Any] | None = None, machine: Machine | None = None) -> None:
@@ -52,14 +72,8 @@ def check_approach(spec: str, options: Mapping[str, Any] | None = None, machine:
     becomes that approach's FAILED row (as do :class:`~transportbench.result.SolveFailure` and MemoryError;
     any other exception is a bug and propagates).
     """
-    backend, approach = split_approach(spec)
+    backend, approach = split_approach(canonical_approach(spec))
     module = get_backend(backend)
-    approaches = getattr(module, "APPROACHES", None)
-    if approach is not None and approaches is None:
-        raise ValueError(f"the {backend!r} backend has no approaches to choose from; use {backend!r}, not {spec!r}")
-    if approach is not None and approach.lower() not in approaches:
-        raise ValueError(f"unknown approach {approach!r} of the {backend!r} backend; valid: "
-                         f"{sorted(f'{backend}:{name}' for name in approaches.values())}")
     settings = {**({"approach": approach} if approach is not None else {}), **dict(options or {})}
     try:
         built = module.Options.build(**settings)
@@ -153,20 +167,21 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
 
 def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None,
                      machine: Machine | None = None) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The approaches as a list and the options as dicts, every name and option checked (ValueError).
+    """The approaches in their canonical spelling and the options keyed by it, every name and option checked.
 
-    With ``machine``, every backend is also asked whether it can represent the machine (:func:`check_approach`).
+    ValueError for anything wrong. With ``machine``, every backend is also asked whether it can represent it
+    (:func:`check_approach`).
     """
     if isinstance(approaches, str):
         raise ValueError(f"approaches must be a list of names, got the string {approaches!r}; "
                          f"write [{approaches!r}]")
-    approaches = list(approaches)
-    if not approaches:
+    if not list(approaches):
         raise ValueError("approaches must name at least one approach, got an empty list")
+    approaches = [canonical_approach(spec) for spec in approaches]
     duplicates = sorted({spec for spec in approaches if approaches.count(spec) > 1})
     if duplicates:
         raise ValueError(f"approaches are listed twice: {duplicates}")
-    options = {spec: dict(settings) for spec, settings in (options or {}).items()}
+    options = {canonical_approach(spec): dict(settings) for spec, settings in (options or {}).items()}
     unknown = set(options) - set(approaches)
     if unknown:
         raise ValueError(f"options given for approaches that are not compared: {sorted(unknown)}")

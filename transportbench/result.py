@@ -185,7 +185,7 @@ class Result:
     machine : Machine
         The machine that was solved.
     backend : str
-        Backend and approach, e.g. ``"lindblad"`` or ``"qmeq:2vN"``.
+        Backend and approach, e.g. ``"local"`` or ``"qmeq:2vN"``.
     rho : ndarray, shape (D, D)
         Density matrix on the basis ``occupations`` (see the module docstring for the ordering).
     occupations : ndarray, shape (D, N)

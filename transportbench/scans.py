@@ -79,7 +79,7 @@ def _detuned(machine: Machine, qubit: int, delta: float) -> Machine:
     return machine.replace(energies=tuple(energies))
 
 
-def locate_resonance(machine: Machine, approach: str = "lindblad", *, qubit: int = 1,
+def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 1,
                      half_width: float | None = None, grid: int = 21, precision: float = 1e-6,
                      options: Mapping[str, Any] | None = None, current: bool = True) -> Resonance:
     """Find δ* maximising the concurrence of qubits 0–1 when ε_qubit → ε_qubit + δ.
@@ -89,7 +89,7 @@ def locate_resonance(machine: Machine, approach: str = "lindblad", *, qubit: int
     machine : Machine
         The undetuned machine.
     approach : str
-        Approach name, e.g. ``"lindblad"`` or ``"qmeq:1vN"``.
+        Approach name, e.g. ``"local"`` or ``"qmeq:1vN"``.
     qubit : int
         The detuned qubit (default 1, the paper's qubit 2).
     half_width : float, optional

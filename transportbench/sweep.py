@@ -412,7 +412,7 @@ class SweepPlan:
         return dataset
 
 
-def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("lindblad",),
+def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",),
                *, path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
                workers: int | None = None, scheduler: str | None = None) -> SweepPlan:
     """Check a sweep completely and load what is already computed, before any point is solved.
@@ -445,7 +445,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     return plan
 
 
-def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("lindblad",), *,
+def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",), *,
           path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
           workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> xr.Dataset:
     """Run :func:`~transportbench.compare.compare` on every point of a parameter grid.

@@ -14,6 +14,7 @@ Names are case-insensitive.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -25,11 +26,14 @@ from transportbench.options import SolverOptions
 from transportbench.result import Result
 
 BUILT_IN: dict[str, str] = {
-    "lindblad": "transportbench.backends.lindblad",
+    "local": "transportbench.backends.local",
     "qmeq": "transportbench.backends.qmeq",
     "heom": "transportbench.backends.heom",
 }
 """The backends that ship with transportbench: name → module."""
+ALIASES: dict[str, str] = {"lindblad": "local"}
+"""Deprecated names (kept for one release): the paper's local equation was registered as ``"lindblad"``,
+which is easily confused with QmeQ's Lindblad approach ``"qmeq:Lindblad"``."""
 ENTRY_POINT_GROUP = "transportbench.backends"
 
 
@@ -129,9 +133,16 @@ def registry() -> dict[str, str]:
 
 
 def get_backend(name: str) -> ModuleType:
-    """The backend module registered as ``name`` (any letter case); ValueError listing the valid names otherwise."""
+    """The backend module registered as ``name`` (any letter case); ValueError listing the valid names otherwise.
+
+    A deprecated name (:data:`ALIASES`) gives its new backend with a DeprecationWarning.
+    """
     known: Mapping[str, str] = registry()
     key = name.lower() if isinstance(name, str) else None
+    if key in ALIASES:
+        warnings.warn(f"the backend name {name!r} is deprecated; use {ALIASES[key]!r} (the paper's local equation, "
+                      "not QmeQ's Lindblad approach 'qmeq:Lindblad')", DeprecationWarning, stacklevel=2)
+        key = ALIASES[key]
     if key not in known:
         raise ValueError(f"unknown backend {name!r}; valid backends: {sorted(known)}")
     module = importlib.import_module(known[key])

@@ -18,7 +18,7 @@ Uniqueness
     QmeQ replaces by the normalisation has a null space of dimension 1 exactly when the steady state is
     unique. Its dimension is the number of singular values at most ``DEGENERACY_RTOL`` × the largest (for
     kernels up to ``qmeq_budget.UNIQUENESS_LIMIT`` columns; larger ones are not checked and ``Health.unique`` is None).
-    A larger null space emits a :class:`~transportbench.backends.lindblad.DegenerateSteadyStateWarning`,
+    A larger null space emits a :class:`~transportbench.backends.local.DegenerateSteadyStateWarning`,
     sets ``Health.unique = False`` and adds a note: the state returned is then one arbitrary solution.
 Failures
     QmeQ reporting a singular kernel (its success flag) on a machine this backend accepted is a
@@ -97,7 +97,7 @@ from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget
-from transportbench.backends.lindblad import DegenerateSteadyStateWarning
+from transportbench.backends.local import DegenerateSteadyStateWarning
 from transportbench.model import Band, Machine
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
