@@ -146,7 +146,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if plan.complete:
         print(f"already complete: {args.out} (nothing recomputed)")
     result = plan.run()
-    print("concurrence of qubits 1-2:")
+    print("concurrence C(0,1) of qubits 0 and 1 (the paper's 1 and 2):")
     print(result.concurrence.to_series().round(6).to_string())
     if args.out and not plan.complete:
         print(f"wrote {args.out}")

@@ -27,7 +27,7 @@ def summary_figure(table: xr.Dataset) -> plt.Figure:
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.bar(names, table.concurrence.values, color="tab:blue")
     left.set_ylim(min(0.95, float(np.nanmin(table.concurrence.values)) - 0.005), 1.0)
-    left.set_ylabel("concurrence of qubits 1-2")
+    left.set_ylabel("concurrence C(0,1) (paper: qubits 1, 2)")
     right.bar(names, table.particle_current.sel(reservoir="hot").values, color="tab:red")
     right.set_ylabel("particle current from the hot reservoir (ε)")
     for axis in (left, right):
