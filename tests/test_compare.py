@@ -255,22 +255,22 @@ def test_compare_runs_every_first_order_approach_at_the_fig3_point():
 
 
 def test_figures_of_merit_are_a_list():
-    from transportbench.figures import concurrence_of, fidelity_with
+    from transportbench.figures import Concurrence, Fidelity
 
     machine = Machine.triple_dot()
-    table = compare(machine, ["local"], figures=[concurrence_of(0, 1), concurrence_of(0, 2), fidelity_with()])
+    table = compare(machine, ["local"], figures=[Concurrence(0, 1), Concurrence(0, 2), Fidelity()])
     assert set(table.attrs["figures"].split(", ")) == {"concurrence_0_1", "concurrence_0_2", "fidelity"}
     paper = compare(machine, ["local"])
     assert float(table.concurrence_0_1[0]) == float(paper.concurrence[0])
     assert float(table.concurrence_0_2[0]) < 0.01  # the sink is nearly empty: no entanglement with it
     assert "sink_population" not in table and "concurrence_0_2" in format_table(table)
     with pytest.raises(ValueError, match="distinct"):
-        compare(machine, ["local"], figures=[concurrence_of(0, 1), concurrence_of(1, 0, name="concurrence_0_1")])
+        compare(machine, ["local"], figures=[Concurrence(0, 1), Concurrence(1, 0, name="concurrence_0_1")])
     with pytest.raises(ValueError, match="two different qubits"):
-        concurrence_of(1, 1)
+        Concurrence(1, 1)
     from transportbench.backends.local import solve_steady
 
-    assert np.isnan(concurrence_of(0, 7)(solve_steady(machine)))
+    assert np.isnan(Concurrence(0, 7)(solve_steady(machine)))
 
 
 def test_one_spelling_of_every_approach():

@@ -258,3 +258,15 @@ def test_a_sweep_is_checked_completely_before_any_point_is_solved(tmp_path):
         plan_sweep(machine, {"mu": [1.0]}, scheduler="tcp://127.0.0.1:9")
     with pytest.raises(ValueError, match="unknown approach"):
         plan_sweep(machine, {"mu": [1.0]}, ["qmeq:3vN"])
+
+
+def test_sweep_computes_the_figures_asked_for_in_worker_processes(tmp_path):
+    from transportbench.figures import Concurrence, SinkPopulation
+
+    figures = [Concurrence(0, 2), SinkPopulation()]
+    table = sweep(Machine.triple_dot(), {"mu": [6.0, 8.0]}, ["local"], workers=2, figures=figures, progress=False,
+                  path=tmp_path / "f.nc")
+    assert set(table.attrs["figures"].split(", ")) == {"concurrence_0_2", "sink_population"}
+    assert "concurrence" not in table and np.all(table.concurrence_0_2.values < 0.05)
+    paper = sweep(Machine.triple_dot(), {"mu": [6.0, 8.0]}, ["local"], workers=1, progress=False)
+    assert np.allclose(table.sink_population.values, paper.sink_population.values, rtol=1e-12)

@@ -1,15 +1,17 @@
 """Figures of merit: small named functions of a :class:`~transportbench.result.Result`, one number each.
 
-``compare``, ``sweep`` and the scans compute a list of them per approach (default :data:`PAPER`: the
-concurrence of qubits 0 and 1, the fidelity with the machine's ideal state and the sinks' population).
+``compare`` and ``sweep`` compute a list of them per approach (default :data:`PAPER`: the concurrence of
+qubits 0 and 1, the fidelity with the machine's ideal state and the sinks' population), e.g.
+``compare(machine, approaches, figures=[Concurrence(0, 1), Concurrence(0, 2), Fidelity()])``.
 Populations, currents, entropy production and the health figures are always in the tables.
-Qubits are 0-based everywhere: ``concurrence_of(0, 1)`` is the paper's C of qubits 1 and 2.
+Qubits are 0-based everywhere: ``Concurrence(0, 1)`` is the paper's C of qubits 1 and 2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from transportbench.model import Machine
 from transportbench.observables import SparseKet, concurrence, fidelity, populations, reduced_state, w_state
@@ -17,30 +19,22 @@ from transportbench.result import Result
 from transportbench.validation import integer
 
 
-@dataclass(frozen=True)
-class FigureOfMerit:
-    """A named number computed from a result (dimensionless unless ``units`` says otherwise).
+@runtime_checkable
+class FigureOfMerit(Protocol):
+    """A named number computed from a result: ``figure(result) -> float`` (NaN where it does not apply).
 
-    Attributes
-    ----------
-    name : str
-        Variable name in tables (a valid identifier).
-    long_name : str
-        What it is, for table attributes and plot labels.
-    compute : callable
-        ``compute(result) -> float``; NaN where the figure does not apply to the machine.
-    units : str
-        Units of the value ("" for dimensionless).
+    ``name`` is the variable name in tables (an identifier), ``long_name`` says what it is, ``units`` its
+    units ("" for dimensionless). Figures are small frozen dataclasses defined at module level, so that they
+    travel to sweep worker processes.
     """
 
     name: str
     long_name: str
-    compute: Callable[[Result], float]
-    units: str = ""
+    units: str
 
     def __call__(self, result: Result) -> float:
         """The figure's value for ``result``."""
-        return float(self.compute(result))
+        ...
 
 
 def target_state(machine: Machine) -> SparseKet | None:
@@ -71,45 +65,68 @@ def sink_qubits(machine: Machine) -> list[int]:
     return sorted({r.qubit for r in machine.reservoirs if r.name != source.name})
 
 
-def concurrence_of(first: int = 0, second: int = 1, name: str | None = None) -> FigureOfMerit:
+@dataclass(frozen=True)
+class Concurrence:
     """Wootters' concurrence of the reduced state of qubits ``first`` and ``second`` (0-based)."""
-    first, second = integer("first", first, minimum=0), integer("second", second, minimum=0)
-    if first == second:
-        raise ValueError(f"the concurrence needs two different qubits, got ({first}, {second})")
 
-    def compute(result: Result) -> float:
-        if max(first, second) >= result.machine.n_qubits:
+    first: int = 0
+    second: int = 1
+    name: str = ""
+    units: str = ""
+
+    def __post_init__(self) -> None:
+        first, second = integer("first", self.first, minimum=0), integer("second", self.second, minimum=0)
+        if first == second:
+            raise ValueError(f"the concurrence needs two different qubits, got ({first}, {second})")
+        object.__setattr__(self, "name", self.name or f"concurrence_{first}_{second}")
+
+    @property
+    def long_name(self) -> str:
+        """What the figure is."""
+        return f"concurrence of qubits {self.first} and {self.second}"
+
+    def __call__(self, result: Result) -> float:
+        """C of the pair in ``result`` (NaN if the machine has fewer qubits)."""
+        if max(self.first, self.second) >= result.machine.n_qubits:
             return float("nan")
-        return concurrence(reduced_state(result.rho, result.occupations, [first, second]))
-
-    return FigureOfMerit(name or f"concurrence_{first}_{second}", f"concurrence of qubits {first} and {second}",
-                         compute)
+        return concurrence(reduced_state(result.rho, result.occupations, [self.first, self.second]))
 
 
-def fidelity_with(target: SparseKet | None = None, name: str = "fidelity") -> FigureOfMerit:
+@dataclass(frozen=True)
+class Fidelity:
     """⟨ψ|ρ|ψ⟩ with ``target`` (default: the machine's ideal state, :func:`target_state`; NaN if it has none)."""
 
-    def compute(result: Result) -> float:
-        state = target if target is not None else target_state(result.machine)
+    target: SparseKet | None = None
+    name: str = "fidelity"
+    units: str = ""
+
+    @property
+    def long_name(self) -> str:
+        """What the figure is."""
+        return "fidelity with " + ("the ideal (dark or W) state" if self.target is None else "the given state")
+
+    def __call__(self, result: Result) -> float:
+        """The fidelity of ``result``'s state with the target."""
+        state = self.target if self.target is not None else target_state(result.machine)
         if state is None or state.occupations.shape[1] != result.machine.n_qubits:
             return float("nan")
         return fidelity(result.rho, result.occupations, state)
 
-    what = "the ideal (dark or W) state" if target is None else "the given state"
-    return FigureOfMerit(name, f"fidelity with {what}", compute)
 
-
-def sink_population() -> FigureOfMerit:
+@dataclass(frozen=True)
+class SinkPopulation:
     """Total excitation of the sink qubits (:func:`sink_qubits`)."""
 
-    def compute(result: Result) -> float:
-        sinks = sink_qubits(result.machine)
-        return float(populations(result.rho, result.occupations)[sinks].sum())
+    name: str = "sink_population"
+    long_name: str = "total excitation of the sink qubits"
+    units: str = ""
 
-    return FigureOfMerit("sink_population", "total excitation of the sink qubits", compute)
+    def __call__(self, result: Result) -> float:
+        """Σ ⟨n_i⟩ over the sinks of ``result``'s machine."""
+        return float(populations(result.rho, result.occupations)[sink_qubits(result.machine)].sum())
 
 
-PAPER: tuple[FigureOfMerit, ...] = (concurrence_of(0, 1, name="concurrence"), fidelity_with(), sink_population())
+PAPER: tuple[FigureOfMerit, ...] = (Concurrence(0, 1, name="concurrence"), Fidelity(), SinkPopulation())
 """The paper's figures: C of qubits 0 and 1 (paper's 1 and 2), fidelity with the ideal state, sink population."""
 
 
@@ -118,7 +135,7 @@ def check_figures(figures: Sequence[FigureOfMerit]) -> tuple[FigureOfMerit, ...]
     chosen = tuple(figures)
     for figure in chosen:
         if not isinstance(figure, FigureOfMerit):
-            raise ValueError(f"figures must be FigureOfMerit objects (see transportbench.figures), got {figure!r}")
+            raise ValueError(f"figures must be figures of merit (see transportbench.figures), got {figure!r}")
         if not figure.name.isidentifier():
             raise ValueError(f"a figure's name must be an identifier, got {figure.name!r}")
     names = [figure.name for figure in chosen]

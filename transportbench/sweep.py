@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.compare import check_comparison, compare, table_from_rows
+from transportbench.figures import PAPER, FigureOfMerit, check_figures
 from transportbench.model import Machine, Reservoir
 from transportbench.resources import set_blas_threads
 
@@ -158,19 +159,21 @@ def _qubit_index(name: str, text: str, n_qubits: int) -> int:
 
 
 def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str],
-                options: Mapping[str, Mapping[str, Any]]) -> str:
+                options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> str:
     """SHA-256 of everything that defines a sweep; two sweeps share a file only if this agrees."""
     description = {"machine": repr(machine), "over": {k: [float(v) for v in vs] for k, vs in over.items()},
                    "approaches": list(approaches), "options": {k: dict(v) for k, v in options.items()}}
+    if tuple(figures) != PAPER:  # the paper's figures leave the fingerprints of earlier sweeps unchanged
+        description["figures"] = [repr(figure) for figure in figures]
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def run_point(machine: Machine, names: Sequence[str], values: Sequence[float], approaches: Sequence[str],
-              options: Mapping[str, Mapping[str, Any]]) -> Values:
+              options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> Values:
     """Compare the approaches at one grid point; returns the table's variables as plain lists."""
     for name, value in zip(names, values, strict=True):
         machine = set_parameter(machine, name, value)
-    table = compare(machine, approaches, options)
+    table = compare(machine, approaches, options, figures)
     return {name: table[name].values.tolist() for name in table.data_vars}
 
 
@@ -332,6 +335,8 @@ class SweepPlan:
         The output file when it already holds this sweep complete and without failures.
     workers, scheduler
         Where the points run.
+    figures : tuple of FigureOfMerit
+        The figures of merit computed at every point.
     """
 
     machine: Machine
@@ -346,6 +351,7 @@ class SweepPlan:
     existing: xr.Dataset | None = None
     workers: int | None = None
     scheduler: str | None = None
+    figures: tuple[FigureOfMerit, ...] = PAPER
 
     @property
     def grid(self) -> list[Index]:
@@ -414,7 +420,8 @@ class SweepPlan:
 
 def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",),
                *, path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
-               workers: int | None = None, scheduler: str | None = None) -> SweepPlan:
+               workers: int | None = None, scheduler: str | None = None,
+               figures: Sequence[FigureOfMerit] = PAPER) -> SweepPlan:
     """Check a sweep completely and load what is already computed, before any point is solved.
 
     The parameters are those of :func:`sweep`. Raises ``ValueError`` (or ``KeyError`` for an unknown
@@ -428,9 +435,11 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if scheduler is not None:
         check_scheduler(scheduler)
-    key = fingerprint(machine, axes, approaches, options)
-    template = table_from_rows(machine, approaches, [{"error": ""} for _ in approaches])
-    plan = SweepPlan(machine, axes, approaches, options, key, template, workers=workers, scheduler=scheduler)
+    figures = check_figures(figures)
+    key = fingerprint(machine, axes, approaches, options, figures)
+    template = table_from_rows(machine, approaches, [{"error": ""} for _ in approaches], figures)
+    plan = SweepPlan(machine, axes, approaches, options, key, template, workers=workers, scheduler=scheduler,
+                     figures=figures)
     if path is None:
         return plan
     plan.output = Path(path)
@@ -447,7 +456,8 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
 
 def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",), *,
           path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
-          workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> xr.Dataset:
+          workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+          figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
     """Run :func:`~transportbench.compare.compare` on every point of a parameter grid.
 
     Parameters
@@ -471,6 +481,8 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
         Address of a Dask distributed scheduler (e.g. ``"tcp://10.0.0.5:8786"``); needs the ``dask`` extra.
     progress : bool
         Show a tqdm progress bar.
+    figures : sequence of FigureOfMerit
+        Figures of merit per point (:mod:`transportbench.figures`; default the paper's).
 
     Returns
     -------
@@ -483,7 +495,8 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     SweepInterrupted
         On Ctrl-C; the finished points are journalled.
     """
-    plan = plan_sweep(machine, over, approaches, path=path, options=options, workers=workers, scheduler=scheduler)
+    plan = plan_sweep(machine, over, approaches, path=path, options=options, workers=workers, scheduler=scheduler,
+                      figures=figures)
     return plan.run(progress=progress)
 
 
@@ -617,7 +630,8 @@ def _execute(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values
     elif plan.workers == 1 or len(todo) <= 1:
         for index in todo:
             try:
-                values = run_point(plan.machine, list(plan.axes), plan.values(index), plan.approaches, plan.options)
+                values = run_point(plan.machine, list(plan.axes), plan.values(index), plan.approaches, plan.options,
+                                   plan.figures)
             except KeyboardInterrupt as interrupt:
                 raise SweepInterrupted(plan, running=1) from interrupt
             record(index, values)
@@ -633,7 +647,7 @@ def _execute_local(plan: SweepPlan, todo: list[Index], record: Callable[[Index, 
     try:
         for index in todo:
             futures[pool.submit(run_point, plan.machine, list(plan.axes), plan.values(index), plan.approaches,
-                                plan.options)] = index
+                                plan.options, plan.figures)] = index
         for future in as_completed(list(futures)):
             record(futures.pop(future), future.result())
     except BaseException as error:
@@ -679,7 +693,7 @@ def _execute_dask(plan: SweepPlan, todo: list[Index], record: Callable[[Index, V
 
     with Client(plan.scheduler) as client:
         futures = {client.submit(run_point, plan.machine, list(plan.axes), plan.values(index), plan.approaches,
-                                 plan.options, pure=False): index for index in todo}
+                                 plan.options, plan.figures, pure=False): index for index in todo}
         try:
             for future in dask_completed(list(futures)):
                 record(futures.pop(future), future.result())
