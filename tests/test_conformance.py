@@ -8,14 +8,16 @@ never skipped. A new backend is done when it passes this suite or declares what 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from transportbench.compare import solve
-from transportbench.model import Machine, Reservoir
+from transportbench.backends import get_backend
+from transportbench.compare import solve, split_approach
+from transportbench.model import BAND_KINDS, Band, Machine, Reservoir
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ APPROACHES: dict[str, Declared] = {
     "qmeq:Redfield": Declared(equilibrium_current=1e-5, energy_imbalance=(0.01, 0.1), refuses=QMEQ_REFUSES,
                               marks=QMEQ),
     "qmeq:1vN": Declared(equilibrium_current=1e-4, refuses=QMEQ_REFUSES, marks=QMEQ),
+    # HEOM broadens the level (not sequential); its depth-2 truncation leaks 3e-9 at equilibrium
+    "heom": Declared(sequential_exact=False, equilibrium_current=1e-8, refuses=QMEQ_REFUSES,
+                     marks=(pytest.mark.skipif(importlib.util.find_spec("qutip") is None, reason="needs QuTiP"),),
+                     options={"pade": 6, "depth": 2}),
 }
 """Every approach under contract. 2vN is checked against Landauer in tests/test_qmeq_backend.py: its grid
 must resolve γ, which makes the suite's weak-coupling cases minutes long."""
@@ -114,3 +120,27 @@ def test_declared_refusals_are_value_errors_naming_the_feature(spec, declared):
         machine, named = cases[feature]
         with pytest.raises(ValueError, match=named):
             _solve(machine, spec, declared)
+
+
+@pytest.mark.parametrize(("spec", "declared"), _params())
+def test_options_round_trip_and_statistics_are_reported(spec, declared):
+    machine = Machine.triple_dot(statistics="fermion")
+    first = _solve(machine, spec, declared)
+    again = solve(first.machine, spec, **first.options)
+    assert np.array_equal(again.rho, first.rho) and dict(again.options) == dict(first.options)
+    assert first.stats and first.backend == spec
+
+
+@pytest.mark.parametrize(("spec", "declared"), _params())
+def test_bands_and_statistics_a_backend_lacks_are_refused(spec, declared):
+    capabilities = get_backend(split_approach(spec)[0]).CAPABILITIES
+    widths = {"flat": 200.0, "lorentzian": 200.0}
+    for kind in set(BAND_KINDS) - set(capabilities.bands):
+        with pytest.raises(ValueError, match=f"cannot represent the {kind} band"):
+            _solve(Machine.triple_dot(band=Band(kind, widths[kind])), spec, declared)
+    crossing = Machine.triple_dot(statistics="qubit").replace(order=(0, 1, 2))  # the (0, 2) hop crosses dot 1
+    if "qubit" in capabilities.statistics:
+        assert _solve(crossing, spec, declared).health.trace_error < 1e-10
+    else:
+        with pytest.raises(ValueError, match="flip-flop crosses another dot"):
+            _solve(crossing, spec, declared)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad_vec
 
-from transportbench.model import Machine, Reservoir
+from transportbench.model import Band, Machine, Reservoir
 from transportbench.observables import concurrence, populations, reduced_state
 from transportbench.resources import ResourceBudgetError, blas_threads, memory_budget
 from transportbench.thermal import fermi
@@ -23,10 +23,14 @@ from transportbench.backends import heom_steady as steady  # noqa: E402
 
 # ---------------------------------------------------------------------------- exact U = 0 result
 WIDTH = 4.0
-CHAIN = Machine(
+WIDE_CHAIN = Machine(
     energies=(0.3, -0.2, 0.5), couplings={(0, 1): 0.4, (1, 2): 0.3},
     reservoirs=(Reservoir("left", 0, 0.3, 1.0, 0.8), Reservoir("right", 2, 0.2, -0.5, 0.5)),
     statistics="fermion")
+CHAIN = WIDE_CHAIN.with_band(Band.lorentzian(WIDTH))
+LORENTZ = Band.lorentzian(93.3)
+FIG3 = Machine.triple_dot(band=LORENTZ)
+"""The Fig. 3 point on Lorentzian leads of half-width 93.3 (3 × the energy scale): one hierarchy per solve."""
 
 
 def _lorentzian_self_energy(omega: float, reservoir: Reservoir, width: float) -> complex:
@@ -78,7 +82,7 @@ def _correlation(result: object, i: int, j: int) -> complex:
 
 
 def test_noninteracting_chain_matches_landauer() -> None:
-    result = heom.solve_steady(CHAIN, band_width=WIDTH, pade=14, depth=2)
+    result = heom.solve_steady(CHAIN, pade=14, depth=2)
     density, particle, energy = _landauer(CHAIN, WIDTH)
     occupations = populations(result.rho, result.occupations)
     np.testing.assert_allclose(occupations, density.diagonal().real, atol=1e-6)
@@ -96,7 +100,7 @@ def test_noninteracting_normalisation_is_the_golden_rule_rate() -> None:
     level = Machine(energies=(0.0,), reservoirs=(Reservoir("left", 0, 0.02, 100.0, 5.0),
                                                  Reservoir("right", 0, 0.03, -100.0, 5.0)), statistics="fermion")
     width = 2000.0
-    result = heom.solve_steady(level, band_width=width, pade=10, depth=2)
+    result = heom.solve_steady(level.with_band(Band.lorentzian(width)), pade=10, depth=2)
     # the bands are centred at μ = ±100: at the level, Γ_r(0) = Γ_r W² / (μ_r² + W²)
     gamma_l, gamma_r = (r.rate * width**2 / (r.chemical_potential**2 + width**2) for r in level.reservoirs)
     assert result.particle_currents["left"] == pytest.approx(gamma_l * gamma_r / (gamma_l + gamma_r), rel=5e-4)
@@ -105,20 +109,21 @@ def test_noninteracting_normalisation_is_the_golden_rule_rate() -> None:
 # ------------------------------------------------------------------------- conservation, equilibrium
 def test_equilibrium_has_no_currents() -> None:
     # U = 0: the hierarchy at depth 2 is exact and the currents vanish to round-off
-    free = heom.solve_steady(Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, coulomb_energy=0.0), pade=6, depth=2)
+    free = heom.solve_steady(Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, coulomb_energy=0.0, band=LORENTZ), pade=6,
+                             depth=2)
     assert max(abs(value) for value in [*free.particle_currents.values(), *free.energy_currents.values()]) < 1e-13
     # with U the truncation leaves a small equilibrium current that shrinks with the depth
     # (measured: 2.5e-8 at depth 2, 5.5e-10 at depth 3, against 1.6e-4 out of equilibrium)
-    machine = Machine.triple_dot(mu_hot=3.0, mu_cold=3.0)
+    machine = Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, band=LORENTZ)
     leaks = [abs(heom.solve_steady(machine, pade=6, depth=depth).particle_currents["hot"]) for depth in (2, 3)]
-    driven = heom.solve_steady(Machine.triple_dot(), pade=6, depth=2)
+    driven = heom.solve_steady(FIG3, pade=6, depth=2)
     assert abs(driven.particle_currents["hot"]) > 1e-4  # the same code gives a current out of equilibrium
     assert leaks[0] < 1e-3 * abs(driven.particle_currents["hot"]) and leaks[1] < leaks[0] / 10
 
 
 @pytest.mark.parametrize("depth", [2, 3])
 def test_energy_and_particles_are_conserved(depth: int) -> None:
-    result = heom.solve_steady(Machine.triple_dot(), pade=4, depth=depth)
+    result = heom.solve_steady(FIG3, pade=4, depth=depth)
     energy = np.array(list(result.energy_currents.values()))
     particle = np.array(list(result.particle_currents.values()))
     assert abs(energy.sum()) <= 1e-9 * np.abs(energy).max()
@@ -165,9 +170,9 @@ def test_iterative_depth3_equals_direct() -> None:
 
 
 def test_qutip_solver_option_gives_the_same_result() -> None:
-    machine = Machine.triple_dot()
-    ours = heom.solve_steady(machine, pade=2, depth=2, band_width=30.0)
-    theirs = heom.solve_steady(machine, pade=2, depth=2, band_width=30.0, solver="qutip")
+    machine = Machine.triple_dot(band=Band.lorentzian(30.0))
+    ours = heom.solve_steady(machine, pade=2, depth=2)
+    theirs = heom.solve_steady(machine, pade=2, depth=2, solver="qutip")
     assert np.max(np.abs(ours.rho - theirs.rho)) < 1e-10
     assert ours.particle_currents["hot"] == pytest.approx(theirs.particle_currents["hot"], rel=1e-9)
 
@@ -183,8 +188,10 @@ def test_residual_check_rejects_a_wrong_state() -> None:
 
 # -------------------------------------------------------------------------------- convergence
 def test_fig3_point_converges_within_tolerances() -> None:
-    result = heom.solve_steady(Machine.triple_dot())
+    result = heom.solve_steady(FIG3)
     assert result.health.converged and result.health.status() == "ok"
+    assert result.stats["pade"] == 10 and result.stats["depth"] == 3
+    assert result.stats["errors"]["W=93.3"]["depth"]["concurrence"] < 1e-4
     notes = "\n".join(result.health.notes)
     assert "error estimate from the Padé terms" in notes and "error estimate from the depth" in notes
     assert "final: W=93.3, pade=10, depth=3" in notes
@@ -195,22 +202,23 @@ def test_fig3_point_converges_within_tolerances() -> None:
 
 def test_convergence_budget_warns() -> None:
     with pytest.warns(heom.ConvergenceWarning, match="did not converge within the budget"):
-        result = heom.solve_steady(Machine.triple_dot(), converge=True, pade=4, max_pade=4, max_depth=2)
+        result = heom.solve_steady(FIG3, converge=True, pade=4, max_pade=4, max_depth=2)
     assert not result.health.converged
 
 
 def test_convergence_at_small_gamma_stops_at_depth_3() -> None:
-    machine = Machine.triple_dot(gamma_hot=0.02, gamma_cold=0.02)
+    machine = Machine.triple_dot(gamma_hot=0.02, gamma_cold=0.02, band=LORENTZ)
     result = heom.solve_steady(machine, max_depth=3)
     assert result.health.converged
     assert "final: W=93.3, pade=10, depth=3" in "\n".join(result.health.notes)
 
 
 def test_wide_band_extrapolation_reports_its_error() -> None:
-    result = heom.solve_steady(CHAIN, band_width=20.0, pade=10, depth=2, wide_band=True)
-    assert "wide-band extrapolation" in result.health.notes[-1]
+    result = heom.solve_steady(WIDE_CHAIN, wide_band_width=20.0, pade=10, depth=2)
+    assert any(note.startswith("wide band: extrapolated in 1/W from W = 20, 40, 80") for note in result.health.notes)
+    assert result.stats["band_widths"] == (20.0, 40.0, 80.0) and result.stats["wide_band_error"]["currents"] < 2e-3
     # U = 0, wide band: the Landauer current with energy-independent rates
-    _, particle, _ = _landauer(CHAIN, 1e5)
+    _, particle, _ = _landauer(WIDE_CHAIN, 1e5)
     assert result.particle_currents["left"] == pytest.approx(particle[0], rel=2e-3)
 
 
@@ -224,7 +232,7 @@ def test_weak_coupling_approaches_first_order() -> None:
     relative, absolute, state = [], [], []
     for scale in scales:
         machine = Machine.triple_dot(gamma_hot=0.1 * scale, gamma_cold=0.1 * scale, statistics="fermion")
-        exact = heom.solve_steady(machine, pade=10, depth=2)
+        exact = heom.solve_steady(machine.with_band(LORENTZ), pade=10, depth=2)
         first = qmeq.solve_steady(machine, approach="1vN")
         difference = abs(exact.particle_currents["hot"] - first.particle_currents["hot"])
         absolute.append(difference)
@@ -247,36 +255,42 @@ def test_refuses_what_heom_cannot_represent() -> None:
         heom.solve_steady(Machine.triple_dot(t_cold=0.0))
     with pytest.raises(ValueError, match="at least one reservoir"):
         heom.solve_steady(Machine(energies=(1.0,)))
+    with pytest.raises(ValueError, match="cannot represent the flat band of width 50"):
+        heom.solve_steady(Machine.triple_dot(band=Band.flat(50.0)))
+    mixed = FIG3.replace(reservoirs=(FIG3.reservoirs[0], Machine.triple_dot().reservoirs[1]))
+    with pytest.raises(ValueError, match="one band for every lead"):
+        heom.solve_steady(mixed)
 
 
 def test_memory_and_ado_budgets_refuse_before_building() -> None:
     with memory_budget(1e-6), pytest.raises(ResourceBudgetError, match="HEOM hierarchy"):
-        heom.solve_steady(Machine.triple_dot(), pade=6, depth=2)
+        heom.solve_steady(FIG3, pade=6, depth=2)
     with pytest.raises(ValueError, match="max_ados"):
-        heom.solve_steady(Machine.triple_dot(), pade=6, depth=3, max_ados=1000)
+        heom.solve_steady(FIG3, pade=6, depth=3, max_ados=1000)
 
 
-@pytest.mark.parametrize(("option", "value"), [("band_width", -1.0), ("depth", 0), ("pade", 1.5), ("tol", 0),
-                                               ("solver", "magic"), ("wide_band", "yes"), ("max_ados", True)])
+@pytest.mark.parametrize(("option", "value"), [("wide_band_width", -1.0), ("depth", 0), ("pade", 1.5), ("tol", 0),
+                                               ("solver", "magic"), ("converge", "yes"), ("max_ados", True)])
 def test_bad_option_values_name_the_option(option: str, value: object) -> None:
     with pytest.raises(ValueError, match=option):
-        heom.solve_steady(Machine.triple_dot(), **{option: value})
+        heom.solve_steady(FIG3, **{option: value})
 
 
-def test_unknown_option_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match="bandwidth"):
-        heom.solve_steady(Machine.triple_dot(), bandwidth=10.0)
+def test_unknown_option_is_an_error_before_any_work() -> None:
+    with pytest.raises(ValueError, match=r"unknown HeomOptions setting\(s\) \['band_width'\]"):
+        heom.solve_steady(FIG3, band_width=10.0)
 
 
 def test_options_round_trip_and_statistics_note() -> None:
-    machine = Machine.triple_dot()
-    first = heom.solve_steady(machine, pade=4, depth=2)
-    again = heom.solve_steady(machine, **first.options)
+    first = heom.solve_steady(FIG3, pade=4, depth=2)
+    again = heom.solve_steady(first.machine, first.options)
     np.testing.assert_allclose(again.rho, first.rho, atol=1e-13)
-    assert first.options["converge"] is False and first.options["band_width"] == pytest.approx(93.3)
-    assert any("statistics='fermion'" in note for note in first.health.notes)
-    fermions = heom.solve_steady(machine.replace(statistics="fermion"), pade=4, depth=2)
-    assert not any("statistics='fermion'" in note for note in fermions.health.notes)
+    assert first.options == heom.HeomOptions(converge=False, depth=2, pade=4)
+    assert any("solves fermion statistics" in note for note in first.health.notes)
+    fermions = heom.solve_steady(FIG3.replace(statistics="fermion"), pade=4, depth=2)
+    assert not any("solves fermion statistics" in note for note in fermions.health.notes)
+    with pytest.raises(ValueError, match="flip-flop crosses another dot"):
+        heom.solve_steady(FIG3.replace(order=(0, 1, 2)), pade=4, depth=2)
 
 
 def test_ado_count_is_exact() -> None:

@@ -24,8 +24,9 @@ Reservoirs
     golden-rule rate of a level deep inside the band (J is the Γ(ω) of Γ(ω) f(ω) tunnelling-in rates; the
     U = 0 test against the Green's-function result with Σ_r(ω) = (Γ_r W/2)/(ω − μ_r + iW) checks this), and
     the band of half-width W is **centred at the lead's own μ_r**, so at finite W leads with different μ
-    have differently placed bands. Only the wide band (W → ∞, ``wide_band=True``) is the model of the
-    other approaches; at finite W the result depends on W as O(Γ ΔE / W).
+    have differently placed bands. Only the wide band (W → ∞: ``Band.wide()`` on the reservoirs, solved by
+    extrapolation in 1/W) is the model of the other approaches; at finite W (``Band.lorentzian(W)``) the result
+    depends on W as O(Γ ΔE / W).
 Expansion and truncation
     Each lead's correlation functions are expanded in Padé poles (QuTiP's ``approx_by_pade``; ``pade``
     poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead); the hierarchy keeps
@@ -41,6 +42,7 @@ Currents
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -50,12 +52,15 @@ from typing import Any
 import numpy as np
 
 from transportbench import TransportbenchWarning
+from transportbench.backends import Capabilities
 from transportbench.backends import heom_hierarchy as hierarchy_module
-from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, solve_hierarchy
+from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
 from transportbench.model import Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.occupation import full_basis
+from transportbench.options import SolverOptions
 from transportbench.result import Result, assess
+from transportbench.validation import choice, flag, integer, positive
 
 NAME = "heom"
 BAND_FACTOR = 3.0
@@ -79,7 +84,7 @@ CURRENT_FLOOR = 1e-12
 """Currents are compared relative to max(largest current, CURRENT_FLOOR × Σγ (× energy scale))."""
 SOLVERS = ("auto", "direct", "iterative", "ilu", "qutip")
 WIDE_BAND_FACTORS = (1.0, 2.0, 4.0)
-"""``wide_band=True`` solves at these multiples of ``band_width`` and extrapolates linearly in 1/W."""
+"""Wide-band leads are solved at these multiples of ``wide_band_width`` and extrapolated linearly in 1/W."""
 
 
 class ConvergenceWarning(TransportbenchWarning):
@@ -105,79 +110,100 @@ def default_band_width(machine: Machine) -> float:
     return BAND_FACTOR * energy_scale(machine)
 
 
-def _check_machine(machine: Machine) -> None:
-    if machine.ideal_limit:
-        raise ValueError("HEOM cannot represent the ideal limit (U, μ → ∞, paper Eq. 3); solve the machine with "
-                         "ideal_limit=False and finite U and μ")
-    if any(machine.dephasing):
-        raise ValueError(f"HEOM here has no pure dephasing (it is not a lead); got dephasing rates {machine.dephasing}")
+@dataclass(frozen=True)
+class HeomOptions(SolverOptions):
+    """Options of the HEOM backend (the band is the reservoirs' :class:`~transportbench.model.Band`).
+
+    Attributes
+    ----------
+    converge : bool, optional
+        Raise the Padé terms, then the depth, until C(0, 1) and the currents settle (default, unless
+        ``depth`` or ``pade`` is given without it).
+    depth : int, optional
+        Hierarchy depth: the fixed value (``converge=False``) or the first one (default ``START_DEPTH``).
+    pade : int, optional
+        Padé terms per lead and branch: fixed, or the first value (default ``START_PADE``).
+    tol : float
+        Tolerance on C(0, 1) (absolute), default ``DEFAULT_TOL``.
+    current_rtol : float
+        Tolerance on every particle and energy current, relative to the largest of its kind.
+    max_depth, max_pade, max_ados : int
+        Budgets of the convergence; ``max_ados`` also refuses a fixed solve.
+    solver : {"auto", "direct", "iterative", "ilu", "qutip"}
+        ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES preconditioned by
+        the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
+        LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
+        depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative.
+    wide_band_width : float, optional
+        Wide-band leads only: the smallest Lorentzian half-width W (energy units) of the extrapolation,
+        which solves at W, 2W and 4W and extrapolates linearly in 1/W; default :func:`default_band_width`.
+
+    In ``Result.options`` ``converge``, ``depth``, ``pade`` and ``wide_band_width`` are filled in.
+    """
+
+    converge: bool | None = None
+    depth: int | None = None
+    pade: int | None = None
+    tol: float = DEFAULT_TOL
+    current_rtol: float = DEFAULT_CURRENT_RTOL
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_pade: int = DEFAULT_MAX_PADE
+    max_ados: int = DEFAULT_MAX_ADOS
+    solver: str = "auto"
+    wide_band_width: float | None = None
+
+    def check(self) -> None:
+        """Validate every setting (ValueError naming it)."""
+        if self.converge is not None:
+            flag("converge", self.converge)
+        for name, minimum in (("depth", 1), ("pade", 1)):
+            if getattr(self, name) is not None:
+                integer(name, getattr(self, name), minimum=minimum)
+        positive("tol", self.tol)
+        positive("current_rtol", self.current_rtol)
+        for name in ("max_depth", "max_pade", "max_ados"):
+            integer(name, getattr(self, name), minimum=1)
+        choice("solver", self.solver, SOLVERS)
+        if self.wide_band_width is not None:
+            positive("wide_band_width", self.wide_band_width)
+        start_depth, start_pade = self.depth or START_DEPTH, self.pade or START_PADE
+        if self.converge and (start_depth > self.max_depth or start_pade > self.max_pade):
+            raise ValueError(f"the starting depth/pade ({self.depth}, {self.pade}) exceed max_depth/max_pade "
+                             f"({self.max_depth}, {self.max_pade})")
+
+    def resolved(self, machine: Machine) -> HeomOptions:
+        """These options with the defaults filled in for ``machine``."""
+        converge = self.converge if self.converge is not None else (self.depth is None and self.pade is None)
+        wide = all(r.band.kind == "wide" for r in machine.reservoirs)
+        width = (self.wide_band_width or default_band_width(machine)) if wide else None
+        return dataclasses.replace(self, converge=converge, depth=self.depth or START_DEPTH,
+                                   pade=self.pade or START_PADE, wide_band_width=width)
+
+
+Options = HeomOptions
+CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "lorentzian"), ideal_limit=False,
+                            dephasing=False, exact=True)
+"""Spinless fermions; Lorentzian bands exactly and the wide band by extrapolation in W."""
+
+
+def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
+    """ValueError naming what HEOM cannot represent (see :data:`CAPABILITIES`; no leads; T = 0; mixed bands)."""
+    CAPABILITIES.check(machine, NAME)
     if not machine.reservoirs:
         raise ValueError("HEOM needs at least one reservoir: without leads the steady state is not unique")
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"the Padé expansion of the Fermi function needs T > 0; reservoirs {cold} have T = 0")
+    widths = {r.band.width for r in machine.reservoirs}
+    if len({r.band.kind for r in machine.reservoirs}) > 1 or len(widths) > 1:
+        raise ValueError(f"HEOM here needs one band for every lead (all wide, or Lorentzian of one width); got "
+                         f"{', '.join(f'{r.name}: {r.band}' for r in machine.reservoirs)}")
 
 
-def _positive_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
-    return float(value)
-
-
-def _integer(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Validated options of :func:`solve_steady` (see there for their meaning)."""
-
-    band_width: float
-    wide_band: bool
-    converge: bool
-    depth: int
-    pade: int
-    tol: float
-    current_rtol: float
-    max_depth: int
-    max_pade: int
-    max_ados: int
-    solver: str
-
-    def options(self) -> dict[str, Any]:
-        """The options as :func:`solve_steady` keywords (a call with them repeats the solve)."""
-        return dict(self.__dict__)
-
-
-def settings(machine: Machine, *, band_width: float | None = None, wide_band: bool = False,
-             converge: bool | None = None, depth: int | None = None, pade: int | None = None, tol: float = DEFAULT_TOL,
-             current_rtol: float = DEFAULT_CURRENT_RTOL, max_depth: int = DEFAULT_MAX_DEPTH,
-             max_pade: int = DEFAULT_MAX_PADE, max_ados: int = DEFAULT_MAX_ADOS, solver: str = "auto") -> Settings:
-    """Validate :func:`solve_steady`'s options (ValueError naming the option) and fill in the defaults."""
-    if converge is None:
-        converge = depth is None and pade is None
-    chosen = Settings(
-        band_width=default_band_width(machine) if band_width is None else _positive_number("band_width", band_width),
-        wide_band=_flag("wide_band", wide_band), converge=_flag("converge", converge),
-        depth=START_DEPTH if depth is None else _integer("depth", depth, 1),
-        pade=START_PADE if pade is None else _integer("pade", pade, 1),
-        tol=_positive_number("tol", tol), current_rtol=_positive_number("current_rtol", current_rtol),
-        max_depth=_integer("max_depth", max_depth, 1), max_pade=_integer("max_pade", max_pade, 1),
-        max_ados=_integer("max_ados", max_ados, 1), solver=solver)
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if chosen.converge and (chosen.depth > chosen.max_depth or chosen.pade > chosen.max_pade):
-        raise ValueError(f"the starting depth/pade ({chosen.depth}, {chosen.pade}) exceed max_depth/max_pade "
-                         f"({chosen.max_depth}, {chosen.max_pade})")
-    return chosen
+def estimate_memory(machine: Machine, options: HeomOptions | None = None) -> float:
+    """Bytes of the first hierarchy the solve builds (later, finer ones are checked as they are reached)."""
+    chosen = HeomOptions.build(options).resolved(machine)
+    return hierarchy_bytes(machine, chosen.pade, chosen.depth, chosen.solver)
 
 
 # ---------------------------------------------------------------------------------- convergence
@@ -214,9 +240,11 @@ class Outcome:
     final: Solve
     converged: bool
     notes: tuple[str, ...]
+    errors: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    """The last change of each refinement stage ("pade", "depth"): its error estimate."""
 
 
-def _refine(machine: Machine, chosen: Settings, band_width: float, current: Solve, step: str) -> tuple[
+def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: Solve, step: str) -> tuple[
         Solve | None, str]:
     """The next solve in Padé terms or depth, or (None, why) when a budget stops it (max_*, ADOs, memory)."""
     if step == "pade":
@@ -234,7 +262,7 @@ def _refine(machine: Machine, chosen: Settings, band_width: float, current: Solv
         return None, str(refusal)
 
 
-def converge(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
+def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
     """Raise the Padé terms (at the starting depth), then the depth, until C(0, 1) and the currents settle.
 
     Each stage stops when one step changes C by at most ``tol`` and every current by at most
@@ -246,6 +274,7 @@ def converge(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
                               max_ados=chosen.max_ados)
     notes = [current.describe()]
     met = True
+    errors: dict[str, dict[str, float]] = {}
     for step in ("pade", "depth"):
         last: Change | None = None
         why = ""
@@ -256,6 +285,8 @@ def converge(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
             last, current = change(machine, finer, current), finer
             notes.append(f"{finer.describe()}; {step} step changed {last}")
         label = "Padé terms" if step == "pade" else "depth"
+        if last is not None:
+            errors[step] = {"concurrence": last.concurrence, "currents": last.currents}
         if last is None or not last.within(chosen.tol, chosen.current_rtol):
             met = False
             message = (f"HEOM: the {label} did not converge within the budget ({why}); last change "
@@ -265,17 +296,17 @@ def converge(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
         else:
             notes.append(f"error estimate from the {label}: {last}")
     notes.append(f"final: W={band_width:g}, pade={current.pade}, depth={current.depth}")
-    return Outcome(current, met, tuple(notes))
+    return Outcome(current, met, tuple(notes), errors)
 
 
-def _fixed(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
+def _fixed(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
     solved = solve_hierarchy(machine, band_width, chosen.pade, chosen.depth, solver=chosen.solver,
                              max_ados=chosen.max_ados)
     return Outcome(solved, False, (solved.describe(), "fixed pade and depth (converge=False): convergence not "
                                                       "assessed"))
 
 
-def _at_width(machine: Machine, chosen: Settings, band_width: float) -> Outcome:
+def _at_width(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
     return converge(machine, chosen, band_width) if chosen.converge else _fixed(machine, chosen, band_width)
 
 
@@ -313,88 +344,69 @@ def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome]) -> _Extrapo
 
 
 # --------------------------------------------------------------------------------------- public
-def solve_steady(machine: Machine, *, band_width: float | None = None, wide_band: bool = False,
-                 converge: bool | None = None, depth: int | None = None, pade: int | None = None,
-                 tol: float = DEFAULT_TOL, current_rtol: float = DEFAULT_CURRENT_RTOL,
-                 max_depth: int = DEFAULT_MAX_DEPTH, max_pade: int = DEFAULT_MAX_PADE,
-                 max_ados: int = DEFAULT_MAX_ADOS, solver: str = "auto") -> Result:
-    """Steady state of ``machine`` with Lorentzian leads, from the HEOM (conventions in the module docstring).
+def band_widths(machine: Machine, chosen: HeomOptions) -> tuple[float, ...]:
+    """The Lorentzian half-widths solved: the leads' W, or the extrapolation's W, 2W, 4W for wide bands."""
+    if chosen.wide_band_width is None:
+        return (machine.reservoirs[0].band.width,)
+    return tuple(factor * chosen.wide_band_width for factor in WIDE_BAND_FACTORS)
+
+
+def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **settings: Any) -> Result:
+    """Steady state of ``machine`` from the HEOM (conventions in the module docstring).
 
     Parameters
     ----------
     machine : Machine
-        Spinless fermions in ``machine.order``. Refused (ValueError): the ideal limit, dephasing, no
-        reservoirs, a reservoir at T = 0 (the Padé expansion needs T > 0).
-    band_width : float, optional
-        Lorentzian half-width W of every lead (energy units), centred at each lead's μ; default
-        :func:`default_band_width` (``BAND_FACTOR`` × :func:`energy_scale`, 93.3 at the Fig. 3 point).
-    wide_band : bool
-        Solve at W, 2W and 4W and extrapolate linearly in 1/W to the wide band; the change between the
-        extrapolations from (W, 2W) and (2W, 4W) is reported in the notes as its error.
-    converge : bool, optional
-        Raise the Padé terms, then the depth, until C(0, 1) and the currents settle (default, unless
-        ``depth`` or ``pade`` is given without it).
-    depth : int, optional
-        Hierarchy depth: the fixed value (``converge=False``) or the first one (default ``START_DEPTH``).
-    pade : int, optional
-        Padé terms per lead and branch: fixed, or the first value (default ``START_PADE``).
-
-    Other Parameters
-    ----------------
-    tol : float
-        Tolerance on C(0, 1) (absolute), default 1e-4.
-    current_rtol : float
-        Tolerance on every particle and energy current, relative to the largest of its kind; default 1e-2.
-    max_depth, max_pade, max_ados : int
-        Budgets of the convergence (defaults 4, 30, 100 000); ``max_ados`` also refuses a fixed solve.
-    solver : {"auto", "direct", "iterative", "ilu", "qutip"}
-        ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES preconditioned by
-        the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
-        LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
-        depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative.
+        Spinless fermions in ``machine.order`` on Lorentzian leads (``Band.lorentzian(W)``, one W for all,
+        centred at each lead's μ) or wide-band leads (solved at W, 2W, 4W and extrapolated linearly in 1/W;
+        the change between the extrapolations from (W, 2W) and (2W, 4W) is the reported error). Refused
+        (ValueError, :func:`check_machine`): the ideal limit, dephasing, flat bands, no reservoirs, T = 0.
+    options : HeomOptions, optional
+        Convergence and solver settings; ``settings`` (the same names as keywords) build or change them.
 
     Returns
     -------
     Result
         ``backend="heom"``, ρ on the full 2^N basis, currents per reservoir (into the system positive;
-        energy and energy² units), ``options`` (the settings; ``solve_steady(machine, **result.options)``
-        repeats the solve), ``health`` with the residual ‖𝓛x‖ of the final hierarchy solve (energy units),
-        ``converged``, ``unique`` (from a condition estimate on the direct path, None on the iterative
-        one) and notes: every hierarchy solved, the Padé/depth/band errors used as error estimates.
+        energy and energy² units), ``options`` (the resolved :class:`HeomOptions`: solving again with them
+        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved and the error
+        estimates of the Padé, depth and band steps), ``health`` with the residual ‖𝓛x‖ of the final
+        hierarchy solve (energy units), ``converged``, ``unique`` (a condition estimate on the direct path,
+        None on the iterative one) and notes: every hierarchy solved.
 
     Raises
     ------
     ValueError
-        A bad option value (naming it), a machine HEOM cannot represent, or a first hierarchy beyond
-        ``max_ados``; :class:`~transportbench.resources.ResourceBudgetError` beyond the memory budget.
+        A bad option (naming it), a machine HEOM cannot represent, or a first hierarchy beyond ``max_ados``;
+        :class:`~transportbench.resources.ResourceBudgetError` beyond the memory budget.
     ImportError
         QuTiP is missing.
     """
     start = time.perf_counter()
-    _check_machine(machine)
-    chosen = settings(machine, band_width=band_width, wide_band=wide_band, converge=converge, depth=depth,
-                      pade=pade, tol=tol, current_rtol=current_rtol, max_depth=max_depth, max_pade=max_pade,
-                      max_ados=max_ados, solver=solver)
+    chosen = HeomOptions.build(options, **settings).resolved(machine)
+    check_machine(machine, chosen)
     hierarchy_module.import_qutip()
-    factors = WIDE_BAND_FACTORS if chosen.wide_band else (1.0,)
-    outcomes = [_at_width(machine, chosen, factor * chosen.band_width) for factor in factors]
+    widths = band_widths(machine, chosen)
+    outcomes = [_at_width(machine, chosen, width) for width in widths]
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
-    if chosen.wide_band:
+    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths,
+                             "errors": {f"W={o.final.band_width:g}": o.errors for o in outcomes}}
+    if chosen.wide_band_width is not None:
         extrapolated = extrapolate_wide_band(machine, outcomes)
         rho, particle, energy = extrapolated.rho, extrapolated.particle, extrapolated.energy
-        widths = ", ".join(f"{factor * chosen.band_width:g}" for factor in factors)
-        notes.append(f"wide-band extrapolation in 1/W from W = {widths}; error estimate {extrapolated.error}")
-    if machine.statistics != "fermion":
-        notes.append("HEOM solves spinless fermions with the Jordan-Wigner order machine.order; compare with "
-                     "statistics='fermion'")
+        stats["wide_band_error"] = {"concurrence": extrapolated.error.concurrence,
+                                    "currents": extrapolated.error.currents}
+        notes.append(f"wide band: extrapolated in 1/W from W = {', '.join(f'{w:g}' for w in widths)}; error "
+                     f"estimate {extrapolated.error}")
+    notes.extend(CAPABILITIES.check(machine, NAME))
     names = [r.name for r in machine.reservoirs]
     return Result(
         machine=machine, backend=NAME, rho=rho, occupations=full_basis(machine.n_qubits),
         particle_currents=dict(zip(names, map(float, particle), strict=True)),
         energy_currents=dict(zip(names, map(float, energy), strict=True)),
-        options=chosen.options(), seconds=time.perf_counter() - start,
+        options=chosen, seconds=time.perf_counter() - start, stats=stats,
         health=assess(rho, residual=max(o.final.steady.residual for o in outcomes),
                       converged=all(o.converged for o in outcomes), notes=tuple(notes),
                       unique=final.steady.unique))

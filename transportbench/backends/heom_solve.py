@@ -46,16 +46,21 @@ class Solve:
                 f"{self.seconds:.2f} s")
 
 
+def hierarchy_bytes(machine: Machine, pade: int, depth: int, solver: str) -> float:
+    """Estimated peak memory (bytes) of building and solving one hierarchy, from its size alone."""
+    size = hierarchy_module.hierarchy_size(machine, pade, depth)
+    return size.generator_bytes + heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
+
+
 def check_budget(machine: Machine, pade: int, depth: int, max_ados: int, solver: str) -> hierarchy_module.Size:
     """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unbuilt."""
     size = hierarchy_module.hierarchy_size(machine, pade, depth)
     if size.ados > max_ados:
         raise ValueError(f"the hierarchy with pade={pade}, depth={depth} has {size.ados} ADOs, above "
                          f"max_ados={max_ados}")
-    method = _method(solver, depth, size)
     what = (f"HEOM hierarchy (pade={pade}, depth={depth}: {size.ados} ADOs, {size.unknowns} unknowns, "
-            f"{size.reduced_unknowns} in the coupled charge blocks; solver {method})")
-    check_memory(size.generator_bytes + heom_steady.solve_bytes(size, method, 2**machine.n_qubits), what)
+            f"{size.reduced_unknowns} in the coupled charge blocks; solver {_method(solver, depth, size)})")
+    check_memory(hierarchy_bytes(machine, pade, depth, solver), what)
     return size
 
 
