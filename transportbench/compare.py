@@ -26,7 +26,7 @@ from transportbench.resources import ResourceBudgetError
 from transportbench.result import Result, SolveFailure
 
 FIRST_ORDER = ("qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN")
-ALL_APPROACHES = ("local", *FIRST_ORDER, "qmeq:2vN")
+ALL_APPROACHES = ("local", *FIRST_ORDER, "qmeq:2vN", "heom")
 
 
 HEADERS = {"concurrence": "C(0,1)", "fidelity": "F_target", "sink_population": "sink pop."}
