@@ -314,3 +314,16 @@ def test_missing_qutip_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "qutip", None)
     with pytest.raises(ImportError, match=r"transportbench\[heom\]"):
         hierarchy.import_qutip()
+
+
+def test_compare_measures_every_approach_against_heom() -> None:
+    from transportbench.compare import compare, format_table
+
+    table = compare(FIG3, ["local", "heom"], options={"heom": {"pade": 6, "depth": 2}})
+    assert table.attrs["reference"] == "heom"
+    assert float(table.concurrence_error.sel(approach="heom")) == 0.0
+    local_error = float(table.concurrence_error.sel(approach="local"))
+    assert local_error == pytest.approx(float(table.concurrence.sel(approach="local") - table.concurrence.sel(
+        approach="heom")), abs=0)
+    assert local_error > 0.005  # the local equation misses the cotunnelling leak through the dark state
+    assert "ΔC(0,1)" in format_table(table)
