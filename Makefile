@@ -37,6 +37,7 @@ bench: setup
 	$(PY) -m pip install --quiet -e '.[dev,dask,heom,bench]'
 	$(PY) benchmarks/qmeq_kernels.py
 	$(PY) benchmarks/qmeq_backend.py
+	$(PY) benchmarks/heom.py
 	$(PY) benchmarks/lindblad_vs_qutip.py
 
 # every study at full resolution into results/ (about 2 h on 2 cores); `make studies QUICK=--quick` for a smoke run

@@ -121,7 +121,7 @@ def worker_ours(n: int, restricted: bool, solver: str, repeat: int, out: Path) -
     info = {
         "seconds": seconds, "peak_mb": peak, "baseline_mb": baseline,
         "iterative_seconds": iterative_seconds, "iterative_deviation": iterative_deviation,
-        "basis_size": len(result.occupations), "sector_size": result.options["sector_size"],
+        "basis_size": len(result.occupations), "sector_size": result.stats["sector_size"],
         "solver": result.options["solver"], "residual": result.health.residual,
         "min_eigenvalue": result.health.min_eigenvalue, "trace_error": result.health.trace_error,
         "converged": bool(result.health.converged), "notes": list(result.health.notes),
