@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 import scipy.linalg
+from textbook import LOWER, coherent_generator
+from textbook import site as textbook_site
 
 from transportbench.backends import local
 from transportbench.model import Machine, Reservoir
@@ -189,20 +191,13 @@ def test_steady_state_is_the_kernel_of_a_dense_liouvillian():
 def _dense_liouvillian(machine):
     """Textbook construction from σ± Kronecker products, one jump operator per partner pattern."""
     n = machine.n_qubits
-    lower = np.array([[0, 1], [0, 0]])
-    number = np.diag([0.0, 1.0])
+    lower = LOWER
 
     def site(op, q):
-        return np.kron(np.kron(np.eye(2**q), op), np.eye(2 ** (n - q - 1)))
+        return textbook_site(op, q, n)
 
-    hamiltonian = sum(e * site(number, q) for q, e in enumerate(machine.energies))
-    for (i, j), g in machine.couplings:
-        hop = site(lower.T, i) @ site(lower, j)
-        hamiltonian = hamiltonian + g * (hop + hop.T)
-    for (i, j), u in machine.coulomb:
-        hamiltonian = hamiltonian + u * site(number, i) @ site(number, j)
     identity = np.eye(2**n)
-    generator = -1j * (np.kron(hamiltonian, identity) - np.kron(identity, hamiltonian.T))
+    generator = coherent_generator(machine)
 
     def dissipator(jump, rate):
         product = jump.conj().T @ jump

@@ -7,6 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 import threadpoolctl
+from textbook import LOWER, coherent_generator
+from textbook import site as textbook_site
 
 from transportbench.backends import local
 from transportbench.model import Machine, Reservoir
@@ -21,20 +23,13 @@ def dense_kossakowski_liouvillian(machine, width_per_rate=1.0):
     K_pq = exp(−Σ_l U_kl² (n_l^p − n_l^q)² / (2 (γ·width_per_rate)²)) over every pair of partner patterns.
     """
     n = machine.n_qubits
-    lower = np.array([[0.0, 1.0], [0.0, 0.0]])
-    number = np.diag([0.0, 1.0])
+    lower = LOWER
     identity = np.eye(2**n)
 
     def site(op, q):
-        return np.kron(np.kron(np.eye(2**q), op), np.eye(2 ** (n - q - 1)))
+        return textbook_site(op, q, n)
 
-    hamiltonian = sum(e * site(number, q) for q, e in enumerate(machine.energies))
-    for (i, j), g in machine.couplings:
-        hop = site(lower.T, i) @ site(lower, j)
-        hamiltonian = hamiltonian + g * (hop + hop.T)
-    for (i, j), u in machine.coulomb:
-        hamiltonian = hamiltonian + u * site(number, i) @ site(number, j)
-    generator = -1j * (np.kron(hamiltonian, identity) - np.kron(identity, hamiltonian.T))
+    generator = coherent_generator(machine)
     for reservoir in machine.reservoirs:
         k, gamma = reservoir.qubit, reservoir.rate
         partners = [q for q in range(n) if q != k]

@@ -32,6 +32,8 @@ from transportbench.validation import choice, flag, integer, nonnegative, positi
 Statistics = Literal["qubit", "fermion"]
 STATISTICS: tuple[str, ...] = ("qubit", "fermion")
 BAND_KINDS: tuple[str, ...] = ("wide", "flat", "lorentzian")
+FERMI_WINDOW = 10.0
+"""Half-width of a reservoir's Fermi window in units of its temperature, for :func:`energy_scale`."""
 
 Pair = tuple[int, int]
 
@@ -348,3 +350,17 @@ class Machine:
         return cls(energies=(real("epsilon", epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
                    reservoirs=tuple(reservoirs), statistics=statistics, order=tuple(order),
                    ideal_limit=ideal_limit)
+
+
+def energy_scale(machine: Machine) -> float:
+    """Largest single-electron addition energy or Fermi-window edge of the machine (energy units).
+
+    The maximum over qubits k of |ε_k| + Σ_l U_kl + Σ_l |g_kl| (a bound on every many-body transition energy
+    of adding or removing one electron) and over reservoirs of |μ| + ``FERMI_WINDOW`` × T; 31.1 at the Fig. 3
+    point. The backends size their bands and grids with it.
+    """
+    addition = [abs(energy) + sum(machine.coulomb_energy(k, q) for q in range(machine.n_qubits))
+                + sum(abs(g) for pair, g in machine.couplings if k in pair)
+                for k, energy in enumerate(machine.energies)]
+    windows = [abs(r.chemical_potential) + FERMI_WINDOW * r.temperature for r in machine.reservoirs]
+    return max(addition + windows)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from transportbench import TransportbenchWarning
 from transportbench.model import Machine
 from transportbench.options import SolverOptions
 
@@ -229,6 +230,13 @@ class Result:
         currents = ", ".join(f"{name}={value:.4g}" for name, value in self.energy_currents.items())
         return (f"Result(backend={self.backend!r}, qubits={self.machine.n_qubits}, basis states={len(self.rho)}, "
                 f"energy currents: {currents}, seconds={self.seconds:.3g}, health={self.health})")
+
+
+class DegenerateSteadyStateWarning(TransportbenchWarning):
+    """The steady state is not unique (several stationary states); the one returned depends on the method.
+
+    Every backend emits it where it finds a degenerate steady state, and records ``Health.unique = False``.
+    """
 
 
 class SolveFailure(RuntimeError):

@@ -55,7 +55,7 @@ from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
-from transportbench.model import Machine
+from transportbench.model import Machine, energy_scale
 from transportbench.observables import concurrence, reduced_state
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
@@ -66,8 +66,6 @@ NAME = "heom"
 BAND_FACTOR = 3.0
 """Default Lorentzian half-width W in units of :func:`energy_scale` (the QmeQ backend's default D is the same
 multiple of the same scale)."""
-FERMI_WINDOW = 10.0
-"""Half-width of a reservoir's Fermi window in units of its temperature, for :func:`energy_scale`."""
 START_PADE = 6
 """First number of Padé terms of the automatic convergence (fewer gave nonsense at the Fig. 3 energies)."""
 PADE_STEP = 4
@@ -92,19 +90,6 @@ class ConvergenceWarning(TransportbenchWarning):
 
 
 # --------------------------------------------------------------------------------------- checks
-def energy_scale(machine: Machine) -> float:
-    """Largest single-electron addition energy or Fermi-window edge of the machine (energy units).
-
-    The maximum over qubits k of |ε_k| + Σ_l U_kl + Σ_l |g_kl| and over reservoirs of |μ| + ``FERMI_WINDOW`` T
-    (the same scale as the QmeQ backend's; 31.1 at the Fig. 3 point).
-    """
-    addition = [abs(energy) + sum(machine.coulomb_energy(k, q) for q in range(machine.n_qubits))
-                + sum(abs(g) for pair, g in machine.couplings if k in pair)
-                for k, energy in enumerate(machine.energies)]
-    windows = [abs(r.chemical_potential) + FERMI_WINDOW * r.temperature for r in machine.reservoirs]
-    return max(addition + windows)
-
-
 def default_band_width(machine: Machine) -> float:
     """``BAND_FACTOR`` × :func:`energy_scale`: the default Lorentzian half-width W (energy units; 93.3 at Fig. 3)."""
     return BAND_FACTOR * energy_scale(machine)

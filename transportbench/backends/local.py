@@ -53,7 +53,7 @@ from transportbench.model import Machine
 from transportbench.occupation import full_basis, lookup
 from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory
-from transportbench.result import Result, assess
+from transportbench.result import DegenerateSteadyStateWarning, Result, assess
 from transportbench.validation import choice, integer, nonnegative, positive
 
 NAME = "local"
@@ -70,10 +70,6 @@ DEFAULT_MAXITER = 50
 DEGENERACY_CONDITION = 1e13
 """1-norm condition number of the bordered steady-state system above which the zero eigenvalue of 𝓛
 is taken to be degenerate (more than one steady state)."""
-
-
-class DegenerateSteadyStateWarning(TransportbenchWarning):
-    """The Liouvillian has more than one steady state; the one returned depends on the method."""
 
 
 class SolverConvergenceWarning(TransportbenchWarning):

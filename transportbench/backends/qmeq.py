@@ -18,7 +18,7 @@ Uniqueness
     QmeQ replaces by the normalisation has a null space of dimension 1 exactly when the steady state is
     unique. Its dimension is the number of singular values at most ``DEGENERACY_RTOL`` × the largest (for
     kernels up to ``qmeq_budget.UNIQUENESS_LIMIT`` columns; larger ones are not checked and ``Health.unique`` is None).
-    A larger null space emits a :class:`~transportbench.backends.local.DegenerateSteadyStateWarning`,
+    A larger null space emits a :class:`~transportbench.result.DegenerateSteadyStateWarning`,
     sets ``Health.unique = False`` and adds a note: the state returned is then one arbitrary solution.
 Failures
     QmeQ reporting a singular kernel (its success flag) on a machine this backend accepted is a
@@ -97,12 +97,11 @@ from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget
-from transportbench.backends.local import DegenerateSteadyStateWarning
-from transportbench.model import Band, Machine
+from transportbench.model import Band, Machine, energy_scale
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory, format_bytes, memory_budget_bytes
-from transportbench.result import Result, SolveFailure, assess
+from transportbench.result import DegenerateSteadyStateWarning, Result, SolveFailure, assess
 from transportbench.validation import flag, integer, nonnegative, positive
 
 NAME = "qmeq"
@@ -125,8 +124,6 @@ ITYPE_NO_PRINCIPAL_PARTS = 3
 """QmeQ ``itype`` without principal parts (infinite band)."""
 BANDWIDTH_FACTOR = 3.0
 """Default band half-width D in units of :func:`energy_scale`."""
-FERMI_WINDOW = 10.0
-"""Half-width of a reservoir's Fermi window in units of its temperature, for :func:`energy_scale`."""
 FIXED_NITER = 20
 """2vN iterations when ``converge=False`` and ``niter`` is not given."""
 MAX_NITER = 40
@@ -350,19 +347,6 @@ def _options(options: QmeqOptions | Mapping[str, Any] | None, settings: Mapping[
 
 
 # -------------------------------------------------------------------------------------- the band
-
-
-def energy_scale(machine: Machine) -> float:
-    """Largest single-electron addition energy or Fermi-window edge of the machine (energy units).
-
-    The maximum over qubits k of |ε_k| + Σ_l U_kl + Σ_l |g_kl| (a bound on every many-body transition
-    energy of adding or removing one electron) and over reservoirs of |μ| + ``FERMI_WINDOW`` × T.
-    """
-    addition = [abs(energy) + sum(machine.coulomb_energy(k, q) for q in range(machine.n_qubits))
-                + sum(abs(g) for pair, g in machine.couplings if k in pair)
-                for k, energy in enumerate(machine.energies)]
-    windows = [abs(r.chemical_potential) + FERMI_WINDOW * r.temperature for r in machine.reservoirs]
-    return max(addition + windows)
 
 
 def default_bandwidth(machine: Machine) -> float:

@@ -32,7 +32,7 @@ First-order kernel
 2vN, per point of the energy grid (kpnt points)
     ``phi1k`` and ``phi1k_delta`` (L × ndm1 × ndm0 complex each), ``kern1k_inv`` (L × ndm1² complex), and
     per point of QmeQ's extended grid (the band plus ``ext_fct`` × the largest two-electron energy on each
-    side, bounded here by 2 × :func:`~transportbench.backends.qmeq.energy_scale`) the padded ``phi1k_delta``
+    side, bounded here by 2 × :func:`~transportbench.model.energy_scale`) the padded ``phi1k_delta``
     and its Hilbert transform (2 × L × ndm1 × ndm0 complex). A 2vN solve keeps one grid at a time.
 
 Time (2vN)
