@@ -29,6 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from transportbench.result import SolveFailure
+
 DIRECT_LIMIT = 150_000
 """``solver="auto"`` factorises directly up to this many reduced unknowns, and uses GMRES + ILU above."""
 REFINEMENTS = 3
@@ -76,8 +78,8 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
     return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN + block) * BYTES_PER_ENTRY + krylov
 
 
-class SteadyStateError(RuntimeError):
-    """The hierarchy solve failed its residual check (or did not converge)."""
+class SteadyStateError(SolveFailure):
+    """The hierarchy solve failed its residual check (or did not converge): a failed row in ``compare``."""
 
 
 def kept_unknowns(ado_charges: np.ndarray, basis_charges: np.ndarray) -> np.ndarray:
