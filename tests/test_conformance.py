@@ -2,8 +2,9 @@
 
 Each approach must reproduce the analytic limits where it is exact (a single level; a two-dot chain at U = 0),
 give no current at equilibrium, conserve energy, return a Hermitian state of unit trace and refuse what it
-cannot represent. Where an approach is known to break a rule, the violation is declared below with its measured size (and the test checks that size),
-never skipped. A new backend is done when it passes this suite or declares what it lacks.
+cannot represent. Where an approach is known to break a rule, the violation is declared below with its
+measured size (and the test checks that size), never skipped. A new backend is done when it passes this
+suite or declares what it lacks.
 """
 
 from __future__ import annotations
