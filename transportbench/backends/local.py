@@ -228,8 +228,8 @@ class LocalOptions(SolverOptions):
 
     def resolved(self, machine: Machine, chosen: str) -> LocalOptions:
         """These options with the solver ``chosen`` for ``machine`` and the defaults it uses filled in."""
-        if chosen == "direct":
-            return dataclasses.replace(self, solver="direct")
+        if chosen == "direct":  # "auto" chose LU: the iterative settings did not apply
+            return dataclasses.replace(self, solver="direct", rtol=None, maxiter=None, secular_window=None)
         window = default_secular_window(machine) if self.secular_window is None else self.secular_window
         return dataclasses.replace(self, solver="iterative", rtol=self.rtol or DEFAULT_RTOL,
                                    maxiter=self.maxiter or DEFAULT_MAXITER, secular_window=window)
