@@ -20,7 +20,7 @@ import xarray as xr
 
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.level_shifts import resonance_shift_estimate
-from transportbench.model import Machine
+from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_vs_gamma
 from transportbench.sweep import set_parameter
@@ -54,9 +54,9 @@ def main() -> None:
     table.attrs["two_vn_grid"] = (f"fixed grid per gamma: spacing min(T, 2 gamma) / 2**k (k = 0, and 1 for the "
                                   f"half-spacing row) on the default bandwidth, {TWO_VN_ITERATIONS} iterations")
     band = default_bandwidth(machine)
-    estimates = {"wide band": None, f"D = {band:.4g}": band}
-    estimate = [[resonance_shift_estimate(set_parameter(machine, "gamma", g), bandwidth=d) for g in table.gamma.values]
-                for d in estimates.values()]
+    estimates = {"wide band": Band.wide(), f"D = {band:.4g}": Band.flat(band)}
+    estimate = [[resonance_shift_estimate(set_parameter(machine, "gamma", g).with_band(lead))
+                 for g in table.gamma.values] for lead in estimates.values()]
     table = table.assign(estimate=(("band", "gamma"), estimate,
                                    {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
     table = table.assign_coords(band=list(estimates))
