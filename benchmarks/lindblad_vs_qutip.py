@@ -10,7 +10,7 @@ Three tables:
    independently, from the Machine description only, with qutip operators. n = 6 (11 qubits) by our
    backend only.
 2. The restricted case: ideal limit with zero-temperature sinks, ``w_machine(n, ideal_limit=True,
-   t_sink=0.0)``, where only the vacuum and the single excitations are reachable, n = 2…200, with the
+   T_sink=0.0)``, where only the vacuum and the single excitations are reachable, n = 2…200, with the
    fidelity to the W state of paper Eq. (12) as a sanity column (QuTiP alongside where the full space
    is small).
 
@@ -74,7 +74,7 @@ def make_machine(n: int, restricted: bool):
     from transportbench.model import Machine
 
     if restricted:
-        return Machine.w_machine(n, ideal_limit=True, t_sink=0.0)
+        return Machine.w_machine(n, ideal_limit=True, T_sink=0.0)
     return Machine.w_machine(n)
 
 

@@ -131,7 +131,7 @@ def random_triple_dots(count: int, seed: int) -> list[Machine]:
     for _ in range(count):
         g13, g23 = rng.uniform(0.01, 0.2, 2)
         machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
-                                           coulomb_energy=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
+                                           U=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
     return machines
 
 

@@ -30,7 +30,7 @@ from transportbench.scans import at_shifted_resonance, leakage_vs_gamma
 def main() -> None:
     args = study_arguments(__doc__)
     gammas = np.geomspace(0.01, 0.1, 3 if args.quick else 6)
-    machine = Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0)
+    machine = Machine.triple_dot(U=40.0, mu_hot=20.0)
     two_vn_band = Band.flat(100.0)
     # --quick: one coarse, unconverged 2vN grid (a smoke run); otherwise the grid is converged at every γ
     twovn = ({"converge": False, "kpnt": 801, "niter": 8} if args.quick

@@ -26,7 +26,7 @@ def main() -> None:
     overlay = sweep(machine, coarse, ["qmeq:2vN"], path=folder / "2vn_overlay.nc", options={"qmeq:2vN": twovn_options})
 
     for mu in (8.0, 15.0):
-        point = compare(Machine.triple_dot(coulomb_energy=15.0, mu_hot=mu), ["local"])
+        point = compare(Machine.triple_dot(U=15.0, mu_hot=mu), ["local"])
         print(f"U = 15, mu = {mu:g}: local Lindblad C = {float(point.concurrence[0]):.4f}")
 
     figure, axis = plt.subplots(figsize=(6, 5))

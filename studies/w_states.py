@@ -67,7 +67,7 @@ def main() -> None:
     coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
     chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
     qmeq_largest_n = 3 if args.quick else 4
-    versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, t_sink=t), n) for t in temperatures]
+    versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, T_sink=t), n) for t in temperatures]
                          for n in sizes])
     versus_u, eigenvalues_u = scan("coulomb_energy", coulomb_energies, sizes, qmeq_largest_n)
     versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials, sizes, qmeq_largest_n)

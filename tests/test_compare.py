@@ -81,7 +81,7 @@ def test_deviations_from_a_reference_row():
 
 
 def test_compare_values_match_the_paper_point():
-    table = compare(Machine.triple_dot(coulomb_energy=15, mu_hot=15), ["local"])
+    table = compare(Machine.triple_dot(U=15, mu_hot=15), ["local"])
     assert float(table.concurrence[0]) == pytest.approx(0.25, abs=0.01)
     assert float(table.particle_current.sel(reservoir="hot")[0]) == pytest.approx(
         -float(table.particle_current.sel(reservoir="cold")[0]), rel=1e-10)
@@ -234,7 +234,7 @@ def test_1vn_leakage_at_the_shifted_resonance_is_second_order():
     """
     from transportbench.scans import at_shifted_resonance
 
-    table = leakage_vs_gamma(Machine.triple_dot(coulomb_energy=40.0, mu_hot=20.0),
+    table = leakage_vs_gamma(Machine.triple_dot(U=40.0, mu_hot=20.0),
                              ["qmeq:1vN", "at resonance", "qmeq:Pauli"], [0.01, 0.02, 0.04], progress=False,
                              specs={"at resonance": "qmeq:1vN"}, adjust={"at resonance": at_shifted_resonance()})
     exponents = table.current_exponent.to_pandas()

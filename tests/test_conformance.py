@@ -119,7 +119,7 @@ def test_two_dot_chain_carries_the_landauer_current_of_its_eigenmodes(spec, decl
 
 @pytest.mark.parametrize(("spec", "declared"), _params())
 def test_equilibrium_carries_no_current(spec, declared):
-    machine = Machine.triple_dot(mu_hot=0.3, mu_cold=0.3, t_hot=0.8, t_cold=0.8, statistics="fermion")
+    machine = Machine.triple_dot(mu_hot=0.3, mu_cold=0.3, T_hot=0.8, T_cold=0.8, statistics="fermion")
     result = _solve(machine, spec, declared)
     largest = max(abs(value) for value in result.particle_currents.values()) / 0.2
     assert largest <= declared.equilibrium_current

@@ -109,7 +109,7 @@ def test_noninteracting_normalisation_is_the_golden_rule_rate() -> None:
 # ------------------------------------------------------------------------- conservation, equilibrium
 def test_equilibrium_has_no_currents() -> None:
     # U = 0: the hierarchy at depth 2 is exact and the currents vanish to round-off
-    free = heom.solve_steady(Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, coulomb_energy=0.0, band=LORENTZ), pade=6,
+    free = heom.solve_steady(Machine.triple_dot(mu_hot=3.0, mu_cold=3.0, U=0.0, band=LORENTZ), pade=6,
                              depth=2)
     assert max(abs(value) for value in [*free.particle_currents.values(), *free.energy_currents.values()]) < 1e-13
     # with U the truncation leaves a small equilibrium current that shrinks with the depth
@@ -252,7 +252,7 @@ def test_refuses_what_heom_cannot_represent() -> None:
     with pytest.raises(ValueError, match="dephasing"):
         heom.solve_steady(Machine.triple_dot(dephasing=(0.1, 0.0, 0.0)))
     with pytest.raises(ValueError, match="T > 0"):
-        heom.solve_steady(Machine.triple_dot(t_cold=0.0))
+        heom.solve_steady(Machine.triple_dot(T_cold=0.0))
     with pytest.raises(ValueError, match="at least one reservoir"):
         heom.solve_steady(Machine(energies=(1.0,)))
     with pytest.raises(ValueError, match="cannot represent the flat band of width 50"):

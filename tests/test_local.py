@@ -40,7 +40,7 @@ def assert_healthy(result, tolerance=1e-9):
                          [(0.1, 0.1, 1.0), (0.01, 0.3, 0.2), (1e-3, 1e-3, 5.0)])
 def test_ideal_limit_gives_the_dark_state_with_zero_current(g13, g23, gamma_hot, gamma_cold, temperature):
     machine = Machine.triple_dot(g13=g13, g23=g23, gamma_hot=gamma_hot, gamma_cold=gamma_cold,
-                                 t_hot=temperature, t_cold=temperature, ideal_limit=True)
+                                 T_hot=temperature, T_cold=temperature, ideal_limit=True)
     result = local.solve_steady(machine)
     assert_healthy(result)
     assert fidelity(result.rho, result.occupations, dark_state(g13, g23)) == pytest.approx(1.0, abs=1e-10)
@@ -55,18 +55,18 @@ def test_ideal_limit_gives_the_dark_state_with_zero_current(g13, g23, gamma_hot,
 
 def test_ideal_limit_is_independent_of_the_finite_parameters():
     """In the ideal limit the large energies are infinite: changing the finite U and μ changes nothing."""
-    a = local.solve_steady(Machine.triple_dot(ideal_limit=True, coulomb_energy=2.0, mu_hot=1.5))
-    b = local.solve_steady(Machine.triple_dot(ideal_limit=True, coulomb_energy=50.0, mu_hot=30.0))
+    a = local.solve_steady(Machine.triple_dot(ideal_limit=True, U=2.0, mu_hot=1.5))
+    b = local.solve_steady(Machine.triple_dot(ideal_limit=True, U=50.0, mu_hot=30.0))
     assert np.abs(a.rho - b.rho).max() < 1e-12
     # ... while away from the limit the same finite values give a mixed state
-    mixed = local.solve_steady(Machine.triple_dot(coulomb_energy=2.0, mu_hot=1.5))
+    mixed = local.solve_steady(Machine.triple_dot(U=2.0, mu_hot=1.5))
     assert fidelity(mixed.rho, mixed.occupations, dark_state(0.05, 0.05)) < 0.9
 
 
 @pytest.mark.parametrize("n", [3, 4])
 def test_w_machine_ideal_limit_zero_temperature_sinks(n):
     couplings = [(0.05, 0.03 * j) for j in range(1, n)]
-    machine = Machine.w_machine(n, couplings=couplings, ideal_limit=True, t_sink=0.0)
+    machine = Machine.w_machine(n, couplings=couplings, ideal_limit=True, T_sink=0.0)
     result = local.solve_steady(machine)
     assert_healthy(result)
     assert len(result.occupations) == 2 * n  # only the vacuum and single excitations are reachable
@@ -76,7 +76,7 @@ def test_w_machine_ideal_limit_zero_temperature_sinks(n):
 
 @pytest.mark.parametrize("n", [3, 4])
 def test_w_machine_equal_couplings_gives_w_state_eq12(n):
-    result = local.solve_steady(Machine.w_machine(n, ideal_limit=True, t_sink=0.0))
+    result = local.solve_steady(Machine.w_machine(n, ideal_limit=True, T_sink=0.0))
     amplitudes = w_state([(0.05, 0.05)] * (n - 1)).amplitudes
     assert np.allclose(np.abs(amplitudes), 1 / np.sqrt(n))
     assert np.allclose(populations(result.rho, result.occupations)[:n], 1 / n, atol=1e-10)
@@ -91,7 +91,7 @@ def test_w_machine_warm_sinks_break_the_w_state(n):
     """
     fidelities = []
     for t_sink in (0.05, 0.3, 1.0):
-        result = local.solve_steady(Machine.w_machine(n, ideal_limit=True, t_sink=t_sink))
+        result = local.solve_steady(Machine.w_machine(n, ideal_limit=True, T_sink=t_sink))
         assert_healthy(result)
         fidelities.append(fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1))))
     assert fidelities[0] > 0.9999
@@ -101,19 +101,19 @@ def test_w_machine_warm_sinks_break_the_w_state(n):
 
 def test_triple_dot_dark_state_survives_warm_sink():
     """N = 2 is different: the sink's partners are both entangled qubits, so any T works (paper)."""
-    result = local.solve_steady(Machine.w_machine(2, ideal_limit=True, t_sink=3.0))
+    result = local.solve_steady(Machine.w_machine(2, ideal_limit=True, T_sink=3.0))
     assert fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)])) == pytest.approx(1.0, abs=1e-10)
 
 
 # ------------------------------------------------------------------------------- paper's Fig. 3
 def test_fig3_large_concurrence_at_u15_mu8():
-    result = local.solve_steady(Machine.triple_dot(coulomb_energy=15.0, mu_hot=8.0))
+    result = local.solve_steady(Machine.triple_dot(U=15.0, mu_hot=8.0))
     assert_healthy(result)
     assert c12(result) > 0.99
 
 
 def test_fig3_concurrence_quarter_at_u15_mu15():
-    result = local.solve_steady(Machine.triple_dot(coulomb_energy=15.0, mu_hot=15.0))
+    result = local.solve_steady(Machine.triple_dot(U=15.0, mu_hot=15.0))
     assert_healthy(result)
     assert c12(result) == pytest.approx(0.25, abs=0.01)
 
@@ -145,7 +145,7 @@ def test_equilibrium_reservoirs_give_the_gibbs_state():
 
 # ---------------------------------------------------------------------------- conservation, signs
 def test_currents_are_conserved_and_flow_from_hot_to_cold():
-    result = local.solve_steady(Machine.triple_dot(coulomb_energy=15.0, mu_hot=15.0))
+    result = local.solve_steady(Machine.triple_dot(U=15.0, mu_hot=15.0))
     hot, cold = result.energy_currents["hot"], result.energy_currents["cold"]
     assert hot > 1e-4 and cold < 0
     assert hot + cold == pytest.approx(0.0, abs=1e-14)
@@ -160,7 +160,7 @@ def test_dephasing_reduces_the_concurrence():
 
 # ------------------------------------------------------------------------ independent methods agree
 def test_reachable_and_full_basis_agree():
-    machine = Machine.w_machine(3, ideal_limit=True, t_sink=0.2)
+    machine = Machine.w_machine(3, ideal_limit=True, T_sink=0.2)
     reachable = local.solve_steady(machine)
     full = local.solve_steady(machine, basis="full")
     assert len(reachable.occupations) < len(full.occupations)
@@ -180,7 +180,7 @@ def test_direct_and_iterative_solvers_agree():
 
 def test_steady_state_is_the_kernel_of_a_dense_liouvillian():
     """Independent check: build 𝓛 densely from Kronecker products (qubit model) and compare."""
-    machine = Machine.triple_dot(coulomb_energy=6.0, mu_hot=4.0, detuning={1: 0.02}, dephasing=(0.002, 0, 0.001))
+    machine = Machine.triple_dot(U=6.0, mu_hot=4.0, detuning={1: 0.02}, dephasing=(0.002, 0, 0.001))
     result = local.solve_steady(machine, basis="full")
     dense = _dense_liouvillian(machine)
     assert np.linalg.norm(dense @ result.rho.reshape(-1)) < 1e-12
@@ -223,16 +223,16 @@ def _dense_liouvillian(machine):
 
 
 def test_qubit_and_fermion_statistics_agree_in_order_132():
-    qubit = local.solve_steady(Machine.triple_dot(coulomb_energy=10.0, mu_hot=12.0))
-    fermion = local.solve_steady(Machine.triple_dot(coulomb_energy=10.0, mu_hot=12.0, statistics="fermion"))
+    qubit = local.solve_steady(Machine.triple_dot(U=10.0, mu_hot=12.0))
+    fermion = local.solve_steady(Machine.triple_dot(U=10.0, mu_hot=12.0, statistics="fermion"))
     assert np.abs(qubit.rho - fermion.rho).max() < 1e-13
 
 
 def test_fermion_signs_matter_in_order_123():
     """In the order (1, 2, 3) the hop 1–3 passes dot 2: a Jordan–Wigner sign changes the state."""
-    machine = Machine.triple_dot(coulomb_energy=10.0, mu_hot=12.0, statistics="fermion").replace(order=(0, 1, 2))
+    machine = Machine.triple_dot(U=10.0, mu_hot=12.0, statistics="fermion").replace(order=(0, 1, 2))
     fermion = local.solve_steady(machine)
-    qubit = local.solve_steady(Machine.triple_dot(coulomb_energy=10.0, mu_hot=12.0))
+    qubit = local.solve_steady(Machine.triple_dot(U=10.0, mu_hot=12.0))
     assert np.abs(qubit.rho - fermion.rho).max() > 1e-3
 
 
@@ -261,7 +261,7 @@ def test_ideal_limit_with_two_filled_partner_reservoirs_has_absorbing_states():
 
 # ---------------------------------------------------------------------------------------- dynamics
 def test_dynamics_preserves_trace_and_positivity_and_reaches_the_steady_state():
-    machine = Machine.triple_dot(coulomb_energy=15.0, mu_hot=8.0, gamma_hot=0.3, gamma_cold=0.3)
+    machine = Machine.triple_dot(U=15.0, mu_hot=8.0, gamma_hot=0.3, gamma_cold=0.3)
     times = np.linspace(0, 600, 61)
     evolution = local.evolve(machine, times, basis="full")
     for rho in evolution.states:
@@ -287,7 +287,7 @@ def test_dynamics_from_vacuum_fig2_initial_current_and_fidelity():
 
 
 def test_dynamics_matches_the_dense_propagator_with_coherent_initial_state():
-    machine = Machine.triple_dot(coulomb_energy=4.0, mu_hot=3.0)
+    machine = Machine.triple_dot(U=4.0, mu_hot=3.0)
     ket = np.zeros(8, dtype=complex)
     ket[0], ket[4] = 0.6, 0.8j  # (0.6|000⟩ + 0.8i|100⟩): coherence between N = 0 and N = 1
     times = np.array([0.0, 0.7, 3.1, 40.0])

@@ -90,15 +90,15 @@ def test_zero_coupling_g23_solves_with_the_default_reachable_basis(g13, g23):
 # ------------------------------------------------------------------- item 13: continuity in U
 def test_current_is_continuous_at_zero_coulomb_energy():
     """Before: I_hot = 1.693e-2 at U = 0 and 1.618e-2 at U = 1e-12 (jumps merged only at U = 0 exactly)."""
-    at_zero = local.solve_steady(Machine.triple_dot(coulomb_energy=0.0))
-    tiny = local.solve_steady(Machine.triple_dot(coulomb_energy=1e-12))
+    at_zero = local.solve_steady(Machine.triple_dot(U=0.0))
+    tiny = local.solve_steady(Machine.triple_dot(U=1e-12))
     assert tiny.particle_currents["hot"] == pytest.approx(at_zero.particle_currents["hot"], abs=1e-9)
     assert np.abs(tiny.rho - at_zero.rho).max() < 1e-9
 
 
 def test_small_coulomb_energy_recovers_the_merged_single_jump_equation():
     """U → 0: one jump a_k† per reservoir (the textbook equation of a machine without Coulomb pairs)."""
-    machine = Machine.triple_dot(coulomb_energy=1e-12)
+    machine = Machine.triple_dot(U=1e-12)
     merged = Machine(energies=machine.energies, couplings=machine.couplings, reservoirs=machine.reservoirs)
     expected = steady_state_of(dense_kossakowski_liouvillian(merged))
     result = local.solve_steady(machine, basis="full")
@@ -108,7 +108,7 @@ def test_small_coulomb_energy_recovers_the_merged_single_jump_equation():
 @pytest.mark.parametrize("coulomb_energy", [0.05, 0.2, 0.4])
 def test_intermediate_coulomb_energy_follows_the_kossakowski_rule(coulomb_energy):
     """U ~ γ: partial coherence between pattern jumps, checked against a dense Kossakowski construction."""
-    machine = Machine.triple_dot(coulomb_energy=coulomb_energy, mu_hot=0.6, gamma_hot=0.15, gamma_cold=0.08)
+    machine = Machine.triple_dot(U=coulomb_energy, mu_hot=0.6, gamma_hot=0.15, gamma_cold=0.08)
     result = local.solve_steady(machine, basis="full")
     assert result.health.is_physical(1e-12)
     assert np.abs(result.rho - steady_state_of(dense_kossakowski_liouvillian(machine))).max() < 1e-10
@@ -119,7 +119,7 @@ def test_resolved_patterns_reproduce_eq2_and_the_paper_concurrence():
 
     0.9934473418244352 is C(U = 15, μ = 8) computed before the coherence rule existed (commit 012eb8b).
     """
-    machine = Machine.triple_dot(coulomb_energy=15.0, mu_hot=8.0)
+    machine = Machine.triple_dot(U=15.0, mu_hot=8.0)
     result = local.solve_steady(machine)
     assert concurrence(reduced_state(result.rho, result.occupations, [0, 1])) == pytest.approx(
         0.9934473418244352, abs=1e-10)
@@ -135,14 +135,14 @@ def test_qubit_and_fermion_coincide_once_the_sink_resolves_qubit_0(coulomb_energ
     It is a phase of each pattern jump when U_02 ≫ γ_cold (the patterns of n_0 are separate jumps), so the
     models coincide; at U ≲ γ the merged jump mixes both signs and they differ.
     """
-    qubit = local.solve_steady(Machine.triple_dot(coulomb_energy=coulomb_energy))
-    fermion = local.solve_steady(Machine.triple_dot(coulomb_energy=coulomb_energy, statistics="fermion"))
+    qubit = local.solve_steady(Machine.triple_dot(U=coulomb_energy))
+    fermion = local.solve_steady(Machine.triple_dot(U=coulomb_energy, statistics="fermion"))
     assert np.abs(qubit.rho - fermion.rho).max() < bound
 
 
 def test_qubit_and_fermion_differ_when_the_sink_jump_is_merged():
-    qubit = local.solve_steady(Machine.triple_dot(coulomb_energy=0.0))
-    fermion = local.solve_steady(Machine.triple_dot(coulomb_energy=0.0, statistics="fermion"))
+    qubit = local.solve_steady(Machine.triple_dot(U=0.0))
+    fermion = local.solve_steady(Machine.triple_dot(U=0.0, statistics="fermion"))
     assert np.abs(qubit.rho - fermion.rho).max() > 1e-2
 
 
@@ -189,7 +189,7 @@ def test_unique_steady_state_is_marked_unique(solver):
 
 def test_reachable_subspace_alone_leaves_uniqueness_unchecked():
     """Only the patterns reachable from the vacuum are kept: unique there, the rest is not checked."""
-    machine = Machine.w_machine(3, ideal_limit=True, t_sink=0.2)
+    machine = Machine.w_machine(3, ideal_limit=True, T_sink=0.2)
     reachable = local.solve_steady(machine, solver="iterative")
     assert len(reachable.occupations) < 2**machine.n_qubits
     assert reachable.health.unique is None

@@ -47,18 +47,18 @@ def test_constructor_arguments_are_validated():
         Machine.w_machine(1)
     with pytest.raises(ValueError, match="couplings must give n-1"):
         Machine.w_machine(3, couplings=[(0.1, 0.1)])
-    with pytest.raises(ValueError, match="coulomb_energy"):
-        Machine.triple_dot(coulomb_energy=-1)
+    with pytest.raises(ValueError, match="U must be >= 0"):
+        Machine.triple_dot(U=-1)
     with pytest.raises(ValueError, match="detuning qubit"):
         Machine.triple_dot(detuning={3: 0.1})
     with pytest.raises(ValueError, match="temperature"):
-        Machine.triple_dot(t_hot=-0.5)
+        Machine.triple_dot(T_hot=-0.5)
     with pytest.raises(ValueError, match="unknown Machine field"):
         Machine.triple_dot().replace(voltage=1.0)
 
 
 def test_zero_temperature_and_rate_are_valid():
-    machine = Machine.triple_dot(t_cold=0.0, gamma_cold=0.0)
+    machine = Machine.triple_dot(T_cold=0.0, gamma_cold=0.0)
     assert machine.reservoir("cold").temperature == 0.0
 
 
@@ -71,7 +71,7 @@ def test_machine_is_frozen_and_hashable():
 
 
 def test_triple_dot_layout_matches_the_paper():
-    machine = Machine.triple_dot(g13=0.03, g23=0.07, coulomb_energy=12.0, detuning={1: 0.2})
+    machine = Machine.triple_dot(g13=0.03, g23=0.07, U=12.0, detuning={1: 0.2})
     assert machine.energies == (1.0, 1.2, 1.0)
     assert dict(machine.couplings) == {(0, 2): 0.03, (1, 2): 0.07}
     assert dict(machine.coulomb) == {(0, 1): 12.0, (0, 2): 12.0, (1, 2): 12.0}
@@ -97,9 +97,9 @@ def test_w_machine_triangles(n):
 
 
 @pytest.mark.parametrize(("build", "named"), [
-    (lambda: Machine.triple_dot(t_hot="1"), "temperature"),
+    (lambda: Machine.triple_dot(T_hot="1"), "temperature"),
     (lambda: Machine.triple_dot(gamma_hot=True), "rate"),
-    (lambda: Machine.triple_dot(coulomb_energy=np.True_), "coulomb_energy"),
+    (lambda: Machine.triple_dot(U=np.True_), "U must be a real number"),
     (lambda: Machine.triple_dot(gamma_cold=1e300), "rate"),
     (lambda: Machine.triple_dot(epsilon=-1e101), "epsilon"),
     (lambda: Machine.w_machine(3.0), "n"),
@@ -113,7 +113,7 @@ def test_strings_booleans_and_huge_values_are_not_numbers(build, named):
 
 
 def test_numpy_numbers_are_accepted():
-    machine = Machine.w_machine(np.int64(3), g=np.float32(0.05), coulomb_energy=np.int32(15))
+    machine = Machine.w_machine(np.int64(3), g=np.float32(0.05), U=np.int32(15))
     assert machine.n_qubits == 5 and machine.coulomb_energy(0, 1) == 15.0
     reservoir = Machine(energies=(np.float64(1.0),), reservoirs=(Reservoir("a", np.int64(0), np.float64(0.1), 0, 1),),
                         order=(np.int64(0),)).reservoirs[0]

@@ -392,7 +392,7 @@ def test_registry_and_case_insensitive_names():
     (Machine.triple_dot(), {"approach": "2vN", "converge": False, "max_kpnt": 513}, "solves once"),
     (Machine.triple_dot(ideal_limit=True), {"approach": "Pauli"}, "ideal limit"),
     (Machine.triple_dot(dephasing=(0.0, 0.01, 0.0)), {"approach": "Pauli"}, "dephasing"),
-    (Machine.triple_dot(t_cold=0.0), {"approach": "Pauli"}, "T = 0"),
+    (Machine.triple_dot(T_cold=0.0), {"approach": "Pauli"}, "T = 0"),
     (Machine(energies=(1.0,)), {"approach": "Pauli"}, "at least one reservoir"),
 ])
 def test_bad_approaches_options_and_machines_raise(machine, options, message):
@@ -489,7 +489,7 @@ def test_bands_qmeq_cannot_represent_are_refused():
 
 def test_qubit_machines_only_where_the_fermion_model_is_the_same():
     """Issue 11: this machine gave C = 0.000 (local, qubit) but 0.0287 (qmeq:1vN) with an empty warnings column."""
-    crossing = Machine.triple_dot(coulomb_energy=10, mu_hot=12).replace(order=(0, 1, 2))
+    crossing = Machine.triple_dot(U=10, mu_hot=12).replace(order=(0, 1, 2))
     with pytest.raises(ValueError, match=r"qmeq backend solves fermion statistics.*order \(0, 1, 2\)"):
         qmeq_backend.solve_steady(crossing, approach="1vN")
     with pytest.raises(ValueError, match="fermion statistics"):

@@ -41,7 +41,7 @@ def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
     for _ in range(count):
         g13, g23 = rng.uniform(0.01, 0.2, 2)
         machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
-                                           coulomb_energy=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
+                                           U=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
     return machines
 
 
@@ -154,7 +154,7 @@ def test_2vN_at_equilibrium_converges():
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", qmeq_backend.ConvergenceWarning)
-        result = qmeq_backend.solve_steady(Machine.triple_dot(mu_hot=0.0, coulomb_energy=2.0, band=Band.flat(15.0)),
+        result = qmeq_backend.solve_steady(Machine.triple_dot(mu_hot=0.0, U=2.0, band=Band.flat(15.0)),
                                            kpnt=301, max_kpnt=601, check_bandwidth=False)
     assert result.health.converged
     assert abs(result.particle_currents["hot"]) < 1e-6

@@ -58,7 +58,7 @@ def test_local_workers_share_the_cpus_blas_threads_and_leave_interrupts_to_the_p
 def test_sweep_points_equal_single_compares(tmp_path):
     table = sweep(Machine.triple_dot(), OVER, ["local"], path=tmp_path / "s.nc", workers=2, progress=False)
     assert table.concurrence.dims == ("mu", "U", "approach")
-    point = compare(Machine.triple_dot(mu_hot=15.0, coulomb_energy=15.0), ["local"])
+    point = compare(Machine.triple_dot(mu_hot=15.0, U=15.0), ["local"])
     assert float(table.concurrence.sel(mu=15.0, U=15.0, approach="local")) == float(point.concurrence[0])
     assert table.mu.attrs["units"].startswith("energy")
     reread = xr.load_dataset(tmp_path / "s.nc")
@@ -270,3 +270,19 @@ def test_sweep_computes_the_figures_asked_for_in_worker_processes(tmp_path):
     assert "concurrence" not in table and np.all(table.concurrence_0_2.values < 0.05)
     paper = sweep(Machine.triple_dot(), {"mu": [6.0, 8.0]}, ["local"], workers=1, progress=False)
     assert np.allclose(table.sink_population.values, paper.sink_population.values, rtol=1e-12)
+
+
+def test_one_vocabulary_for_constructors_sweeps_and_the_command_line():
+    from transportbench.cli import build_parser, machine_from
+    from transportbench.sweep import set_parameter
+
+    base = Machine.triple_dot()
+    assert set_parameter(base, "mu_hot", 9.0) == Machine.triple_dot(mu_hot=9.0) == set_parameter(base, "mu.hot", 9.0)
+    assert set_parameter(base, "T_cold", 0.5) == Machine.triple_dot(T_cold=0.5)
+    assert set_parameter(base, "gamma_hot", 0.2) == Machine.triple_dot(gamma_hot=0.2)
+    assert set_parameter(base, "U", 12.0) == Machine.triple_dot(U=12.0)
+    assert set_parameter(base, "epsilon_1", 1.1).energies == (1.0, 1.1, 1.0)
+    arguments = build_parser().parse_args(["compare", "--U", "12", "--mu-hot", "9", "--T-cold", "0.5"])
+    assert machine_from(arguments) == Machine.triple_dot(U=12.0, mu_hot=9.0, T_cold=0.5)
+    with pytest.raises(ValueError, match="'mu_hot' and 'mu.hot' are the same parameter"):
+        sweep(base, {"mu_hot": [1.0], "mu.hot": [2.0]}, progress=False)

@@ -52,7 +52,8 @@ def _machine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--g23", type=float, default=0.05, help="triple dot: coupling g23 (default 0.05)")
     group.add_argument("--g", type=float, default=0.05, help="W machine: every coupling (default 0.05)")
     group.add_argument("--U", type=float, default=15.0, help="Coulomb energy U (default 15)")
-    group.add_argument("--mu", type=float, default=8.0, help="chemical potential of the hot reservoir (default 8)")
+    group.add_argument("--mu-hot", "--mu", dest="mu_hot", type=float, default=8.0,
+                       help="chemical potential of the hot reservoir (default 8)")
     group.add_argument("--T-hot", type=float, default=1.0, help="temperature of the hot reservoir (default 1)")
     group.add_argument("--T-cold", type=float, default=1.0,
                        help="temperature of the cold/sink reservoirs (default 1)")
@@ -67,11 +68,11 @@ def _machine_arguments(parser: argparse.ArgumentParser) -> None:
 def machine_from(args: argparse.Namespace) -> Machine:
     """The Machine described by the command-line options."""
     if args.machine == "triple":
-        return Machine.triple_dot(epsilon=args.epsilon, g13=args.g13, g23=args.g23, coulomb_energy=args.U,
-                                  mu_hot=args.mu, t_hot=args.T_hot, t_cold=args.T_cold, gamma_hot=args.gamma_hot,
+        return Machine.triple_dot(epsilon=args.epsilon, g13=args.g13, g23=args.g23, U=args.U,
+                                  mu_hot=args.mu_hot, T_hot=args.T_hot, T_cold=args.T_cold, gamma_hot=args.gamma_hot,
                                   gamma_cold=args.gamma_cold, statistics=args.statistics, ideal_limit=args.ideal)
-    return Machine.w_machine(args.n, epsilon=args.epsilon, g=args.g, coulomb_energy=args.U, mu_hot=args.mu,
-                             t_hot=args.T_hot, t_sink=args.T_cold, gamma_hot=args.gamma_hot,
+    return Machine.w_machine(args.n, epsilon=args.epsilon, g=args.g, U=args.U, mu_hot=args.mu_hot,
+                             T_hot=args.T_hot, T_sink=args.T_cold, gamma_hot=args.gamma_hot,
                              gamma_sink=args.gamma_cold, statistics=args.statistics, ideal_limit=args.ideal)
 
 

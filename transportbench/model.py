@@ -287,8 +287,8 @@ class Machine:
 
     # ------------------------------------------------------------------------------ constructors
     @classmethod
-    def triple_dot(cls, *, epsilon: float = 1.0, g13: float = 0.05, g23: float = 0.05, coulomb_energy: float = 15.0,
-                   mu_hot: float = 8.0, mu_cold: float = 0.0, t_hot: float = 1.0, t_cold: float = 1.0,
+    def triple_dot(cls, *, epsilon: float = 1.0, g13: float = 0.05, g23: float = 0.05, U: float = 15.0,
+                   mu_hot: float = 8.0, mu_cold: float = 0.0, T_hot: float = 1.0, T_cold: float = 1.0,
                    gamma_hot: float = 0.1, gamma_cold: float = 0.1, detuning: Mapping[int, float] | None = None,
                    dephasing: Iterable[float] = (), statistics: Statistics = "qubit",
                    ideal_limit: bool = False, band: Band | None = None) -> Machine:
@@ -306,26 +306,26 @@ class Machine:
         energies = [epsilon] * 3
         for qubit, delta in (detuning or {}).items():
             energies[_require_qubit("detuning qubit", qubit, 3)] += real(f"detuning[{qubit}]", delta)
-        u = nonnegative("coulomb_energy", coulomb_energy)
+        u = nonnegative("U", U)
         return cls(
             energies=tuple(energies),
             couplings={(0, 2): g13, (1, 2): g23},
             coulomb={(0, 1): u, (0, 2): u, (1, 2): u},
-            reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, t_hot, band),
-                        Reservoir("cold", 2, gamma_cold, mu_cold, t_cold, band)),
+            reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, T_hot, band),
+                        Reservoir("cold", 2, gamma_cold, mu_cold, T_cold, band)),
             dephasing=tuple(dephasing), statistics=statistics, order=(0, 2, 1), ideal_limit=ideal_limit,
         )
 
     @classmethod
     def w_machine(cls, n: int, *, epsilon: float = 1.0, couplings: Iterable[tuple[float, float]] | None = None,
-                  g: float = 0.05, coulomb_energy: float = 15.0, mu_hot: float = 8.0, t_hot: float = 1.0,
-                  t_sink: float = 1.0, gamma_hot: float = 0.1, gamma_sink: float = 0.1,
+                  g: float = 0.05, U: float = 15.0, mu_hot: float = 8.0, T_hot: float = 1.0,
+                  T_sink: float = 1.0, gamma_hot: float = 0.1, gamma_sink: float = 0.1,
                   statistics: Statistics = "qubit", ideal_limit: bool = False, band: Band | None = None) -> Machine:
         """The (2n−1)-qubit machine of the paper's Fig. 4 that makes an n-qubit W state.
 
         In 0-based indices: qubit 0 sits on the reservoir ``"hot"``; triangle j = 1…n−1 is
         {0, j, n−1+j}, with flip-flops g_{0,n−1+j} and g_{j,n−1+j}, Coulomb energy U on its three pairs,
-        and the sink n−1+j on its own cold reservoir ``"sink{j}"`` (μ = 0, T = t_sink, γ = gamma_sink).
+        and the sink n−1+j on its own cold reservoir ``"sink{j}"`` (μ = 0, T = T_sink, γ = gamma_sink).
         ``couplings`` gives (g_{1,n+j}, g_{1+j,n+j}) per triangle in the paper's labels; default (g, g).
         Dot order (for fermions): arm 1 reversed, qubit 0, then every further arm as (sink, qubit),
         e.g. (1, 3, 0, 4, 2) for n = 3, which makes every hopping a nearest neighbour for n ≤ 3.
@@ -336,16 +336,16 @@ class Machine:
         pairs = list(couplings) if couplings is not None else [(g, g)] * (n - 1)
         if len(pairs) != n - 1:
             raise ValueError(f"couplings must give n-1 = {n - 1} (g_1s, g_js) pairs, got {len(pairs)}")
-        u = nonnegative("coulomb_energy", coulomb_energy)
+        u = nonnegative("U", U)
         flip_flops: dict[Pair, float] = {}
         coulomb: dict[Pair, float] = {}
-        reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, t_hot, band)]
+        reservoirs = [Reservoir("hot", 0, gamma_hot, mu_hot, T_hot, band)]
         for j, (g_hot_side, g_arm_side) in enumerate(pairs, start=1):
             sink = n - 1 + j
             flip_flops[(0, sink)] = g_hot_side
             flip_flops[(j, sink)] = g_arm_side
             coulomb.update({(0, j): u, (0, sink): u, (j, sink): u})
-            reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, t_sink, band))
+            reservoirs.append(Reservoir(f"sink{j}", sink, gamma_sink, 0.0, T_sink, band))
         order = [1, n, 0] + [q for j in range(2, n) for q in (n - 1 + j, j)]
         return cls(energies=(real("epsilon", epsilon),) * (2 * n - 1), couplings=flip_flops, coulomb=coulomb,
                    reservoirs=tuple(reservoirs), statistics=statistics, order=tuple(order),

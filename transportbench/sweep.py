@@ -60,19 +60,34 @@ from transportbench.model import Machine, Reservoir
 from transportbench.resources import set_blas_threads
 
 PARAMETERS: dict[str, str] = {
-    "mu": "chemical potential of the reservoir 'hot' (alias of mu.hot)",
+    "mu": "chemical potential of the reservoir 'hot' (alias of mu_hot)",
     "U": "Coulomb energy of every Coulomb pair",
     "g": "every flip-flop coupling",
     "epsilon": "every qubit energy",
     "gamma": "rate of every reservoir",
     "T": "temperature of every reservoir",
-    "mu.<reservoir>": "chemical potential of one reservoir",
-    "T.<reservoir>": "temperature of one reservoir",
-    "gamma.<reservoir>": "rate of one reservoir",
-    "epsilon.<qubit>": "energy of one qubit (0-based index)",
-    "dephasing.<qubit>": "pure-dephasing rate of one qubit",
+    "mu_<reservoir>": "chemical potential of one reservoir (also mu.<reservoir>)",
+    "T_<reservoir>": "temperature of one reservoir (also T.<reservoir>)",
+    "gamma_<reservoir>": "rate of one reservoir (also gamma.<reservoir>)",
+    "epsilon_<qubit>": "energy of one qubit, 0-based index (also epsilon.<qubit>)",
+    "dephasing_<qubit>": "pure-dephasing rate of one qubit (also dephasing.<qubit>)",
 }
-"""Sweepable parameter names (all in the machine's energy unit)."""
+"""Sweepable parameter names (all in the machine's energy unit): the constructors' keywords (``U``, ``mu_hot``,
+``T_hot``, ``gamma_cold``, ``epsilon``, ...) and the CLI's flags (``--U``, ``--mu-hot``, ``--T-hot``) use the
+same words."""
+TARGETED = ("mu", "T", "gamma", "epsilon", "dephasing")
+"""Parameters that may name one reservoir or qubit: ``<parameter>_<target>`` or ``<parameter>.<target>``."""
+
+
+def split_parameter(name: str) -> tuple[str, str]:
+    """``"mu_hot"`` / ``"mu.hot"`` / ``"mu"`` → ("mu", "hot"); ``"U"`` → ("U", ""): the parameter and its target."""
+    if name == "mu":
+        return "mu", "hot"
+    for head in TARGETED:
+        for separator in ("_", "."):
+            if name.startswith(head + separator) and len(name) > len(head) + 1:
+                return head, name[len(head) + 1:]
+    return name, ""
 
 UNITS = "energy unit of the machine (hbar = k_B = 1)"
 SCHEDULER_TIMEOUT = 5.0
@@ -122,9 +137,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def set_parameter(machine: Machine, name: str, value: float) -> Machine:
     """A copy of ``machine`` with the parameter ``name`` (see ``PARAMETERS``) set to ``value``."""
     value = float(value)
-    head, _, tail = name.partition(".")
-    if name == "mu":
-        head, tail = "mu", "hot"
+    head, tail = split_parameter(name)
     if head in ("mu", "T", "gamma") and tail:
         field = {"mu": "chemical_potential", "T": "temperature", "gamma": "rate"}[head]
         machine.reservoir(tail)  # KeyError names the valid reservoirs
@@ -513,8 +526,11 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]]) -> dict[s
         if array.ndim != 1 or not array.size or not np.isfinite(array).all():
             raise ValueError(f"values of {name!r} must be a non-empty 1-d list of finite numbers, got {values!r}")
         axes[name] = array
-    if "mu" in axes and "mu.hot" in axes:
-        raise ValueError("'mu' and 'mu.hot' are the same parameter; sweep it once")
+    spellings: dict[tuple[str, str], str] = {}
+    for name in axes:
+        earlier = spellings.setdefault(split_parameter(name), name)
+        if earlier != name:
+            raise ValueError(f"{earlier!r} and {name!r} are the same parameter; sweep it once")
     for point in itertools.product(*axes.values()):
         current = machine
         for name, value in zip(axes, point, strict=True):

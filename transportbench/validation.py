@@ -1,7 +1,7 @@
 """Argument checks shared by the model, the backends and the drivers: one-line ValueErrors naming the argument.
 
 Numbers may be Python or NumPy integers and reals; booleans and strings are never numbers here
-(``gamma_hot=True`` or ``t_hot='1'`` is an error, not 1.0).
+(``gamma_hot=True`` or ``T_hot='1'`` is an error, not 1.0).
 """
 
 from __future__ import annotations
