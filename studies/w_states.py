@@ -25,8 +25,8 @@ from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
 
 APPROACHES = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
-FINITE = {"t_hot": 1.0, "t_sink": 0.1}
-AT_FIXED = {"coulomb_energy": 20.0, "mu_hot": 8.0}
+FINITE = {"T_hot": 1.0, "T_sink": 0.1}
+AT_FIXED = {"U": 20.0, "mu_hot": 8.0}
 
 
 def w_fidelity(machine: Machine, n: int) -> float:
@@ -69,15 +69,15 @@ def main() -> None:
     qmeq_largest_n = 3 if args.quick else 4
     versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, T_sink=t), n) for t in temperatures]
                          for n in sizes])
-    versus_u, eigenvalues_u = scan("coulomb_energy", coulomb_energies, sizes, qmeq_largest_n)
+    versus_u, eigenvalues_u = scan("U", coulomb_energies, sizes, qmeq_largest_n)
     versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials, sizes, qmeq_largest_n)
     finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
-    data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "t_sink"), versus_t, {"conditions": "ideal limit"}),
+    data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "T_sink"), versus_t, {"conditions": "ideal limit"}),
                        "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),
                        "fidelity_vs_mu": (("approach", "n", "mu"), versus_mu, {"conditions": f"U = 20, {finite}"}),
                        "min_eigenvalue_vs_coulomb": (("approach", "n", "U"), eigenvalues_u),
                        "min_eigenvalue_vs_mu": (("approach", "n", "mu"), eigenvalues_mu)},
-                      coords={"approach": APPROACHES, "n": sizes, "t_sink": ("t_sink", temperatures, {"units": "ε"}),
+                      coords={"approach": APPROACHES, "n": sizes, "T_sink": ("T_sink", temperatures, {"units": "ε"}),
                               "U": ("U", coulomb_energies, {"units": "ε"}),
                               "mu": ("mu", chemical_potentials, {"units": "ε"})})
     for n, row in zip(sizes, versus_t, strict=True):
