@@ -283,3 +283,15 @@ def test_one_spelling_of_every_approach():
     assert list(table.approach.values) == ["local"]
     with pytest.raises(ValueError, match="twice"):
         compare(Machine.triple_dot(), ["local", "Local"])
+
+
+def test_scans_take_the_figure_of_merit():
+    from transportbench.figures import Fidelity
+
+    machine = Machine.triple_dot()
+    fidelity = locate_resonance(machine, "local", figure=Fidelity(), current=False, precision=1e-7)
+    assert abs(fidelity.delta) < 1e-6  # the local equation is symmetric in the detuning for F as for C
+    assert fidelity.concurrence == pytest.approx(0.996, abs=1e-3)  # the fidelity at its maximum
+    table = leakage_vs_gamma(machine, ["local"], [0.01, 0.02], figure=Fidelity(), progress=False)
+    assert "fidelity_loss" in table and "concurrence_loss" not in table
+    assert np.all((table.fidelity_loss.values > 0) & (table.fidelity_loss.values < 0.05))

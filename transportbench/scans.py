@@ -24,6 +24,7 @@ from scipy.optimize import minimize_scalar
 from tqdm.auto import tqdm
 
 from transportbench.compare import solve, summarize
+from transportbench.figures import PAPER, FigureOfMerit
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.sweep import set_parameter
@@ -81,8 +82,9 @@ def _detuned(machine: Machine, qubit: int, delta: float) -> Machine:
 
 def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 1,
                      half_width: float | None = None, grid: int = 21, precision: float = 1e-6,
-                     options: Mapping[str, Any] | None = None, current: bool = True) -> Resonance:
-    """Find δ* maximising the concurrence of qubits 0–1 when ε_qubit → ε_qubit + δ.
+                     options: Mapping[str, Any] | None = None, current: bool = True,
+                     figure: FigureOfMerit = PAPER[0]) -> Resonance:
+    """Find δ* maximising a figure of merit (default: the concurrence of qubits 0–1) when ε_qubit → ε_qubit + δ.
 
     Parameters
     ----------
@@ -103,6 +105,8 @@ def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 
     current : bool
         Also refine the minimum of the hot particle current (``current_delta``; NaN when False). It costs
         as many solves again as the concurrence maximum.
+    figure : FigureOfMerit
+        What is maximised (:mod:`transportbench.figures`); ``Resonance.concurrence`` holds its maximum.
     """
     if not 0 <= qubit < machine.n_qubits:
         raise ValueError(f"qubit must be in 0..{machine.n_qubits - 1}, got {qubit!r}")
@@ -119,17 +123,17 @@ def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 
     def figures(delta: float) -> dict[str, Any]:
         nonlocal evaluations
         evaluations += 1
-        return summarize(solve(_detuned(machine, qubit, delta), approach, **options))
+        return summarize(solve(_detuned(machine, qubit, delta), approach, **options), [figure])
 
     deltas = np.linspace(-width, width, grid)
     coarse = [figures(d) for d in deltas]
-    concurrences = np.array([f["concurrence"] for f in coarse])
+    concurrences = np.array([f[figure.name] for f in coarse])
     hot_currents = np.array([abs(f["particle_current"][0]) for f in coarse])
     best = int(np.argmax(concurrences))
     if best in (0, grid - 1):
-        raise ValueError(f"the concurrence maximum of {approach} lies at the edge of ±{width:g}; "
+        raise ValueError(f"the {figure.name} maximum of {approach} lies at the edge of ±{width:g}; "
                          "widen half_width")
-    refined = minimize_scalar(lambda d: -figures(d)["concurrence"], bounds=(deltas[best - 1], deltas[best + 1]),
+    refined = minimize_scalar(lambda d: -figures(d)[figure.name], bounds=(deltas[best - 1], deltas[best + 1]),
                               method="bounded", options={"xatol": precision})
     lowest = int(np.argmin(hot_currents))
     if current and 0 < lowest < grid - 1:
@@ -202,17 +206,18 @@ def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequ
 def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
                      options: Mapping[str, ApproachOptions] | None = None, specs: Mapping[str, str] | None = None,
                      adjust: Mapping[str, Callable[[Machine], Machine]] | None = None,
-                     progress: bool = True) -> xr.Dataset:
-    """Particle current from the hot reservoir and concurrence loss 1 − C versus γ, with power-law fits.
+                     progress: bool = True, figure: FigureOfMerit = PAPER[0]) -> xr.Dataset:
+    """Particle current from the hot reservoir and the loss 1 − F of a figure of merit versus γ, with power-law fits.
 
     ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ. An
     ``options`` entry may be a function of the machine at each γ (see :data:`ApproachOptions`); an
     ``adjust`` entry changes the machine of that row after γ is set (e.g. detunes a qubit to the
     Lamb-shifted resonance, :func:`at_shifted_resonance`).
 
-    Returns a Dataset with ``current(approach, gamma)``, ``concurrence_loss(approach, gamma)``, the health
-    figures ``min_eigenvalue`` and ``converged`` per point, and the fitted exponents
-    ``current_exponent(approach)``, ``loss_exponent(approach)``.
+    ``figure`` is the figure whose loss is tracked (default: the concurrence of qubits 0–1, the paper's).
+    Returns a Dataset with ``current(approach, gamma)``, ``<figure>_loss(approach, gamma)`` (default
+    ``concurrence_loss``), the health figures ``min_eigenvalue`` and ``converged`` per point, and the
+    fitted exponents ``current_exponent(approach)``, ``loss_exponent(approach)``.
     """
     gammas = np.asarray(gammas, dtype=float)
     current = np.full((len(approaches), len(gammas)), np.nan)
@@ -222,14 +227,14 @@ def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequen
     points = _scan_points(machine, approaches, "gamma", gammas, options=options or {}, specs=specs or {},
                           adjust=adjust or {}, description="leakage", progress=progress)
     for i, j, coupled, approach, settings in points:
-        figures = summarize(solve(coupled, approach, **settings))
+        figures = summarize(solve(coupled, approach, **settings), [figure])
         current[i, j] = figures["particle_current"][0]
-        loss[i, j] = 1.0 - figures["concurrence"]
+        loss[i, j] = 1.0 - figures[figure.name]
         lowest_eigenvalue[i, j] = figures.get("min_eigenvalue", np.nan)
         converged[i, j] = figures.get("converged", False)
     return xr.Dataset(
         {"current": (("approach", "gamma"), current, {"long_name": "particle current from the hot reservoir"}),
-         "concurrence_loss": (("approach", "gamma"), loss),
+         f"{figure.name}_loss": (("approach", "gamma"), loss, {"long_name": f"1 - {figure.long_name}"}),
          "min_eigenvalue": (("approach", "gamma"), lowest_eigenvalue, {"long_name": "smallest eigenvalue of rho"}),
          "converged": (("approach", "gamma"), converged, {"long_name": "the backend's convergence criteria met"}),
          "current_exponent": ("approach", [power_law(gammas, row)[0] for row in current]),
