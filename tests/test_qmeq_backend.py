@@ -51,11 +51,6 @@ def fermi(energy, mu, temperature):
     return expit((mu - energy) / temperature)
 
 
-def on_band(machine: Machine, band: Band) -> Machine:
-    """``machine`` with every lead on ``band``."""
-    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
-
-
 # ---------------------------------------------------------------------- Γ and the sign of currents
 @pytest.mark.parametrize("approach", FIRST_ORDER)
 @pytest.mark.parametrize(("left", "right"), [((0.1, 2.0, 0.5), (0.05, -1.0, 0.5)),
@@ -245,7 +240,7 @@ def test_first_order_results_do_not_depend_on_the_band(lamb_shift):
     machine = Machine.triple_dot()
     wide = qmeq_backend.solve_steady(machine, approach="1vN", lamb_shift=lamb_shift)
     for band in (Band.flat(40.0), Band.flat(1e5)):
-        flat = qmeq_backend.solve_steady(on_band(machine, band), approach="1vN", lamb_shift=lamb_shift)
+        flat = qmeq_backend.solve_steady(machine.with_band(band), approach="1vN", lamb_shift=lamb_shift)
         assert np.abs(flat.rho - wide.rho).max() < 1e-12
         for name in ("hot", "cold"):
             assert flat.particle_currents[name] == pytest.approx(wide.particle_currents[name], rel=1e-9)
@@ -316,7 +311,7 @@ def test_fixed_grid_options_nest_and_validate():
     assert 2 * 93.3 / (coarse["kpnt"] - 1) <= 2 * 0.1  # spacing ≤ min(T, 2γ) on the default D
     finer = qmeq_backend.fixed_grid_options(machine, halvings=2, niter=5)
     assert finer["kpnt"] - 1 == 4 * (coarse["kpnt"] - 1) and finer["niter"] == 5
-    wider = qmeq_backend.fixed_grid_options(on_band(machine, Band.flat(200.0)))
+    wider = qmeq_backend.fixed_grid_options(machine.with_band(Band.flat(200.0)))
     assert wider["kpnt"] > coarse["kpnt"] and "bandwidth" not in wider
     with pytest.warns(DeprecationWarning, match="bandwidth=D is deprecated|is deprecated"):
         deprecated = qmeq_backend.fixed_grid_options(machine, bandwidth=200.0)
@@ -334,7 +329,7 @@ def test_2vN_fermi_overflow_is_exact_and_contained():
     1/(exp(x) + 1) overflows for x > 709 (here D = 1000, T = 1): the table is 0 exactly there and equals
     expit elsewhere to round-off.
     """
-    machine = on_band(single_level(left=(0.1, 2.0, 1.0), right=(0.05, -1.0, 1.0)), Band.flat(1000.0))
+    machine = single_level(left=(0.1, 2.0, 1.0), right=(0.05, -1.0, 1.0)).with_band(Band.flat(1000.0))
     system = qmeq_backend.build_system(machine, kpnt=2001)
     with pytest.warns(RuntimeWarning, match="overflow encountered in exp"):
         system.solve(niter=1)
@@ -443,7 +438,7 @@ def test_options_are_validated_and_normalised():
 @pytest.mark.parametrize("settings", [{"approach": "1vN"}, {"approach": "Redfield", "lamb_shift": False},
                                       {"converge": False, "kpnt": 33, "niter": 2}])
 def test_result_options_repeat_the_solve(settings):
-    machine = on_band(Machine.triple_dot(), Band.flat(40.0))
+    machine = Machine.triple_dot().with_band(Band.flat(40.0))
     first = qmeq_backend.solve_steady(machine, **settings)
     assert isinstance(first.options, qmeq_backend.QmeqOptions)
     again = qmeq_backend.solve_steady(first.machine, first.options)
@@ -456,7 +451,7 @@ def test_result_options_repeat_the_solve(settings):
 
 def test_2vN_uses_the_machine_flat_band_and_the_deprecated_alias_equals_it():
     machine, tiny = Machine.triple_dot(), {"converge": False, "kpnt": 33, "niter": 2}
-    flat = qmeq_backend.solve_steady(on_band(machine, Band.flat(40.0)), **tiny)
+    flat = qmeq_backend.solve_steady(machine.with_band(Band.flat(40.0)), **tiny)
     wide = qmeq_backend.solve_steady(machine, **tiny)
     assert flat.stats["band_half_width"] == 40.0 and wide.stats["band_half_width"] == pytest.approx(93.3)
     assert "D = 40 (the machine's)" in flat.stats["bandwidth"]

@@ -6,7 +6,6 @@ message and 2vN progress output. 2vN runs here only on tiny grids (band D = 40, 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 import warnings
@@ -27,11 +26,6 @@ FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
 TINY_2VN = {"converge": False, "kpnt": 33, "niter": 2}
 """With :data:`TINY_BAND`, a 2vN solve of a triple dot in well under a second (its numbers mean nothing)."""
 TINY_BAND = Band.flat(40.0)
-
-
-def on_band(machine: Machine, band: Band = TINY_BAND) -> Machine:
-    """``machine`` with every lead on ``band``."""
-    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
 
 
 def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
@@ -107,7 +101,7 @@ def test_2vN_refinement_stops_at_the_memory_budget():
              for kpnt in (33, 65)]
     with memory_budget(sum(sizes) / 2 / 2**30), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = qmeq_backend.solve_steady(on_band(machine), kpnt=33, niter=3, max_kpnt=1025)
+        result = qmeq_backend.solve_steady(machine.with_band(TINY_BAND), kpnt=33, niter=3, max_kpnt=1025)
     assert any(issubclass(w.category, qmeq_backend.ConvergenceWarning) and "the memory budget" in str(w.message)
                for w in caught)
     assert not result.health.converged and "the memory budget" in result.stats["refinement_limit"]
@@ -123,7 +117,7 @@ ISOLATED = Machine.triple_dot(g13=0.0, g23=0.0)
 def test_non_unique_steady_state_is_reported(approach, options):
     """1vN returned populations 1.447 and −0.447 here and the table said ok."""
     with pytest.warns(DegenerateSteadyStateWarning, match="null space of dimension 2"):
-        result = qmeq_backend.solve_steady(on_band(ISOLATED), approach=approach, **options)
+        result = qmeq_backend.solve_steady(ISOLATED.with_band(TINY_BAND), approach=approach, **options)
     assert result.health.unique is False
     assert "not unique" in result.health.status()
     assert any("not unique" in note for note in result.health.notes)
@@ -133,7 +127,7 @@ def test_non_unique_steady_state_is_reported(approach, options):
 def test_unique_steady_state_is_checked(approach, options):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateSteadyStateWarning)
-        result = qmeq_backend.solve_steady(on_band(Machine.triple_dot()), approach=approach, **options)
+        result = qmeq_backend.solve_steady(Machine.triple_dot().with_band(TINY_BAND), approach=approach, **options)
     assert result.health.unique is True
 
 
@@ -175,7 +169,7 @@ def test_current_floor_keeps_fig3_particle_currents_relative():
                                                    ("2vN", TINY_2VN)])
 def test_options_round_trip(approach, options):
     """``solve_steady(result.machine, result.options)`` (or ``**result.options``) solves the same problem again."""
-    machine = on_band(Machine.triple_dot())
+    machine = Machine.triple_dot().with_band(TINY_BAND)
     first = qmeq_backend.solve_steady(machine, approach=approach, **options)
     for again in (qmeq_backend.solve_steady(first.machine, first.options),
                   qmeq_backend.solve_steady(first.machine, **first.options)):
@@ -184,7 +178,7 @@ def test_options_round_trip(approach, options):
 
 
 def test_converged_2vN_options_repeat_the_refinement():
-    machine = on_band(Machine.triple_dot())
+    machine = Machine.triple_dot().with_band(TINY_BAND)
     settings = {"kpnt": 33, "max_kpnt": 65, "niter": 3, "check_bandwidth": False}
     with pytest.warns(qmeq_backend.ConvergenceWarning):  # so coarse a grid cannot converge
         first = qmeq_backend.solve_steady(machine, **settings)
@@ -244,7 +238,7 @@ def test_missing_qmeq_tells_make_and_pip_users(monkeypatch):
 
 
 def test_2vN_progress_bar_on_request_only(capsys):
-    machine = on_band(Machine.triple_dot())
+    machine = Machine.triple_dot().with_band(TINY_BAND)
     qmeq_backend.solve_steady(machine, **TINY_2VN)
     assert capsys.readouterr().err == ""  # stderr is not a terminal under pytest: no bar by default
     result = qmeq_backend.solve_steady(machine, **TINY_2VN, progress=True)

@@ -363,11 +363,6 @@ def default_bandwidth(machine: Machine) -> float:
 
 
 
-def _with_band(machine: Machine, band: Band) -> Machine:
-    """``machine`` with every reservoir on ``band``."""
-    return machine.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in machine.reservoirs))
-
-
 def _deprecated_bandwidth(machine: Machine, bandwidth: object, where: str) -> Machine:
     """The ``bandwidth=`` alias: a DeprecationWarning, and ``machine`` with every lead on ``Band.flat(bandwidth)``."""
     warnings.warn(f"{where}(bandwidth=D) is deprecated: the band is the machine's, e.g. "
@@ -378,7 +373,7 @@ def _deprecated_bandwidth(machine: Machine, bandwidth: object, where: str) -> Ma
             and bandwidth > scale):
         raise ValueError(f"bandwidth must be a finite number above every transition energy and Fermi window "
                          f"(energy_scale = {scale:g}), got {bandwidth!r}")
-    return _with_band(machine, Band.flat(float(bandwidth)))
+    return machine.with_band(Band.flat(float(bandwidth)))
 
 
 def band_half_width(machine: Machine) -> float:
