@@ -58,6 +58,7 @@ from transportbench.compare import check_comparison, compare, table_from_rows
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
 from transportbench.model import Machine, Reservoir
 from transportbench.resources import set_blas_threads
+from transportbench.validation import integer
 
 PARAMETERS: dict[str, str] = {
     "mu": "chemical potential of the reservoir 'hot' (alias of mu_hot)",
@@ -444,8 +445,8 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     """
     approaches, options = check_comparison(approaches, options, machine)
     axes = _check_axes(machine, over)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if workers is not None:
+        integer("workers", workers, minimum=1)
     if scheduler is not None:
         check_scheduler(scheduler)
     figures = check_figures(figures)
@@ -602,8 +603,7 @@ def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
 
 def blas_threads_per_worker(workers: int, cpus: int | None = None) -> int:
     """BLAS threads each of ``workers`` local processes may use: the CPUs shared out, at least one."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    workers = integer("workers", workers, minimum=1)
     return max(1, (cpus or os.cpu_count() or 1) // workers)
 
 

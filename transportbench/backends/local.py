@@ -350,11 +350,6 @@ def default_secular_window(machine: Machine) -> float:
     return 20.0 * max(scales, default=0.0)
 
 
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
-
-
 def _bordered(generator: sp.csr_matrix, sector: Sector) -> tuple[sp.csc_matrix, np.ndarray]:
     """𝓛 with the first population equation replaced by the trace condition, and its right-hand side.
 
@@ -616,7 +611,7 @@ def evolve(machine: Machine, times: Sequence[float] | np.ndarray, initial_state:
         When the estimated memory (:func:`evolution_bytes`, and the initial 2^N × 2^N density matrix)
         exceeds the budget of :mod:`transportbench.resources`.
     """
-    _check_choice("basis", basis, BASES)
+    choice("basis", basis, BASES)
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or not len(times) or not np.isfinite(times).all() or times[0] < 0 \
             or (np.diff(times) < 0).any():
@@ -693,7 +688,7 @@ def relaxation_rate(machine: Machine, *, basis: str = "full", eigenvalues: int =
     threads (user override of :func:`~transportbench.resources.blas_threads`; default one). Raises
     ResourceBudgetError when the estimate :func:`relaxation_bytes` exceeds the memory budget.
     """
-    _check_choice("basis", basis, BASES)
+    choice("basis", basis, BASES)
     with blas_threads("sparse", threads):
         occupations = _budgeted_basis(machine, basis, lambda counts: relaxation_bytes(machine, counts),
                                       "the Liouvillian gap")

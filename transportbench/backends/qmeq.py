@@ -467,10 +467,6 @@ def estimate_memory(machine: Machine, options: QmeqOptions | None = None) -> flo
     return _estimate(machine, _options(options, {})).bytes
 
 
-def _check_positive_int(name: str, value: object, minimum: int) -> int:
-    return integer(name, value, minimum)
-
-
 # ----------------------------------------------------------------------------------- the system
 def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = True,
                  bandwidth: float | None = None, kpnt: int | None = None, python_kernels: bool = False) -> Any:
@@ -795,9 +791,9 @@ def fixed_grid_options(machine: Machine, *, bandwidth: float | None = None, halv
         machine = _deprecated_bandwidth(machine, bandwidth, "fixed_grid_options")
         settings["bandwidth"] = float(bandwidth)
     kpnt = initial_kpnt(machine, band_half_width(machine))
-    for _ in range(_check_positive_int("halvings", halvings, 0)):
+    for _ in range(integer("halvings", halvings, 0)):
         kpnt = _refined(kpnt)
-    return {**settings, "converge": False, "kpnt": kpnt, "niter": _check_positive_int("niter", niter, 1)}
+    return {**settings, "converge": False, "kpnt": kpnt, "niter": integer("niter", niter, 1)}
 
 
 def _refined(kpnt: int) -> int:
