@@ -23,7 +23,7 @@ from typing import NoReturn
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import ALL_APPROACHES, check_comparison, compare, format_table
+from transportbench.compare import ALL_APPROACHES, compare, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.sweep import (
@@ -127,14 +127,13 @@ def _first_line(text: str) -> str:
 
 def _run_compare(args: argparse.Namespace) -> int:
     check_output(args.out, (".nc", ".json"))
-    approaches, _ = check_comparison(args.approaches, None)
-    table = compare(machine_from(args), approaches)
+    table = compare(machine_from(args), args.approaches)  # checks every approach before solving
     print(format_table(table))
     _write(table, args.out)
-    failed = [f"{spec}: {_first_line(str(error))}" for spec, error in zip(approaches, table.error.values, strict=True)
-              if error]
+    failed = [f"{spec}: {_first_line(str(error))}"
+              for spec, error in zip(table.approach.values, table.error.values, strict=True) if error]
     if failed:
-        print(f"transportbench: {len(failed)} of {len(approaches)} approaches failed: {'; '.join(failed)}",
+        print(f"transportbench: {len(failed)} of {table.sizes['approach']} approaches failed: {'; '.join(failed)}",
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
