@@ -159,6 +159,19 @@ def test_power_law_fit_recovers_the_exponent():
     assert np.isnan(power_law(gammas, -gammas)[0])
 
 
+def test_power_law_error_is_the_standard_error_of_the_slope():
+    gammas = np.geomspace(0.01, 0.1, 6)
+    noise = np.array([1, -1, 1, -1, 1, -1]) * 0.05
+    fit = power_law(gammas, 2.0 * gammas**3 * np.exp(noise))
+    slope, covariance = np.polyfit(np.log(gammas), np.log(2.0 * gammas**3) + noise, 1, cov="unscaled")
+    residual = np.log(2.0 * gammas**3) + noise - np.polyval(slope, np.log(gammas))
+    expected = np.sqrt(covariance[0, 0] * np.sum(residual**2) / (len(gammas) - 2))
+    assert fit.exponent == pytest.approx(slope[0]) and fit.exponent_error == pytest.approx(expected)
+    assert fit.exponent_error > 0
+    assert power_law(gammas, gammas**2).exponent_error == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(power_law(gammas[:2], gammas[:2] ** 2).exponent_error)
+
+
 def test_local_lindblad_leakage_is_sequential():
     """Local Lindblad: the dark-state leak at finite μ, U is sequential, so the current is linear in γ."""
     table = leakage_vs_gamma(Machine.triple_dot(), ["local"], [0.005, 0.01, 0.02], progress=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import numpy as np
 import xarray as xr
@@ -145,14 +145,32 @@ def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 
     return Resonance(approach, float(refined.x), precision, float(-refined.fun), current_delta, evaluations)
 
 
-def power_law(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares fit y = a x^p on positive data; returns (p, a)."""
+class PowerLaw(NamedTuple):
+    """A power-law fit y = prefactor · x^exponent.
+
+    ``exponent_error`` is the standard error of the exponent from the fit's residuals (NaN for two points).
+    """
+
+    exponent: float
+    prefactor: float
+    exponent_error: float
+
+
+def power_law(x: np.ndarray, y: np.ndarray) -> PowerLaw:
+    """Least-squares fit of log y = log a + p log x on the positive data; returns (p, a, standard error of p)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     usable = (x > 0) & (y > 0)
     if usable.sum() < 2:
-        return float("nan"), float("nan")
-    exponent, log_prefactor = np.polyfit(np.log(x[usable]), np.log(y[usable]), 1)
-    return float(exponent), float(np.exp(log_prefactor))
+        return PowerLaw(float("nan"), float("nan"), float("nan"))
+    log_x, log_y = np.log(x[usable]), np.log(y[usable])
+    (exponent, log_prefactor), residuals, *_ = np.polyfit(log_x, log_y, 1, full=True)
+    dof = usable.sum() - 2
+    if dof > 0:
+        variance = (residuals[0] if len(residuals) else 0.0) / dof
+        error = float(np.sqrt(variance / np.sum((log_x - log_x.mean()) ** 2)))
+    else:
+        error = float("nan")
+    return PowerLaw(float(exponent), float(np.exp(log_prefactor)), error)
 
 
 def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, values: Sequence[float], *,
@@ -203,6 +221,13 @@ def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequ
     return table.assign(slope=("approach", np.array(slopes), {"long_name": "d delta_star / d gamma"}))
 
 
+def _fitted_exponents(name: str, gammas: np.ndarray, rows: np.ndarray) -> dict[str, tuple[str, list[float]]]:
+    """``<name>_exponent`` and ``<name>_exponent_error`` per approach (power law in γ, standard error)."""
+    fits = [power_law(gammas, row) for row in rows]
+    return {f"{name}_exponent": ("approach", [fit.exponent for fit in fits]),
+            f"{name}_exponent_error": ("approach", [fit.exponent_error for fit in fits])}
+
+
 def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,
                      options: Mapping[str, ApproachOptions] | None = None, specs: Mapping[str, str] | None = None,
                      adjust: Mapping[str, Callable[[Machine], Machine]] | None = None,
@@ -217,7 +242,8 @@ def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequen
     ``figure`` is the figure whose loss is tracked (default: the concurrence of qubits 0–1, the paper's).
     Returns a Dataset with ``current(approach, gamma)``, ``<figure>_loss(approach, gamma)`` (default
     ``concurrence_loss``), the health figures ``min_eigenvalue`` and ``converged`` per point, and the
-    fitted exponents ``current_exponent(approach)``, ``loss_exponent(approach)``.
+    fitted exponents ``current_exponent(approach)``, ``loss_exponent(approach)`` with their standard
+    errors ``current_exponent_error``, ``loss_exponent_error``.
     """
     gammas = np.asarray(gammas, dtype=float)
     current = np.full((len(approaches), len(gammas)), np.nan)
@@ -237,8 +263,7 @@ def leakage_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequen
          f"{figure.name}_loss": (("approach", "gamma"), loss, {"long_name": f"1 - {figure.long_name}"}),
          "min_eigenvalue": (("approach", "gamma"), lowest_eigenvalue, {"long_name": "smallest eigenvalue of rho"}),
          "converged": (("approach", "gamma"), converged, {"long_name": "the backend's convergence criteria met"}),
-         "current_exponent": ("approach", [power_law(gammas, row)[0] for row in current]),
-         "loss_exponent": ("approach", [power_law(gammas, row)[0] for row in loss])},
+         **_fitted_exponents("current", gammas, current), **_fitted_exponents("loss", gammas, loss)},
         coords={"approach": list(approaches), "gamma": ("gamma", gammas, {"units": "energy"})},
         attrs={"machine": repr(machine)})
 
