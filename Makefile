@@ -40,9 +40,15 @@ bench: setup
 	$(PY) benchmarks/heom.py
 	$(PY) benchmarks/lindblad_vs_qutip.py
 
-# every study at full resolution into results/ (about 2 h on 2 cores); `make studies QUICK=--quick` for a smoke run
+# every study at full resolution into results/ (see the README for the time it takes); `make studies QUICK=--quick`
+# for a smoke run. Each study's wall time is printed and appended to results/timings.txt.
 studies: setup
-	for study in studies/*.py; do echo "== $$study"; $(PY) $$study $(QUICK) || exit 1; done
+	mkdir -p results
+	for study in studies/*.py; do \
+		echo "== $$study"; start=$$(date +%s); \
+		$(PY) $$study $(QUICK) || exit 1; \
+		echo "$$study$(if $(QUICK), $(QUICK)): $$(( $$(date +%s) - start )) s" | tee -a results/timings.txt; \
+	done
 
 clean:
 	rm -rf $(VENV) build
