@@ -42,6 +42,7 @@ from transportbench.backends import qmeq as qmeq_backend
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.result import Result
+from transportbench.samples import random_triple_dots
 
 FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
 W_MACHINE_KPNT, W_MACHINE_NITER = 17, 2
@@ -120,17 +121,6 @@ def print_w_machine_estimate(machine: Machine, timed_row: tuple[str, ...]) -> No
     print(f"\nW machine 2vN: {per_point:.2f} s per grid point and iteration; the first grid of a converged run "
           f"(D={bandwidth:.1f}, kpnt={kpnt}) would take about {per_point * kpnt * 10 / 3600:.1f} h for 10 "
           f"iterations. The backend refuses it beyond the memory budget; its estimate: {cost.what}.")
-
-
-def random_triple_dots(count: int, seed: int) -> list[Machine]:
-    """Seeded random triple dots (the ranges of the module docstring)."""
-    rng = np.random.default_rng(seed)
-    machines = []
-    for _ in range(count):
-        g13, g23 = rng.uniform(0.01, 0.2, 2)
-        machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
-                                           U=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
-    return machines
 
 
 def thermodynamics_solve(machine: Machine, approach: str) -> Result:

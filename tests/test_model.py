@@ -133,3 +133,17 @@ def test_bands_are_validated_and_carried_by_every_lead():
                        (lambda: _valid(reservoirs=(Reservoir("hot", 0, 0.1, 0, 1, band=100.0),)), "must be a Band")]:
         with pytest.raises(ValueError, match=named):
             bad()
+
+
+def test_random_triple_dots_are_seeded_and_inside_their_ranges():
+    from transportbench.samples import RANDOM_RANGES, random_triple_dots
+
+    machines = random_triple_dots(30, seed=5)
+    assert [repr(m) for m in machines] == [repr(m) for m in random_triple_dots(30, seed=5)]
+    assert [repr(m) for m in machines] != [repr(m) for m in random_triple_dots(30, seed=6)]
+    for machine in machines:
+        hot = machine.reservoirs[0]
+        assert RANDOM_RANGES["gamma_hot"][0] <= hot.rate <= RANDOM_RANGES["gamma_hot"][1]
+        assert RANDOM_RANGES["mu_hot"][0] <= hot.chemical_potential <= RANDOM_RANGES["mu_hot"][1]
+        assert all(RANDOM_RANGES["g"][0] <= g <= RANDOM_RANGES["g"][1] for _, g in machine.couplings)
+        assert RANDOM_RANGES["U"][0] <= machine.coulomb_energy(0, 1) <= RANDOM_RANGES["U"][1]

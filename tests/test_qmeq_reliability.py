@@ -19,6 +19,7 @@ from transportbench.backends.local import DegenerateSteadyStateWarning
 from transportbench.model import Band, Machine, Reservoir
 from transportbench.resources import ResourceBudgetError, memory_budget
 from transportbench.result import SolveFailure
+from transportbench.samples import random_triple_dots
 
 pytestmark = pytest.mark.qmeq
 
@@ -26,17 +27,6 @@ FIRST_ORDER = ("Pauli", "Lindblad", "Redfield", "1vN")
 TINY_2VN = {"converge": False, "kpnt": 33, "niter": 2}
 """With :data:`TINY_BAND`, a 2vN solve of a triple dot in well under a second (its numbers mean nothing)."""
 TINY_BAND = Band.flat(40.0)
-
-
-def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
-    """Seeded random triple dots: γ_hot ∈ [0.01, 0.3], g ∈ [0.01, 0.2], U ∈ [5, 20], μ ∈ [2, 14]."""
-    rng = np.random.default_rng(seed)
-    machines = []
-    for _ in range(count):
-        g13, g23 = rng.uniform(0.01, 0.2, 2)
-        machines.append(Machine.triple_dot(gamma_hot=rng.uniform(0.01, 0.3), g13=g13, g23=g23,
-                                           U=rng.uniform(5, 20), mu_hot=rng.uniform(2, 14)))
-    return machines
 
 
 @pytest.fixture
