@@ -1,0 +1,461 @@
+"""W machine n = 3 against the exact answer (HEOM): is the Lamb-shift detuning of the arms that 1vN predicts real.
+
+Machine: ``Machine.w_machine(3, U=20, mu_hot=8, T_hot=1, T_sink=0.1)`` (5 qubits; leads "hot", "sink1",
+"sink2"; γ = 0.1, g = 0.05, ε = 1), fidelity with |W_3⟩. 1vN with its principal parts gives F = 0.650, the
+first-order approaches without them F ≈ 0.997; the wide-band level-shift estimate says each foreign sink
+lifts |1 on qubit 0⟩ above |1 on arm j⟩ by ≈ (γ/2π) ln((ε + U)/ε), δ* = +0.0386 in all.
+
+The like-for-like test: detune both arms (qubits 1 and 2, ε → ε + δ) and locate δ*, the detuning that
+maximises F, in HEOM, in 1vN (wide band) and in the second-order estimate. HEOM is solved on Lorentzian
+leads of half-width W (centred at each lead's μ, one W for all leads), depth 2, with a fixed number of Padé
+poles per lead (the hot lead at T = 1 needs far fewer than the cold sinks at T = 0.1, so they are chosen per
+lead here: one shared number, as in the backend, would not fit the memory budget). The estimate is
+evaluated on the same bath as the HEOM, from its exponents (Lorentzian band of width W and the Padé-expanded
+Fermi function), so that HEOM's δ* at each (W, Padé) has its own first-order reference; the estimate on the
+exact Lorentzian band and on the wide band gives the band correction.
+
+Checks: Padé poles of the sinks (12, 14, 16 at W = 40), band width (W = 20 and 40; W = 80 at T_sink = 0.1
+would need ≥ 24 poles per sink, beyond the 8 GiB budget), depth 2 → 3 only for the triple dot n = 2 at the
+same U, μ, T_sink, the cheap control (n = 3 at depth 3 needs ≥ 10 GiB even with 4 poles), where W = 20, 40,
+80 are affordable too. The triple dot's detuning is the hot lead's alone (estimate −0.010).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from transportbench.backends import heom_hierarchy, heom_solve, heom_steady
+from transportbench.compare import solve
+from transportbench.level_shifts import resonance_shift_estimate
+from transportbench.model import Band, Machine
+from transportbench.observables import fidelity, w_state
+from transportbench.occupation import full_basis
+from transportbench.reporting import results_folder, save, study_arguments
+from transportbench.resources import blas_threads, check_memory
+
+POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
+G = 0.05
+
+
+# ------------------------------------------------------------------------------------------ machine
+def w_machine(n: int = 3, T_sink: float = POINT["T_sink"], band: Band | None = None) -> Machine:
+    """The W machine at the study's point (U = 20, μ = 8, T_hot = 1), with every lead on ``band``."""
+    return Machine.w_machine(n, **{**POINT, "T_sink": T_sink}, g=G, band=band)
+
+
+def detuned_arms(machine: Machine, delta: float) -> Machine:
+    """ε → ε + δ on every arm qubit 1 … n−1 (the qubits on no reservoir other than the hot one's partners)."""
+    n = (machine.n_qubits + 1) // 2
+    energies = list(machine.energies)
+    for arm in range(1, n):
+        energies[arm] += delta
+    return machine.replace(energies=tuple(energies))
+
+
+def w_fidelity(rho: np.ndarray, occupations: np.ndarray, n: int) -> float:
+    """⟨W_n|ρ|W_n⟩ (equal couplings)."""
+    return fidelity(rho, occupations, w_state([(G, G)] * (n - 1)))
+
+
+# ------------------------------------------------------------------------------------------ the bath
+def pade_bath(reservoir, band_width: float, pade: int, tag: int):
+    """QuTiP's Padé expansion of a Lorentzian lead (half-width W centred at μ) with ``pade`` poles."""
+    from qutip.core.environment import LorentzianEnvironment
+
+    environment = LorentzianEnvironment(reservoir.temperature, reservoir.chemical_potential, reservoir.rate,
+                                        band_width)
+    return environment.approx_by_pade(pade, tag=tag)
+
+
+def _principal_parts(expansion, energy: float) -> tuple[float, float]:
+    """(empty-state shift, occupied-state shift) of a transition at ``energy`` from a bath's exponents.
+
+    With C⁺(t) = (1/2π)∫ J f e^{iωt} dω = Σ c_k e^{−ν_k t} and C⁻(t) = (1/2π)∫ J (1 − f) e^{−iωt} dω,
+    Im ∫₀^∞ C⁺(t) e^{−iEt} dt = (1/2π) P∫ J f/(ω − E) dω (the level shift of the state with the dot empty)
+    and Im ∫₀^∞ C⁻(t) e^{iEt} dt = (1/2π) P∫ J (1 − f)/(E − ω) dω (dot occupied): the first-order shifts
+    of :mod:`transportbench.level_shifts`, here for the bath the hierarchy actually sees.
+    """
+    plus = sum(e.ck / (e.vk + 1j * energy) for e in expansion.exponents if e.type == e.types["+"])
+    minus = sum(e.ck / (e.vk - 1j * energy) for e in expansion.exponents if e.type == e.types["-"])
+    return float(np.imag(plus)), float(np.imag(minus))
+
+
+def level_shift_on_bath(machine: Machine, occupied: Sequence[int], band_width: float, pades: Sequence[int]) -> float:
+    """Second-order shift of the product state with ``occupied`` qubits excited, on the HEOM's own baths."""
+    excited = set(occupied)
+    shift = 0.0
+    for index, reservoir in enumerate(machine.reservoirs):
+        qubit = reservoir.qubit
+        energy = machine.energies[qubit] + sum(machine.coulomb_energy(qubit, p) for p in excited if p != qubit)
+        empty, filled = _principal_parts(pade_bath(reservoir, band_width, pades[index], index), energy)
+        shift += filled if qubit in excited else empty
+    return shift
+
+
+def resonance_estimate_on_bath(machine: Machine, band_width: float, pades: Sequence[int]) -> float:
+    """δ* of the arms predicted by the level shifts of the HEOM's bath (Lorentzian W, Padé poles per lead)."""
+    return (machine.energies[0] - machine.energies[1] + level_shift_on_bath(machine, [0], band_width, pades)
+            - level_shift_on_bath(machine, [1], band_width, pades))
+
+
+MAX_EXTENSIONS = 3
+"""Points :func:`scan` may add beyond the edges of its grid when the maximum lies there."""
+EXACT_FERMI_POLES = 600
+"""Padé poles standing in for the exact Fermi function in the estimate (exact to 1e-13 out to |E − μ| ≈ 40 W
+for the study's W ≤ 80 and T ≥ 0.1)."""
+
+
+# ------------------------------------------------------------------------------------------ the HEOM
+@dataclass(frozen=True)
+class Setting:
+    """One HEOM discretisation: Lorentzian half-width, Padé poles per lead (machine.reservoirs order), depth."""
+
+    band_width: float
+    pades: tuple[int, ...]
+    depth: int = 2
+
+    def label(self) -> str:
+        """E.g. ``W=40 pade=6/16/16 depth=2``."""
+        return f"W={self.band_width:g} pade={'/'.join(map(str, self.pades))} depth={self.depth}"
+
+
+def _size(machine: Machine, setting: Setting) -> heom_hierarchy.Size:
+    """:func:`heom_hierarchy.hierarchy_size` for per-lead Padé poles (the same counting)."""
+    exponents = sum(2 * (p + 1) for p in setting.pades)
+    depth = setting.depth
+    ados = heom_hierarchy.count_ados(exponents, depth)
+    links = sum(t * math.comb(exponents, t) for t in range(1, min(depth, exponents) + 1))
+    dim = 2**machine.n_qubits
+    blocks = heom_hierarchy.block_sizes(machine)
+    by_charge = heom_hierarchy.count_ados_by_charge(exponents // 2, depth)
+    reduced = sum(count * blocks.get(shift, 0) for shift, count in by_charge.items())
+    nonzeros = heom_hierarchy.NONZERO_MARGIN * (ados + 2 * links) * dim**2
+    return heom_hierarchy.Size(ados, depth, ados * dim**2, reduced,
+                               max(blocks[s] for s in by_charge if s in blocks), nonzeros,
+                               heom_hierarchy.COPIES * nonzeros * heom_hierarchy.BYTES_PER_NONZERO)
+
+
+def _method(size: heom_hierarchy.Size) -> str:
+    return "direct" if size.depth <= 2 and size.reduced_unknowns <= heom_solve.DIRECT_UNKNOWNS else "iterative"
+
+
+def estimate_bytes(machine: Machine, setting: Setting) -> float:
+    """The backend's peak-memory estimate (``heom.estimate_memory``) for per-lead Padé poles."""
+    size = _size(machine, setting)
+    return size.generator_bytes + heom_steady.solve_bytes(size, _method(size), 2**machine.n_qubits)
+
+
+@dataclass(frozen=True)
+class Exact:
+    """One HEOM steady state: ρ on the full basis, currents per lead, its cost."""
+
+    rho: np.ndarray
+    particle: np.ndarray
+    ados: int
+    seconds: float
+    residual: float
+
+
+def solve_exact(machine: Machine, setting: Setting) -> Exact:
+    """The HEOM steady state with per-lead Padé poles (the backend's hierarchy and solver otherwise).
+
+    ``machine`` must be on qubit statistics with every flip-flop between neighbouring dots of
+    ``machine.order`` (true for n ≤ 3: the backend says so too) and T > 0 everywhere. The memory estimate is
+    checked against the budget (``TRANSPORTBENCH_MEMORY_GIB``) before anything is built.
+    """
+    from qutip import Qobj
+    from qutip.solver.heom import FermionicBath, HEOMSolver
+
+    start = time.perf_counter()
+    size = _size(machine, setting)
+    check_memory(estimate_bytes(machine, setting), f"HEOM hierarchy ({setting.label()}: {size.ados} ADOs)")
+    dims = [[2] * machine.n_qubits] * 2
+    baths = [FermionicBath.from_environment(pade_bath(r, setting.band_width, p, index),
+                                            Qobj(heom_hierarchy.annihilator(machine, r.qubit), dims=dims))
+             for index, (r, p) in enumerate(zip(machine.reservoirs, setting.pades, strict=True))]
+    solver = HEOMSolver(Qobj(heom_hierarchy.hamiltonian(machine), dims=dims), baths, setting.depth,
+                        options={"progress_bar": False})
+    exponents = solver.ados.exponents
+    built = heom_hierarchy.Hierarchy(
+        generator=solver.rhs(0).data.as_scipy().tocsr(), labels=list(solver.ados.labels),
+        signs=np.array([1 if e.type == e.types["+"] else -1 for e in exponents], dtype=np.int64),
+        reservoir=np.array([e.tag for e in exponents], dtype=np.int64),
+        frequencies=np.array([e.vk for e in exponents], dtype=complex), dim=2**machine.n_qubits, solver=solver)
+    n = built.dim
+    with blas_threads("sparse"):
+        kept = heom_steady.kept_unknowns(built.ado_charges(), heom_hierarchy.charges(machine))
+        tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
+        steady = heom_steady.solve(built.generator, kept, n, tiers, method=_method(size))
+    rho = steady.vector[:n * n].reshape((n, n), order="F")
+    particle, _, _ = heom_hierarchy.currents(machine, built, steady.vector)
+    return Exact(rho, particle, size.ados, time.perf_counter() - start, steady.residual)
+
+
+# ------------------------------------------------------------------------------------------ resonance
+@dataclass
+class Curve:
+    """F(δ) and the hot current at every evaluated δ of one approach/setting, and the located maximum."""
+
+    name: str
+    deltas: list[float]
+    values: list[float]
+    currents: list[float]
+    delta_star: float = math.nan
+    delta_star_error: float = math.nan
+    f_star: float = math.nan
+
+    def at(self, delta: float) -> float:
+        """F at an evaluated δ (NaN if it was not evaluated)."""
+        matches = [v for d, v in zip(self.deltas, self.values, strict=True) if abs(d - delta) < 1e-12]
+        return matches[0] if matches else math.nan
+
+
+def _vertex(deltas: np.ndarray, values: np.ndarray) -> float:
+    """δ of the maximum of the parabola through three points (ValueError if it opens upwards)."""
+    a, b, _ = np.polyfit(deltas, values, 2)
+    if not a < 0:
+        raise ValueError(f"no maximum: the parabola through δ = {deltas} opens upwards")
+    return float(-b / (2 * a))
+
+
+def scan(name: str, evaluate: Callable[[float], tuple[float, float]], grid: Sequence[float], *,
+         refinements: int = 2, xatol: float = 2e-4, progress: bool = True) -> Curve:
+    """F on ``grid``, then δ* by successive parabolic interpolation through the best point and its neighbours.
+
+    ``evaluate(δ)`` returns (F, hot particle current). Each refinement evaluates F at the vertex of the
+    parabola through the three evaluated points around the largest F and refits; it stops after
+    ``refinements`` steps or when the vertex moves by less than ``xatol``. ``delta_star_error`` is the last
+    move of the vertex, or, with no refinement, the distance between the vertex and the best grid point
+    divided by 4 (an interpolation error of the three-point parabola, measured on 1vN: ≤ 6e-4 at spacing 0.01).
+    A maximum at the edge of the grid adds a point one spacing beyond it (at most ``MAX_EXTENSIONS``).
+    """
+    curve = Curve(name, [], [], [])
+
+    def add(delta: float) -> None:
+        value, current = evaluate(delta)
+        curve.deltas.append(float(delta))
+        curve.values.append(float(value))
+        curve.currents.append(float(current))
+
+    for delta in tqdm(sorted(grid), desc=f"{name}: F(δ)", disable=not progress, leave=False):
+        add(delta)
+    previous = math.nan
+    step = 0
+    while step <= refinements:
+        order = np.argsort(curve.deltas)
+        deltas, values = np.array(curve.deltas)[order], np.array(curve.values)[order]
+        best = int(np.argmax(values))
+        if best in (0, len(deltas) - 1):  # extend the grid by one spacing beyond the edge
+            if len(deltas) >= len(grid) + MAX_EXTENSIONS:
+                raise ValueError(f"{name}: the fidelity maximum lies at the edge of δ = {deltas[0]:g} … {deltas[-1]:g}")
+            add(float(2 * deltas[0] - deltas[1]) if best == 0 else float(2 * deltas[-1] - deltas[-2]))
+            continue
+        vertex = _vertex(deltas[best - 1:best + 2], values[best - 1:best + 2])
+        if step > 0:
+            curve.delta_star_error = abs(vertex - previous)
+        else:
+            curve.delta_star_error = abs(vertex - deltas[best]) / 4
+        previous = vertex
+        if step == refinements or (step > 0 and curve.delta_star_error < xatol):
+            break
+        if np.min(np.abs(deltas - vertex)) > 1e-6:
+            add(vertex)
+        step += 1
+    curve.delta_star = previous
+    curve.f_star = float(np.max(curve.values))
+    return curve
+
+
+def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tuple[float, float]]:
+    """δ ↦ (F, hot current) of the HEOM steady state with both arms detuned by δ."""
+    n = (machine.n_qubits + 1) // 2
+    occupations = full_basis(machine.n_qubits)
+
+    def evaluate(delta: float) -> tuple[float, float]:
+        result = solve_exact(detuned_arms(machine, delta), setting)
+        return w_fidelity(result.rho, occupations, n), float(result.particle[0])
+    return evaluate
+
+
+def first_order_evaluator(machine: Machine, approach: str, **options) -> Callable[[float], tuple[float, float]]:
+    """δ ↦ (F, hot current) of a first-order approach (e.g. ``"qmeq:1vN"``; options such as lamb_shift)."""
+    n = (machine.n_qubits + 1) // 2
+
+    def evaluate(delta: float) -> tuple[float, float]:
+        result = solve(detuned_arms(machine, delta), approach, **options)
+        return w_fidelity(result.rho, result.occupations, n), float(result.particle_currents["hot"])
+    return evaluate
+
+
+# ------------------------------------------------------------------------------------------ the study
+@dataclass(frozen=True)
+class Run:
+    """One curve to compute: machine size n, label, and either an exact setting or a first-order approach."""
+
+    n: int
+    name: str
+    grid: tuple[float, ...]
+    setting: Setting | None = None
+    approach: str = ""
+    options: tuple[tuple[str, object], ...] = ()
+    refinements: int = 2
+
+
+def plan(quick: bool) -> list[Run]:
+    """The curves of the study (``quick``: a smoke run with cheap, unconverged hierarchies)."""
+    fine = tuple(np.round(np.arange(-0.03, 0.1001, 0.005), 4))
+    first_order = [Run(3, "1vN", fine, approach="qmeq:1vN"),
+                   Run(3, "1vN-no-lamb", fine, approach="qmeq:1vN", options=(("lamb_shift", False),)),
+                   Run(3, "Pauli", fine, approach="qmeq:Pauli"),
+                   Run(2, "1vN", fine, approach="qmeq:1vN"),
+                   Run(2, "1vN-no-lamb", fine, approach="qmeq:1vN", options=(("lamb_shift", False),))]
+    if quick:
+        return first_order + [
+            Run(3, "HEOM W=40 pade 6/10", (0.0, 0.02, 0.04), Setting(40.0, (6, 10, 10)), refinements=0),
+            Run(2, "HEOM W=40 pade 8/16", (-0.02, -0.01, 0.0, 0.01), Setting(40.0, (8, 16)), refinements=1)]
+    three = (0.0, 0.02, 0.03, 0.04)
+    triple = (-0.03, -0.02, -0.01, 0.0, 0.01)
+    return first_order + [
+        Run(3, "HEOM W=40 pade 6/16", (-0.02, 0.0, 0.02, 0.03, 0.04, 0.06), Setting(40.0, (6, 16, 16))),
+        Run(3, "HEOM W=40 pade 6/12", three, Setting(40.0, (6, 12, 12)), refinements=0),
+        Run(3, "HEOM W=40 pade 6/14", three, Setting(40.0, (6, 14, 14)), refinements=0),
+        Run(3, "HEOM W=20 pade 6/16", three, Setting(20.0, (6, 16, 16)), refinements=0),
+        Run(2, "HEOM W=20 pade 8/40", triple, Setting(20.0, (8, 40))),
+        Run(2, "HEOM W=40 pade 8/40", triple, Setting(40.0, (8, 40))),
+        Run(2, "HEOM W=80 pade 8/40", triple, Setting(80.0, (8, 40))),
+        Run(2, "HEOM W=40 pade 8/16", triple, Setting(40.0, (8, 16))),
+        Run(2, "HEOM W=40 pade 8/16 depth 3", (-0.02, -0.01, 0.0), Setting(40.0, (8, 16), 3), refinements=1)]
+
+
+def estimates(n: int, setting: Setting | None) -> tuple[float, float, float]:
+    """δ* estimates: wide band; exact Lorentzian band of the setting's W; the setting's own Padé bath."""
+    wide = resonance_shift_estimate(w_machine(n))
+    if setting is None:
+        return wide, math.nan, math.nan
+    exact_band = resonance_estimate_on_bath(w_machine(n), setting.band_width, (EXACT_FERMI_POLES,) * len(setting.pades))
+    return wide, exact_band, resonance_estimate_on_bath(w_machine(n), setting.band_width, setting.pades)
+
+
+def run(item: Run) -> Curve:
+    machine = w_machine(item.n)
+    if item.setting is not None:
+        evaluate = exact_evaluator(machine, item.setting)
+    else:
+        evaluate = first_order_evaluator(machine, item.approach, **dict(item.options))
+    return scan(f"n={item.n} {item.name}", evaluate, item.grid, refinements=item.refinements,
+                progress=item.setting is not None)
+
+
+def dataset(runs: list[Run], curves: list[Curve], seconds: list[float], cpu: list[float]) -> xr.Dataset:
+    """Curves padded to a common number of points, with δ*, its error, F at δ = 0 and at δ*, and the estimates."""
+    width = max(len(c.deltas) for c in curves)
+
+    def padded(rows: list[list[float]]) -> np.ndarray:
+        table = np.full((len(rows), width), np.nan)
+        for i, row in enumerate(rows):
+            order = np.argsort(curves[i].deltas)
+            table[i, :len(row)] = np.array(row)[order]
+        return table
+
+    guesses = np.array([estimates(r.n, r.setting) for r in runs])
+    labels = [f"n={r.n} {r.name}" for r in runs]
+    conditions = ("U = 20, mu_hot = 8, T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1; "
+                  "both arms (n = 3) or the arm (n = 2) detuned by delta")
+    return xr.Dataset(
+        {"delta": (("curve", "point"), padded([c.deltas for c in curves]), {"units": "ε"}),
+         "fidelity": (("curve", "point"), padded([c.values for c in curves]), {"long_name": "fidelity with |W_n>"}),
+         "hot_current": (("curve", "point"), padded([c.currents for c in curves]), {"units": "ε (particles per time)"}),
+         "delta_star": ("curve", [c.delta_star for c in curves], {"units": "ε"}),
+         "delta_star_error": ("curve", [c.delta_star_error for c in curves], {"units": "ε"}),
+         "fidelity_bare": ("curve", [c.at(0.0) for c in curves]),
+         "fidelity_star": ("curve", [c.f_star for c in curves]),
+         "estimate_wide_band": ("curve", guesses[:, 0], {"units": "ε"}),
+         "estimate_lorentzian_band": ("curve", guesses[:, 1], {"units": "ε", "long_name": "exact Fermi function"}),
+         "estimate_on_heom_bath": ("curve", guesses[:, 2], {"units": "ε", "long_name": "Lorentzian W, Padé poles"}),
+         "band_width": ("curve", [r.setting.band_width if r.setting else np.inf for r in runs]),
+         "depth": ("curve", [r.setting.depth if r.setting else 0 for r in runs]),
+         "pade_sinks": ("curve", [r.setting.pades[-1] if r.setting else 0 for r in runs]),
+         "pade_hot": ("curve", [r.setting.pades[0] if r.setting else 0 for r in runs]),
+         "n": ("curve", [r.n for r in runs]),
+         "seconds": ("curve", seconds, {"long_name": "wall time"}),
+         "cpu_seconds": ("curve", cpu, {"long_name": "CPU time of this process"})},
+        coords={"curve": labels}, attrs={"conditions": conditions})
+
+
+def report(data: xr.Dataset) -> None:
+    """The summary table on stdout."""
+    table = data[["delta_star", "delta_star_error", "fidelity_bare", "fidelity_star", "estimate_wide_band",
+                  "estimate_lorentzian_band", "estimate_on_heom_bath", "seconds", "cpu_seconds"]].to_pandas()
+    print(table.to_string(float_format=lambda v: f"{v:.5g}"))
+
+
+def figure(data: xr.Dataset) -> plt.Figure:
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6))
+    for axis, n in ((left, 3), (middle, 2)):
+        for label in data.curve.values:
+            row = data.sel(curve=label)
+            if int(row.n) != n:
+                continue
+            keep = np.isfinite(row.delta.values)
+            exact = "HEOM" in str(label)
+            style = dict(marker="o", ms=4) if exact else dict(lw=1.5)
+            line, = axis.plot(row.delta.values[keep], row.fidelity.values[keep], label=str(label).split(" ", 1)[1],
+                              **style)
+            if np.isfinite(row.delta_star):
+                axis.axvline(float(row.delta_star), color=line.get_color(), lw=0.8, ls="-")
+        axis.axvline(resonance_shift_estimate(w_machine(n)), color="k", ls="--", lw=1, label="estimate (wide band)")
+        exact_rows = [c for c in data.curve.values if int(data.n.sel(curve=c)) == n and "HEOM" in str(c)]
+        if exact_rows:
+            axis.axvline(float(data.estimate_lorentzian_band.sel(curve=exact_rows[0])), color="k", ls=":", lw=1,
+                         label=f"estimate (Lorentzian W = {float(data.band_width.sel(curve=exact_rows[0])):g})")
+        axis.set_xlabel("arm detuning δ / ε  (ε_arms = ε + δ)")
+        axis.set_ylabel(f"fidelity with |W_{n}⟩")
+        axis.set_title(f"n = {n}: U = 20, μ = 8, T_sink = 0.1 (vertical lines: δ*)", fontsize=10)
+        axis.set_ylim(0.3, 1.05)
+        axis.legend(fontsize=6)
+    for label in data.curve.values:
+        row = data.sel(curve=label)
+        if int(row.n) == 3 and ("HEOM W=40 pade 6/16" in str(label) or str(label).endswith("1vN")):
+            keep = np.isfinite(row.delta.values)
+            right.semilogy(row.delta.values[keep], np.abs(row.hot_current.values[keep]), "o-" if "HEOM" in str(label)
+                           else "-", ms=4, label=str(label).split(" ", 1)[1])
+    right.set_xlabel("arm detuning δ / ε")
+    right.set_ylabel("hot particle current |I_hot| / (ε, ħ = 1)")
+    right.set_title("n = 3: hot current (the dark state blocks it at δ*)", fontsize=10)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    args = study_arguments(__doc__)
+    runs = plan(args.quick)
+    for item in runs:
+        if item.setting is not None:
+            print(f"n={item.n} {item.setting.label()}: estimated memory "
+                  f"{estimate_bytes(w_machine(item.n), item.setting) / 2**30:.2f} GiB")
+    curves, seconds, cpu = [], [], []
+    for item in tqdm(runs, desc="curves"):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        curves.append(run(item))
+        seconds.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        c = curves[-1]
+        tqdm.write(f"n={item.n} {item.name}: delta* = {c.delta_star:+.5f} ± {c.delta_star_error:.1e}, "
+                   f"F(0) = {c.at(0.0):.4f}, F(delta*) = {c.f_star:.4f} ({len(c.deltas)} solves, "
+                   f"{seconds[-1]:.0f} s wall, {cpu[-1]:.0f} s CPU)")
+    data = dataset(runs, curves, seconds, cpu)
+    report(data)
+    save(results_folder(args.results, "w_machine_exact"), "w_machine_exact", data, figure(data))
+
+
+if __name__ == "__main__":
+    main()
