@@ -8,7 +8,6 @@ from transportbench.figures import sink_qubits, target_state
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
-from transportbench.regime import validate_regime
 from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_scan, resonance_vs_gamma
 
 
@@ -100,34 +99,6 @@ def test_target_states_and_sinks():
     assert np.allclose(target_state(w).dense(), w_state([(0.05, 0.02), (0.03, 0.04)]).dense())
     assert sink_qubits(w) == [3, 4]
     assert target_state(Machine(energies=(1.0, 1.0))) is None
-
-
-def test_regime_validator_margins_and_verdicts():
-    valid = validate_regime(Machine.triple_dot(gamma_hot=0.01, gamma_cold=0.01, g13=0.01, g23=0.01))
-    assert valid.status == "valid" and not valid.warnings
-    violated = validate_regime(Machine.triple_dot(gamma_hot=5.0))
-    assert violated.status == "violated"
-    hot_weak = next(c for c in violated.conditions if c.name == "weak coupling" and c.reservoir == "hot")
-    assert hot_weak.ratio == pytest.approx(5.0 / max(1.0, min(abs(1 + 0.05 - 8), abs(1 - 0.05 - 8))))
-    assert any("hot" in w for w in violated.warnings)
-    marginal = validate_regime(Machine.triple_dot(gamma_cold=0.3))
-    assert marginal.status == "marginal"
-    with pytest.raises(ValueError, match="safe"):
-        validate_regime(Machine.triple_dot(), safe=0.5, marginal=0.1)
-
-
-def test_regime_validator_flags_a_lamb_shift_beyond_the_coupling():
-    """Weak g next to the hot lead's level shift: the paper's inequalities hold, the Lamb-shift one does not."""
-    fig3 = validate_regime(Machine.triple_dot())
-    lamb = next(c for c in fig3.conditions if c.name == "Lamb shift")
-    assert lamb.qubit == 1 and lamb.ratio == pytest.approx(0.0023 / 0.05, rel=0.02)
-    weak_g = validate_regime(Machine.triple_dot(mu_hot=6.0, g13=0.01, g23=0.01))
-    assert weak_g.status == "violated"
-    assert all(c.ratio < 0.11 for c in weak_g.conditions if c.name != "Lamb shift")
-    assert any("Lamb shift for qubit 1" in w for w in weak_g.warnings)
-    symmetric = validate_regime(Machine.triple_dot(mu_hot=8.5, g13=0.01, g23=0.01))  # μ = ε + U/2: no shift
-    assert next(c for c in symmetric.conditions if c.name == "Lamb shift").ratio < 1e-12
-    assert not any(c.name == "Lamb shift" for c in validate_regime(Machine.triple_dot(ideal_limit=True)).conditions)
 
 
 def test_local_lindblad_resonance_is_at_zero_detuning():
