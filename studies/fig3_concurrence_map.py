@@ -1,51 +1,277 @@
-"""Paper Fig. 3: concurrence of qubits 1–2 over (μ, U), local Lindblad, with a 2vN overlay.
+"""Paper Fig. 3: concurrence of qubits 1–2 over (μ, U), local Lindblad, against the exact answer (HEOM).
 
-γ1 = γ3 = 0.1, g13 = g23 = 0.05, T = ε = 1. Quoted in the paper: C(U=15, μ=8) > 0.99 and
-C(U=15, μ=15) ≈ 0.25. The 2vN overlay (QmeQ, explicit leads) runs on a coarser (μ, U) grid with its
-energy grid converged per point (``--quick``: one fixed grid); it needs the compiled QmeQ of `make setup`.
+γ1 = γ3 = 0.1, g13 = g23 = 0.05, T = ε = 1, wide-band leads. Quoted in the paper: C(U=15, μ=8) > 0.99 and
+C(U=15, μ=15) ≈ 0.25.
+
+* The map: local Lindblad (paper Eq. 2) on a 41 × 41 grid, μ, U ∈ [0, 20].
+* The exact overlay: HEOM (wide band by extrapolation in 1/W from W, 2W, 4W, W = 3 × the energy scale;
+  Padé terms, then depth, raised automatically until C moves by < 1e-4 and the currents by < 1 %) on the
+  9 × 9 sub-grid μ ∈ {2, 4, …, 18}, U ∈ {4, 6, …, 20} (``--quick``: 3 × 3, a fixed unconverged hierarchy,
+  Padé 6 and depth 2). Every HEOM point keeps its convergence flag and its error estimates (last Padé step,
+  last depth step, wide-band extrapolation) as figures of the sweep (``heom_*_error_*``). Under the
+  memory budget (TRANSPORTBENCH_MEMORY_GIB) the depth-3 hierarchy at Padé ≥ 14 is refused at some points:
+  those are flagged unconverged (* in the figures) and their depth error is not measured.
+* On the same sub-grid: local, QmeQ's Pauli, Lindblad, Redfield and 1vN (cheap); 2vN (QmeQ, explicit leads
+  on a flat band D = 3 × the energy scale, energy grid converged per point, ``--quick``: one fixed grid) on
+  the 5 × 5 sub-grid μ ∈ {2, 6, 10, 14, 18}, U ∈ {4, 8, 12, 16, 20}; it needs the compiled QmeQ of
+  `make setup`.
+
+Figures: ``fig3`` (local map, HEOM numbers), ``fig3_deviations`` (ΔC = C(approach) − C(HEOM) per approach
+on one diverging scale, numbers 100 ΔC in the cells; second row the relative error of the hot lead's current,
+numbers in %). The summary lists the largest |ΔC| per approach and, at the 2vN points, where the exact value
+lies between the local map and 2vN, with the wide-band and the finite-band Lamb-shift estimates |δ*|/g.
 """
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
+from matplotlib.colors import Normalize
 
+from transportbench.backends.qmeq import default_bandwidth
 from transportbench.compare import compare
-from transportbench.model import Machine
+from transportbench.figures import PAPER
+from transportbench.level_shifts import resonance_shift_estimate
+from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.sweep import sweep
+from transportbench.result import Result
+from transportbench.sweep import set_parameter, sweep
+
+EXACT = "heom"
+CHEAP = ["local", "qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN"]
+TWOVN = "qmeq:2vN"
+LABELS = {"local": "local (Eq. 2)", "qmeq:Pauli": "Pauli", "qmeq:Lindblad": "QmeQ-Lindblad",
+          "qmeq:Redfield": "Redfield", "qmeq:1vN": "1vN", TWOVN: "2vN (D = 3 × scale)"}
+LARGE_C = 0.5  # "where C is large": the local map's C above this at the 2vN points
+
+
+@dataclass(frozen=True)
+class HeomErrorEstimate:
+    """A HEOM error estimate from ``Result.stats`` as a figure of merit (NaN for other backends).
+
+    ``stage`` "pade" or "depth": the last change of that refinement stage, the largest over the band widths
+    solved (NaN where the stage made no step, e.g. a depth step refused by the memory budget); "band": the
+    wide-band extrapolation error. ``quantity`` "concurrence" (absolute) or "currents" (relative).
+    """
+
+    stage: str
+    quantity: str
+
+    @property
+    def name(self) -> str:
+        """Variable name in the sweep table."""
+        return f"heom_{self.stage}_error_{'C' if self.quantity == 'concurrence' else 'I'}"
+
+    @property
+    def long_name(self) -> str:
+        """What the number is."""
+        what = {"pade": "last Padé step", "depth": "last depth step", "band": "wide-band extrapolation"}[self.stage]
+        return f"HEOM error estimate of the {self.quantity} ({what})"
+
+    @property
+    def units(self) -> str:
+        """Dimensionless (currents: relative to the largest current)."""
+        return ""
+
+    def __call__(self, result: Result) -> float:
+        """The estimate, NaN for a non-HEOM result or a stage without a step."""
+        if result.backend != EXACT:
+            return math.nan
+        if self.stage == "band":
+            return float(result.stats.get("wide_band_error", {}).get(self.quantity, math.nan))
+        values = [stages[self.stage][self.quantity] for stages in result.stats.get("errors", {}).values()
+                  if self.stage in stages]
+        return float(max(values)) if values else math.nan
+
+
+ERROR_FIGURES = tuple(HeomErrorEstimate(stage, quantity) for stage in ("pade", "depth", "band")
+                      for quantity in ("concurrence", "currents"))
+
+
+def heom_error(table: xr.Dataset, quantity: str = "C") -> xr.DataArray:
+    """The HEOM error estimate per point: Padé + depth (0 where not measured) + band, summed."""
+    heom = table.sel(approach=EXACT)
+    return sum(heom[f"heom_{stage}_error_{quantity}"].fillna(0.0) for stage in ("pade", "depth", "band"))
+
+
+def hot_current(table: xr.Dataset) -> xr.DataArray:
+    """The hot lead's particle current per approach and point."""
+    return table.particle_current.sel(reservoir="hot")
+
+
+def deviations(exact: xr.Dataset, twovn: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
+    """ΔC = C − C(HEOM) and (I_hot − I_hot(HEOM)) / |I_hot(HEOM)| per approach on the HEOM sub-grid.
+
+    2vN is NaN off its own (coarser) grid.
+    """
+    reference_c = exact.concurrence.sel(approach=EXACT)
+    reference_i = hot_current(exact).sel(approach=EXACT)
+    twovn_c = twovn.concurrence.sel(approach=TWOVN).reindex_like(reference_c, method="nearest", tolerance=1e-9)
+    twovn_i = hot_current(twovn).sel(approach=TWOVN).reindex_like(reference_i, method="nearest", tolerance=1e-9)
+    delta_c = {a: exact.concurrence.sel(approach=a) - reference_c for a in CHEAP}
+    delta_c[TWOVN] = twovn_c - reference_c
+    delta_i = {a: (hot_current(exact).sel(approach=a) - reference_i) / abs(reference_i) for a in CHEAP}
+    delta_i[TWOVN] = (twovn_i - reference_i) / abs(reference_i)
+    return (xr.Dataset({a: v.drop_vars("approach", errors="ignore") for a, v in delta_c.items()}),
+            xr.Dataset({a: v.drop_vars(("approach", "reservoir"), errors="ignore") for a, v in delta_i.items()}))
+
+
+def annotate(axis: plt.Axes, mus: np.ndarray, us: np.ndarray, values: np.ndarray, marks: np.ndarray,
+             text: str, size: float) -> None:
+    """Write ``text.format(value)`` (plus ``*`` where ``marks``) at every finite (μ, U) cell."""
+    for i, mu in enumerate(mus):
+        for j, u in enumerate(us):
+            if np.isfinite(values[i, j]):
+                axis.annotate(text.format(values[i, j]) + ("*" if marks[i, j] else ""), (mu, u), ha="center",
+                              va="center", fontsize=size, bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
+                                                                "alpha": 0.7, "linewidth": 0})
+
+
+def map_figure(local: xr.Dataset, exact: xr.Dataset, unconverged: np.ndarray, quick: bool) -> plt.Figure:
+    """The local Lindblad map with the HEOM concurrence written at the sub-grid points."""
+    figure, axis = plt.subplots(figsize=(7, 6))
+    values = local.concurrence.sel(approach="local").transpose("U", "mu")
+    mesh = axis.pcolormesh(local.mu, local.U, values, shading="auto", vmin=0, vmax=1, cmap="viridis")
+    figure.colorbar(mesh, label="concurrence C(1, 2), local Lindblad (paper Eq. 2)")
+    heom = exact.concurrence.sel(approach=EXACT).transpose("mu", "U").values
+    annotate(axis, exact.mu.values, exact.U.values, heom, unconverged, "{:.2f}", 6.5 if len(exact.mu) > 5 else 8)
+    axis.set_xlim(-0.25, 20.25)
+    axis.set_ylim(-0.25, 21)
+    axis.set_xlabel("μ_hot (ε = T = 1)")
+    axis.set_ylabel("U (ε = T = 1)")
+    hierarchy = "fixed Padé 6, depth 2, unconverged" if quick else "converged; * = a budget stopped the depth step"
+    axis.set_title(f"numbers: exact C (HEOM, wide band, {len(exact.mu)} × {len(exact.U)} points; {hierarchy})",
+                   fontsize=8)
+    return figure
+
+
+def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.ndarray) -> plt.Figure:
+    """One ΔC panel per approach (shared diverging scale) and one relative current error panel below each."""
+    approaches = list(delta_c.data_vars)
+    coarse = len(delta_c.mu) <= 9
+    figure, axes = plt.subplots(2, len(approaches), figsize=(3.0 * len(approaches), 6.4), sharex=True, sharey=True,
+                                layout="constrained")
+    limit_c = float(np.nanmax([np.nanmax(np.abs(delta_c[a].values)) for a in approaches]))
+    limit_i = float(np.nanmax([np.nanmax(np.abs(delta_i[a].values)) for a in approaches]))
+    norm_c, norm_i = Normalize(-limit_c, limit_c), Normalize(-100 * limit_i, 100 * limit_i)
+    for column, approach in enumerate(approaches):
+        for row, (data, norm, scale, text) in enumerate(((delta_c, norm_c, 100, "{:+.1f}"),
+                                                         (delta_i, norm_i, 100, "{:+.0f}"))):
+            axis = axes[row, column]
+            values = data[approach].transpose("mu", "U").values * (1 if row == 0 else scale)
+            mesh = axis.pcolormesh(data.mu, data.U, values.T, shading="nearest", cmap="RdBu_r", norm=norm)
+            if coarse:
+                annotate(axis, data.mu.values, data.U.values, values * (scale if row == 0 else 1),
+                         unconverged & np.isfinite(values), text, 5.5)
+            if row == 0:
+                axis.set_title(LABELS[approach], fontsize=9)
+            else:
+                axis.set_xlabel("μ_hot (ε = T = 1)")
+            if column == 0:
+                axis.set_ylabel("U (ε = T = 1)")
+            if column == len(approaches) - 1:
+                label = ("ΔC = C − C(HEOM)\n(numbers: 100 ΔC)" if row == 0
+                         else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)|\nin % (numbers too)")
+                figure.colorbar(mesh, ax=axes[row, :], label=label, shrink=0.9)
+    figure.suptitle("deviation from exact (HEOM, wide band); * = HEOM point flagged unconverged", fontsize=10)
+    return figure
+
+
+def summary(exact: xr.Dataset, twovn: xr.Dataset, delta_c: xr.Dataset, delta_i: xr.Dataset) -> None:
+    """Print the largest deviations per approach and the local / 2vN / exact comparison at the 2vN points."""
+    heom = exact.sel(approach=EXACT)
+    error = heom_error(exact)
+    unconverged = ~heom.converged
+    print(f"HEOM: {int(unconverged.sum())} of {unconverged.size} points flagged unconverged; error estimate of C "
+          f"(Padé + depth + band) median {float(error.median()):.1e}, largest {float(error.max()):.1e}; depth "
+          f"step measured at {int(np.isfinite(heom.heom_depth_error_C).sum())} points; mean "
+          f"{float(heom.seconds.mean()):.1f} s per point")
+    print("largest |ΔC| and |ΔI/I| against HEOM:")
+    for approach in delta_c.data_vars:
+        dc, di = delta_c[approach], delta_i[approach]
+        where_c = abs(dc).fillna(-1).argmax(...)
+        where_i = abs(di).fillna(-1).argmax(...)
+        mu_c, u_c = float(dc.mu[where_c["mu"]]), float(dc.U[where_c["U"]])
+        mu_i, u_i = float(di.mu[where_i["mu"]]), float(di.U[where_i["U"]])
+        print(f"  {approach:14s} ΔC = {float(dc.isel(where_c)):+.4f} at (μ, U) = ({mu_c:g}, {u_c:g}); mean |ΔC| "
+              f"{float(abs(dc).mean()):.4f}; ΔI/I = {100 * float(di.isel(where_i)):+.0f} % at ({mu_i:g}, {u_i:g}), "
+              f"median |ΔI/I| {100 * float(abs(di).median()):.0f} %")
+    print(f"at the 2vN points (C > {LARGE_C:g} in the local map marked #): exact between local and 2vN?")
+    print("   mu     U  C_local   C_2vN   C_heom ± err    C_loc−C_ex  C_2vN−C_ex  closer to  |δ*|/g wide  finite D")
+    closer = {"local": 0, "2vN": 0}
+    for mu in twovn.mu.values:
+        for u in twovn.U.values:
+            point = {"mu": mu, "U": u}
+            local_c = float(exact.concurrence.sel(approach="local", **point))
+            twovn_c = float(twovn.concurrence.sel(approach=TWOVN, **point))
+            exact_c, err = float(heom.concurrence.sel(**point)), float(error.sel(**point))
+            machine = set_parameter(set_parameter(Machine.triple_dot(), "mu", mu), "U", u)
+            g = dict(machine.couplings)[(0, 2)]
+            wide = abs(resonance_shift_estimate(machine)) / g
+            finite = abs(resonance_shift_estimate(machine.with_band(Band.flat(default_bandwidth(machine))))) / g
+            nearer = "local" if abs(local_c - exact_c) < abs(twovn_c - exact_c) else "2vN"
+            large = local_c > LARGE_C
+            if large:
+                closer[nearer] += 1
+            star = "" if bool(heom.converged.sel(**point)) else "*"
+            print(f"{'#' if large else ' '} {mu:4g} {u:5g}  {local_c:7.4f}  {twovn_c:7.4f}  {exact_c:7.4f} ± "
+                  f"{err:.0e}{star:1s} {local_c - exact_c:+10.4f}  {twovn_c - exact_c:+10.4f}  {nearer:>9s}  "
+                  f"{wide:11.3f}  {finite:8.3f}")
+    print(f"where C_local > {LARGE_C:g}: exact closer to local at {closer['local']}, closer to 2vN at {closer['2vN']}")
+
+
+def sweep_specs(quick: bool) -> dict[str, dict]:
+    """The study's three sweeps (keyword arguments of :func:`~transportbench.sweep.sweep` but ``path``).
+
+    "local": the map; "exact": HEOM and the cheap approaches on the sub-grid; "twovn": the 2vN overlay.
+    Each can run in its own process (same fingerprint, same file): the study then reads the finished files.
+    """
+    fine = {"mu": np.linspace(0, 20, 11 if quick else 41), "U": np.linspace(0, 20, 11 if quick else 41)}
+    points = 3 if quick else 9
+    sub = {"mu": np.linspace(2, 18, points), "U": np.linspace(4, 20, points)}
+    # wide band, automatic convergence; --quick: one fixed, unconverged hierarchy
+    heom_options = {"pade": 6, "depth": 2, "converge": False} if quick else {}
+    coarse = {"mu": np.linspace(2, 18, 3 if quick else 5), "U": np.linspace(4, 20, 3 if quick else 5)}
+    # converged energy grid per point (about 45 s each); --quick uses one fixed, unconverged grid
+    twovn_options = {"converge": False, "kpnt": 1001} if quick else {"check_bandwidth": False}
+    return {"local": {"over": fine, "approaches": ["local"], "file": "lindblad_map.nc"},
+            "exact": {"over": sub, "approaches": [EXACT, *CHEAP], "file": "exact_overlay.nc",
+                      "options": {EXACT: heom_options} if heom_options else None, "figures": (*PAPER, *ERROR_FIGURES)},
+            "twovn": {"over": coarse, "approaches": [TWOVN], "file": "2vn_overlay.nc",
+                      "options": {TWOVN: twovn_options}}}
+
+
+def run_sweep(name: str, quick: bool, folder: Path) -> xr.Dataset:
+    """Run (or read, when finished) one of :func:`sweep_specs`'s sweeps in this process (one worker)."""
+    spec = dict(sweep_specs(quick)[name])
+    path = folder / spec.pop("file")
+    return sweep(Machine.triple_dot(), path=path, workers=1, **spec)
 
 
 def main() -> None:
     args = study_arguments(__doc__)
-    machine = Machine.triple_dot()
-    fine = {"mu": np.linspace(0, 20, 11 if args.quick else 41), "U": np.linspace(0, 20, 11 if args.quick else 41)}
     folder = results_folder(args.results, "fig3_concurrence_map")
-    local = sweep(machine, fine, ["local"], path=folder / "lindblad_map.nc")
-    coarse = {"mu": np.linspace(2, 18, 3 if args.quick else 5), "U": np.linspace(4, 20, 3 if args.quick else 5)}
-    # converged energy grid per point (about 45 s each); --quick uses one fixed, unconverged grid
-    twovn_options = {"converge": False, "kpnt": 1001} if args.quick else {"check_bandwidth": False}
-    overlay = sweep(machine, coarse, ["qmeq:2vN"], path=folder / "2vn_overlay.nc", options={"qmeq:2vN": twovn_options})
+    local, exact, twovn = (run_sweep(name, args.quick, folder) for name in ("local", "exact", "twovn"))
 
     for mu in (8.0, 15.0):
         point = compare(Machine.triple_dot(U=15.0, mu_hot=mu), ["local"])
         print(f"U = 15, mu = {mu:g}: local Lindblad C = {float(point.concurrence[0]):.4f}")
 
-    figure, axis = plt.subplots(figsize=(6, 5))
-    values = local.concurrence.sel(approach="local").transpose("U", "mu")
-    mesh = axis.pcolormesh(local.mu, local.U, values, shading="auto", vmin=0, vmax=1, cmap="viridis")
-    figure.colorbar(mesh, label="concurrence C (local Lindblad)")
-    twovn = overlay.concurrence.sel(approach="qmeq:2vN")
-    converged = overlay.converged.sel(approach="qmeq:2vN")
-    for i, mu in enumerate(overlay.mu.values):
-        for j, u in enumerate(overlay.U.values):
-            mark = "" if bool(converged[i, j]) else "*"  # the grid budget (max_kpnt) ran out first
-            axis.annotate(f"{float(twovn[i, j]):.2f}{mark}", (mu, u), ha="center", va="center", fontsize=8,
-                          bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
-    axis.set_ylim(-0.5, 21)
-    axis.set_xlabel("μ / T")
-    axis.set_ylabel("U / T")
-    axis.set_title("numbers: 2vN (QmeQ, " + ("fixed kpnt = 1001, unconverged)" if args.quick
-                                              else "converged grid; * = grid budget ran out)"))
-    save(folder, "fig3", local, figure)
+    unconverged = ~exact.converged.sel(approach=EXACT).transpose("mu", "U").values
+    delta_c, delta_i = deviations(exact, twovn)
+    summary(exact, twovn, delta_c, delta_i)
+    save(folder, "fig3", local, map_figure(local, exact, unconverged, args.quick))
+    deviation_data = xr.Dataset({"concurrence_error": delta_c.to_array("approach"),
+                                 "current_relative_error": delta_i.to_array("approach"),
+                                 "heom_concurrence_error_estimate": heom_error(exact),
+                                 "heom_converged": exact.converged.sel(approach=EXACT, drop=True)})
+    deviation_data.attrs.update(reference=EXACT, units="dimensionless; energies ε = T = 1")
+    save(folder, "fig3_deviations", deviation_data, deviation_figure(delta_c, delta_i, unconverged))
 
 
 if __name__ == "__main__":
