@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import quad
 
 from transportbench.level_shifts import level_shift, resonance_shift_estimate
 from transportbench.model import Band, Machine, Reservoir
@@ -34,6 +35,35 @@ def test_zero_temperature_is_the_logarithm():
                                    rel=1e-12)
 
 
+def test_lorentzian_band_at_zero_temperature_is_the_direct_integral():
+    """T = 0: P∫ dE L(E)/(E − E₀) below μ (empty qubit) or −∫ above μ (occupied), + ln W, L = W²/((E − μ)² + W²)."""
+    width, mu = 50.0, 8.0
+
+    def lorentzian(e: float) -> float:
+        return width**2 / ((e - mu) ** 2 + width**2)
+
+    cold = single_level(mu=mu, temperature=0.0, band=Band.lorentzian(width))
+    addition = quad(lambda e: lorentzian(e) / (e - 16.0), -np.inf, mu)[0]  # qubit 0 empty, qubit 1 occupied
+    removal = -quad(lambda e: lorentzian(e) / (e - 1.0), mu, np.inf)[0]  # qubit 0 occupied
+    rate = 0.1 / (2 * math.pi)
+    assert level_shift(cold, [1]) == pytest.approx(rate * (addition + math.log(width)), rel=1e-9)
+    assert level_shift(cold, [0]) == pytest.approx(rate * (removal + math.log(width)), rel=1e-9)
+    warm = single_level(mu=mu, temperature=1e-3, band=Band.lorentzian(width))
+    assert level_shift(warm, [0]) == pytest.approx(level_shift(cold, [0]), rel=1e-6)
+
+
+def test_lorentzian_band_tends_to_the_wide_band_as_one_over_w():
+    """The Lorentzian band's shifts approach the wide band's as 1/W; the estimate of δ* too (HEOM's extrapolation)."""
+    machine = Machine.triple_dot()
+    wide = resonance_shift_estimate(machine)
+    gaps = [resonance_shift_estimate(machine.with_band(Band.lorentzian(w))) - wide for w in (1e3, 1e4, 1e5)]
+    assert gaps[1] == pytest.approx(gaps[0] / 10, rel=0.05)
+    assert gaps[2] == pytest.approx(gaps[1] / 10, rel=0.01)
+    for occupied in ([0], [1]):
+        far = level_shift(machine.with_band(Band.lorentzian(1e6)), occupied)
+        assert far == pytest.approx(level_shift(machine, occupied), abs=1e-6)
+
+
 def test_estimate_vanishes_at_the_symmetric_point_and_is_odd_around_it():
     """Triple dot with equal U: δ* = (γ/2π)[φ(ε − μ) − φ(ε + U − μ)], zero at μ = ε + U/2."""
     assert resonance_shift_estimate(Machine.triple_dot(mu_hot=8.5)) == pytest.approx(0.0, abs=1e-15)
@@ -53,8 +83,6 @@ def test_level_shift_rejects_what_it_cannot_do():
         level_shift(Machine.triple_dot(), [5])
     with pytest.raises(ValueError, match="outside the band"):
         level_shift(Machine.triple_dot(band=Band.flat(10.0)), [1])
-    with pytest.raises(ValueError, match="lorentzian band"):
-        level_shift(Machine.triple_dot(band=Band.lorentzian(50.0)), [1])
     for bad in (-100.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="bandwidth"), pytest.warns(DeprecationWarning):
             level_shift(Machine.triple_dot(), [1], bandwidth=bad)
@@ -93,3 +121,19 @@ def test_2vn_resonance_follows_the_finite_band_level_shifts():
     expected = resonance_shift_estimate(machine)
     assert expected == pytest.approx(0.1 / (2 * math.pi) * math.log((93.3 + 16) / (93.3 - 1)), rel=1e-3)
     assert -slope / (2 * curvature) == pytest.approx(expected, rel=0.1)
+
+
+def test_extrapolated_estimate_removes_the_one_over_w_term():
+    """Linear extrapolation in 1/W from (W, 2W) leaves a band error that shrinks faster than 1/W."""
+    from transportbench.level_shifts import extrapolated_estimate
+
+    machine = Machine.triple_dot(mu_hot=13.0)
+    wide = resonance_shift_estimate(machine)
+    errors = [extrapolated_estimate(machine, (w, 2 * w)) - wide for w in (200.0, 400.0, 800.0)]
+    raw = resonance_shift_estimate(machine.with_band(Band.lorentzian(400.0))) - wide
+    assert abs(errors[1]) < abs(raw) / 10
+    assert abs(errors[0]) > abs(errors[1]) > abs(errors[2])
+    assert abs(errors[2]) < abs(errors[1]) / 2.5
+    assert extrapolated_estimate(Machine.triple_dot(mu_hot=8.5), (100.0, 200.0)) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="widths"):
+        extrapolated_estimate(machine, (200.0, 100.0))

@@ -14,14 +14,18 @@ Re ψ(½ + i(E₀ − μ)/(2πT)) − ln(D/(2πT)) (ψ the digamma function; ln|
 D-dependent constant is the same for every state (each reservoir contributes exactly one transition to
 each state), so it drops out of every energy difference and is left out here (``Band.wide()``). On a
 finite band (``Band.flat(D)`` on the reservoir) the principal values are integrated numerically; the band edges then add
-ln((D + E_add)/(D − E_rem))-type terms that vanish only as D → ∞.
+ln((D + E_add)/(D − E_rem))-type terms that vanish only as D → ∞. On a Lorentzian band γ W²/((E − μ)² + W²)
+centred at the lead's μ (``Band.lorentzian(W)``, the HEOM backend's lead) the Fermi window is integrated
+numerically and the tails in closed form (logarithms and an arctangent); the shifts approach the wide band's
+as 1/W, so the estimate also measures what the HEOM backend's extrapolation in 1/W (from W, 2W, 4W) leaves
+of the band.
 
 The detuning δ* of qubit q that restores the resonance between |1⟩ on qubit 0 and |1⟩ on qubit q (the
 two components of the paper's dark state) is ε₀ − ε_q + s(e₀) − s(e_q). For the triple dot with equal U
 only the hot lead contributes, δ* ≈ (γ/2π) ln((μ − ε)/(ε + U − μ)) for |E₀ − μ| ≫ T, which vanishes at
 μ = ε + U/2: the paper's operating point (U = 15, μ = 8) sits close to that cancellation. The estimate is
-first order in γ and zeroth order in g; QmeQ's 1vN and 2vN resonances are compared with it in the tests
-and in ``studies/lamb_shift_resonance.py`` and ``studies/lamb_shift_band.py``.
+first order in γ and zeroth order in g; the 1vN, 2vN and exact (HEOM) resonances are compared with it in the
+tests and in ``studies/lamb_shift_resonance.py`` and ``studies/lamb_shift_band.py``.
 """
 
 from __future__ import annotations
@@ -49,8 +53,49 @@ def _band_half_width(reservoir: Reservoir) -> float | None:
         return None
     if reservoir.band.kind == "flat":
         return reservoir.band.width
-    raise ValueError(f"level shifts are implemented for wide and flat bands; reservoir {reservoir.name!r} has a "
-                     f"{reservoir.band}")
+    raise ValueError(f"level shifts are implemented for wide, flat and Lorentzian bands; reservoir "
+                     f"{reservoir.name!r} has a {reservoir.band}")
+
+
+def _lorentzian_principal_value(energy: float, reservoir: Reservoir, occupied: bool) -> float:
+    """The principal value of one transition on the Lorentzian band W² / ((E − μ)² + W²) (+ ln W, see the docstring).
+
+    In x = E − μ, a = E₀ − μ the integrand is L(x) f / (x − a) with the antiderivative (f = 1 or 0, the tails
+    beyond μ ± FERMI_TAILS·T) F(x) = A ln|x − a| − (A/2) ln(x² + W²) − (A a/W) arctan(x/W), A = W²/(a² + W²);
+    the window around μ is integrated numerically.
+    """
+    mu, temperature, width = reservoir.chemical_potential, reservoir.temperature, reservoir.band.width
+    a = energy - mu
+    if temperature == 0 and a == 0:
+        raise ValueError(f"a transition at E = μ = {mu:g} with a T = 0 reservoir has no finite level shift")
+    weight_a = width**2 / (a**2 + width**2)
+
+    def antiderivative(x: float) -> float:
+        if math.isinf(x):  # the logarithms cancel at ±∞
+            return -math.copysign(1.0, x) * weight_a * a / width * math.pi / 2
+        return (weight_a * math.log(abs(x - a)) - weight_a / 2 * math.log(x**2 + width**2)
+                - weight_a * a / width * math.atan(x / width))
+
+    half = FERMI_TAILS * temperature
+    tails = -(antiderivative(math.inf) - antiderivative(half)) if occupied \
+        else antiderivative(-half) - antiderivative(-math.inf)
+    if temperature == 0:
+        return tails + math.log(width)
+
+    def weight(x: float) -> float:
+        occupation = float(fermi(x, 0.0, temperature))
+        lorentzian = width**2 / (x**2 + width**2)
+        return -lorentzian * (1.0 - occupation) if occupied else lorentzian * occupation
+
+    if -half < a < half:
+        window, error = quad(weight, -half, half, weight="cauchy", wvar=a, limit=QUAD_LIMIT,
+                             epsabs=1e-12, epsrel=1e-11)
+    else:
+        window, error = quad(lambda x: weight(x) / (x - a), -half, half, limit=QUAD_LIMIT,
+                             epsabs=1e-12, epsrel=1e-11)
+    if not abs(error) <= 1e-9 * max(1.0, abs(window)):
+        raise ArithmeticError(f"principal value at E = {energy:g} not converged (estimate {window:g} ± {error:g})")
+    return tails + window + math.log(width)  # + ln W: the wide-band scale (a constant for every state)
 
 
 def _with_flat_bands(machine: Machine, bandwidth: float | None) -> Machine:
@@ -67,6 +112,8 @@ def _with_flat_bands(machine: Machine, bandwidth: float | None) -> Machine:
 
 def _principal_value(energy: float, reservoir: Reservoir, occupied: bool) -> float:
     """The principal value (energy units⁰) of one transition at ``energy``; see the module docstring."""
+    if reservoir.band.kind == "lorentzian":
+        return _lorentzian_principal_value(energy, reservoir, occupied)
     mu, temperature = reservoir.chemical_potential, reservoir.temperature
     bandwidth = _band_half_width(reservoir)
     if bandwidth is None:
@@ -115,8 +162,8 @@ def level_shift(machine: Machine, occupied: Iterable[int], bandwidth: float | No
         0-based indices of the excited qubits.
     bandwidth : float, optional
         Deprecated: give the reservoirs ``Band.flat(D)`` instead. Each reservoir's band is used: flat of
-        half-width D, or wide (the common −(γ/2π) ln(D/2πT) per reservoir left out); a Lorentzian band
-        is a ValueError.
+        half-width D, Lorentzian of half-width W, or wide (the common −(γ/2π) ln(D/2πT) per reservoir left
+        out; ln D or ln W is added on the finite bands so that they tend to it).
 
     Returns
     -------
@@ -160,3 +207,26 @@ def resonance_shift_estimate(machine: Machine, qubit: int = 1, bandwidth: float 
     """
     shift = relative_level_shift(_with_flat_bands(machine, bandwidth), qubit)
     return machine.energies[0] - machine.energies[qubit] + shift
+
+
+def extrapolated_estimate(machine: Machine, widths: tuple[float, float], qubit: int = 1) -> float:
+    """:func:`resonance_shift_estimate` on Lorentzian bands of two widths, extrapolated linearly in 1/W to 1/W = 0.
+
+    The estimate's image of a wide-band result obtained by extrapolation from finite Lorentzian bands (the
+    HEOM backend extrapolates from its two largest widths, 2W and 4W); its difference from the wide-band
+    estimate measures the band error such an extrapolation leaves (energy units).
+
+    Parameters
+    ----------
+    machine : Machine
+        The machine; its reservoirs' bands are replaced by ``Band.lorentzian(W)`` for each width.
+    widths : tuple of two floats
+        W₁ < W₂ (energy units).
+    qubit : int
+        The detuned qubit, as in :func:`resonance_shift_estimate`.
+    """
+    first, second = (float(w) for w in widths)
+    if not 0 < first < second < math.inf:
+        raise ValueError(f"widths must be two finite increasing positive numbers, got {widths!r}")
+    low, high = (resonance_shift_estimate(machine.with_band(Band.lorentzian(w)), qubit) for w in (first, second))
+    return high + (high - low) * first / (second - first)
