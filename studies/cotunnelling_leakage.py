@@ -1,66 +1,343 @@
-"""Cotunnelling leakage through the dark state.
+"""Cotunnelling leakage through the dark state, against the exact (HEOM) answer.
 
-The hot particle current and the concurrence loss 1 − C against γ = γ1 = γ3, 2vN (explicit leads)
-against the local Lindblad equation, with power-law fits.
+The hot particle current and the concurrence loss 1 − C(0,1) against γ = γ1 = γ3 for the local Lindblad
+equation, Pauli, 1vN, 2vN and HEOM (numerically exact, wide band), at the bare resonance (ε1 = ε2) and at
+the Lamb-shifted resonance, with power-law fits I ∝ γ^p per approach: the exponent, its standard error, and
+the exponents fitted to the lower and to the upper half of the γ range (the exponent may drift).
 
 Operating point close to the ideal limit so that sequential leakage is exponentially small:
-U = 40, μ = 20, T = ε = 1, g = 0.05. Sequential processes are blocked in the dark state; a current
-growing like γ² in 2vN (and not in the local Lindblad equation) is the cotunnelling signature.
+U = 40, μ_hot = 20, μ_cold = 0, T = ε = 1, g = 0.05, γ = 0.01 … 0.1 (6 values, log-spaced). Sequential
+processes are blocked in the dark state; a current growing like γ² (and not like γ, as in the local
+Lindblad equation) is the cotunnelling signature; the leads' Lamb shift detunes the dark state by δ ∝ γ and
+adds a leak ∝ δ²γ ∝ γ³.
 
-Measured here: the leads' Lamb shift detunes the dark state by δ ∝ γ and lets a current ∝ γ³ through
-(1vN: exponent 3.0; 2vN, whose finite band makes the shift larger, 2.8). The rows "at shifted resonance"
-detune qubit 2 by the level-shift estimate (``scans.at_shifted_resonance``: wide band for 1vN, D for
-2vN), which removes most of that and leaves the second-order leakage.
+Rows
+    ``local``, ``qmeq:Pauli``, ``qmeq:1vN``, ``qmeq:2vN`` at the bare resonance; "... at shifted resonance"
+    detunes qubit 1 (paper's qubit 2) by the level-shift estimate (``scans.at_shifted_resonance``: wide band
+    for 1vN and HEOM, the flat band D for 2vN). ``heom at exact resonance`` detunes qubit 1 to the exact
+    concurrence maximum δ*, located at every γ by ``scans.locate_resonance`` with HEOM (fixed Padé
+    ``RESONANCE_PADE``, depth 2; δ* to 1e-6), and stores δ* next to the estimate.
+2vN
+    Energy grid refined at every γ until ρ and the currents converge (up to 20001 points), flat band of
+    half-width D = 100 (not the default 243) so that the finest grid resolves γ = 0.01; currents judged
+    relative to themselves down to 1e-12 Σγ. Whether each point converged is stored.
+HEOM
+    Wide band (extrapolated in 1/W from W, 2W, 4W; W = 3 × 81.1 = 243.3), fixed Padé ``PADE`` = 18 and depth 2
+    (``converge=False``, so that every γ and every δ is solved with the same hierarchy). At every point the
+    study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), depth 3 and depth 2 at Padé
+    ``DEPTH_PADE`` = 12 (the depth error estimate; depth 3 at Padé 14 needs 3.1 GiB), takes the band error
+    from the extrapolation (``stats["wide_band_error"]``) and the solver's residual, and solves the same
+    machine at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). A point
+    ``converged`` when the Padé and depth changes of the current and of 1 − C are each ≤ 1 % of the value
+    and the floor is ≤ 1 % of the current; its error bar is the sum of the Padé, depth, band and floor
+    estimates. The exponents' ``systematic`` uncertainty propagates these error bars through the fit
+    (linear sum: each point moved by its error bar in the worst direction).
 
-2vN: the energy grid is refined at every γ until ρ and the currents converge (the grid must resolve γ, so
-it grows as 1/γ), on a flat band of half-width D = 100 instead of the default 3 × 81 = 243 to keep the
-finest grid (γ = 0.01) at 20001 points; the currents are judged relative to themselves down to 1e-12 Σγ
-(``current_floor``: the leakage currents are tiny); D is recorded in the data, and so is whether each point
-converged.
+``--quick``: 3 values of γ, 2vN on one coarse unconverged grid, HEOM at Padé 10 (check 6), depth check
+at Padé 6, δ* to 1e-5 on a coarse bracket: a smoke run, not converged.
 """
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
 
+from transportbench.backends import heom
+from transportbench.compare import summarize
+from transportbench.figures import PAPER
+from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.scans import at_shifted_resonance, leakage_vs_gamma
+from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
+from transportbench.sweep import set_parameter
+
+PADE = 18
+"""Padé terms of the HEOM production solves (depth 2)."""
+DEPTH_PADE = 12
+"""Padé terms of the depth check (depth 2 against depth 3); the largest whose depth-3 hierarchy fits 3 GiB."""
+RESONANCE_PADE = 10
+"""Padé terms of the HEOM solves that locate the exact resonance (depth 2)."""
+RTOL = 0.01
+"""A HEOM point converged when its Padé and depth changes and its equilibrium floor are within this fraction."""
+CONCURRENCE = PAPER[0]
+EXACT = ("heom", "heom at shifted resonance", "heom at exact resonance")
+
+
+def detuned(delta: float, qubit: int = 1) -> Callable[[Machine], Machine]:
+    """A machine adjustment that adds ``delta`` (energy units) to the energy of ``qubit``."""
+    def adjust(machine: Machine) -> Machine:
+        energies = list(machine.energies)
+        energies[qubit] += delta
+        return machine.replace(energies=tuple(energies))
+    return adjust
+
+
+def heom_point(machine: Machine, pade: int, depth: int) -> dict[str, float]:
+    """One HEOM solve (wide band, fixed Padé terms and depth): hot current, 1 − C and the error figures.
+
+    Returns ``current`` (particle current from the hot lead, energy units), ``loss`` (1 − C(0,1)),
+    ``band_current`` and ``band_loss`` (the wide-band extrapolation's error estimates, absolute),
+    ``residual`` (energy units), ``min_eigenvalue`` and ``seconds``.
+    """
+    result = heom.solve_steady(machine, heom.HeomOptions(pade=pade, depth=depth, converge=False))
+    figures = summarize(result, [CONCURRENCE])
+    current = float(figures["particle_current"][0])
+    band = result.stats.get("wide_band_error", {"currents": np.nan, "concurrence": np.nan})
+    return {"current": current, "loss": 1.0 - float(figures[CONCURRENCE.name]),
+            "band_current": float(band["currents"]) * abs(current), "band_loss": float(band["concurrence"]),
+            "residual": float(figures["residual"]), "min_eigenvalue": float(figures["min_eigenvalue"]),
+            "seconds": result.seconds}
+
+
+EXACT_FIELDS = ("current", "concurrence_loss", "min_eigenvalue", "converged", "residual", "pade_current",
+                "pade_loss", "depth_current", "depth_loss", "band_current", "band_loss", "floor_current",
+                "current_error", "loss_error")
+
+
+def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float, Machine], Machine], *,
+                  pade: int, depth_pade: int | None, label: str) -> dict[str, np.ndarray]:
+    """HEOM (wide band, depth 2, ``pade`` Padé terms) at every γ, with the per-point error estimates.
+
+    Parameters
+    ----------
+    machine : Machine
+        The undetuned machine at the operating point.
+    gammas : ndarray
+        γ of both reservoirs (energy units).
+    adjust : callable (γ, machine) -> machine
+        The row's detuning, applied after γ is set.
+    pade : int
+        Padé terms of the production solve; ``pade - 4`` is solved for the Padé error estimate.
+    depth_pade : int or None
+        Padé terms of the depth check (depth 3 against depth 2); None skips it (depth error NaN).
+    label : str
+        Progress-bar label.
+
+    Returns
+    -------
+    dict of ndarray
+        One array over γ per name of :data:`EXACT_FIELDS`: the production values, the absolute changes
+        (``pade_*``, ``depth_*``), band errors, the equilibrium floor |I(μ_hot = 0)|, ``converged`` and the
+        summed error bars ``current_error``, ``loss_error``.
+    """
+    out = {name: np.full(len(gammas), np.nan) for name in EXACT_FIELDS}
+    for j, gamma in enumerate(tqdm(gammas, desc=label, unit="γ")):
+        coupled = adjust(float(gamma), set_parameter(machine, "gamma", float(gamma)))
+        main = heom_point(coupled, pade, 2)
+        coarse = heom_point(coupled, pade - 4, 2)
+        out["current"][j], out["concurrence_loss"][j] = main["current"], main["loss"]
+        out["min_eigenvalue"][j], out["residual"][j] = main["min_eigenvalue"], main["residual"]
+        out["band_current"][j], out["band_loss"][j] = main["band_current"], main["band_loss"]
+        out["pade_current"][j] = abs(main["current"] - coarse["current"])
+        out["pade_loss"][j] = abs(main["loss"] - coarse["loss"])
+        if depth_pade is not None:
+            shallow, deep = heom_point(coupled, depth_pade, 2), heom_point(coupled, depth_pade, 3)
+            out["depth_current"][j] = abs(deep["current"] - shallow["current"])
+            out["depth_loss"][j] = abs(deep["loss"] - shallow["loss"])
+        equilibrium = set_parameter(coupled, "mu_hot", 0.0)
+        out["floor_current"][j] = abs(heom_point(equilibrium, pade, 2)["current"])
+    depth_current = np.nan_to_num(out["depth_current"], nan=np.inf)
+    depth_loss = np.nan_to_num(out["depth_loss"], nan=np.inf)
+    current, loss = np.abs(out["current"]), np.abs(out["concurrence_loss"])
+    out["converged"] = ((out["pade_current"] <= RTOL * current) & (depth_current <= RTOL * current)
+                        & (out["pade_loss"] <= RTOL * loss) & (depth_loss <= RTOL * loss)
+                        & (out["floor_current"] <= RTOL * current)).astype(float)
+    out["current_error"] = (out["pade_current"] + np.nan_to_num(out["depth_current"]) + out["band_current"]
+                            + out["floor_current"])
+    out["loss_error"] = out["pade_loss"] + np.nan_to_num(out["depth_loss"]) + out["band_loss"]
+    return out
+
+
+def fits(gammas: np.ndarray, values: np.ndarray, errors: np.ndarray | None = None) -> dict[str, float]:
+    """Power-law fits |values| ∝ γ^p over the whole γ range and over its lower and upper halves.
+
+    Returns p with its standard error, p of the lower and of the upper half and, with ``errors``, the
+    systematic uncertainty of p from the points' error bars (worst case, linear sum).
+    """
+    values = np.abs(values)
+    full = power_law(gammas, values)
+    half = len(gammas) // 2
+    lower = power_law(gammas[:len(gammas) - half], values[:len(gammas) - half])
+    upper = power_law(gammas[half:], values[half:])
+    systematic = np.nan
+    usable = (values > 0) & np.isfinite(values)
+    if errors is not None and usable.sum() >= 2:
+        log_gamma = np.log(gammas[usable])
+        weights = (log_gamma - log_gamma.mean()) / np.sum((log_gamma - log_gamma.mean()) ** 2)
+        systematic = float(np.sum(np.abs(weights) * np.abs(errors[usable]) / values[usable]))
+    return {"exponent": full.exponent, "error": full.exponent_error, "lower": lower.exponent,
+            "upper": upper.exponent, "systematic": systematic}
+
+
+def exponent_variables(table: xr.Dataset) -> dict[str, tuple[str, np.ndarray, dict[str, str]]]:
+    """``{current,loss}_exponent`` with ``_error`` (standard), ``_lower``/``_upper`` (halves), ``_systematic``."""
+    gammas = table.gamma.values
+    variables = {}
+    for kind, values, errors in (("current", "current", "current_error"),
+                                 ("loss", "concurrence_loss", "loss_error")):
+        rows = [fits(gammas, table[values].sel(approach=a).values,
+                     table[errors].sel(approach=a).values if a in EXACT else None) for a in table.approach.values]
+        for key, suffix, meaning in (("exponent", "", "fitted exponent p of |y| ∝ γ^p over the whole range"),
+                                     ("error", "_error", "standard error of p (fit residuals)"),
+                                     ("lower", "_lower", "p fitted to the lower half of the γ range"),
+                                     ("upper", "_upper", "p fitted to the upper half of the γ range"),
+                                     ("systematic", "_systematic", "uncertainty of p from the HEOM error bars")):
+            variables[f"{kind}_exponent{suffix}"] = ("approach", np.array([r[key] for r in rows]),
+                                                    {"long_name": meaning})
+    return variables
+
+
+def legend_label(table: xr.Dataset, approach: str, kind: str) -> str:
+    """``approach: γ^p ± err (halves lo, hi)`` for the legend."""
+    row = table.sel(approach=approach)
+    p, err = float(row[f"{kind}_exponent"]), float(row[f"{kind}_exponent_error"])
+    systematic = float(row[f"{kind}_exponent_systematic"])
+    total = err + (systematic if np.isfinite(systematic) else 0.0)
+    return (f"{approach}: γ^{p:.2f}±{total:.2f} "
+            f"({float(row[f'{kind}_exponent_lower']):.2f} → {float(row[f'{kind}_exponent_upper']):.2f})")
 
 
 def main() -> None:
     args = study_arguments(__doc__)
+    start = time.perf_counter()
     gammas = np.geomspace(0.01, 0.1, 3 if args.quick else 6)
     machine = Machine.triple_dot(U=40.0, mu_hot=20.0)
     two_vn_band = Band.flat(100.0)
-    # --quick: one coarse, unconverged 2vN grid (a smoke run); otherwise the grid is converged at every γ
     twovn = ({"converge": False, "kpnt": 801, "niter": 8} if args.quick
              else {"check_bandwidth": False, "max_kpnt": 20001, "current_floor": 1e-12})
+    pade, depth_pade = (10, 6) if args.quick else (PADE, DEPTH_PADE)
+    resonance_pade, precision = (6, 1e-5) if args.quick else (RESONANCE_PADE, 1e-6)
+    seconds: dict[str, float] = {}
+
+    # approximate approaches -----------------------------------------------------------------------------
     shifted = at_shifted_resonance()
-    adjust = {"qmeq:1vN at shifted resonance": shifted,
-              "qmeq:2vN": lambda m: m.with_band(two_vn_band),
-              "qmeq:2vN at shifted resonance": lambda m: shifted(m.with_band(two_vn_band))}
-    specs = {"qmeq:1vN at shifted resonance": "qmeq:1vN", "qmeq:2vN at shifted resonance": "qmeq:2vN"}
-    approaches = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:2vN", *specs]
-    table = leakage_vs_gamma(machine, approaches, gammas,
-                             options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
-                             specs=specs, adjust=adjust)
-    table.attrs["two_vn_options"] = repr(twovn)
-    print(table.current.to_pandas().to_string())
-    print("current exponents:", table.current_exponent.to_pandas().round(3).to_dict())
-    print("concurrence-loss exponents:", table.loss_exponent.to_pandas().round(3).to_dict())
-    print("converged:", table.converged.to_pandas().to_string())
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for name in approaches:
-        left.loglog(gammas, np.abs(table.current.sel(approach=name)), "o-", label=name)
-        right.loglog(gammas, np.abs(table.concurrence_loss.sel(approach=name)), "o-", label=name)
-    for row, power, style in (("qmeq:2vN at shifted resonance", 2, "k:"), ("qmeq:2vN", 3, "k--")):
-        anchor = abs(float(table.current.sel(approach=row)[-1]))
-        left.loglog(gammas, anchor * (gammas / gammas[-1]) ** power, style, label=f"∝ γ^{power}")
-    left.set_xlabel("γ / ε")
-    left.set_ylabel("|particle current from the hot lead| (ε)")
-    right.set_xlabel("γ / ε")
-    right.set_ylabel("1 − C")
-    left.legend(fontsize=8)
+    clock = time.perf_counter()
+    first_order = leakage_vs_gamma(
+        machine, ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN at shifted resonance"], gammas,
+        specs={"qmeq:1vN at shifted resonance": "qmeq:1vN"}, adjust={"qmeq:1vN at shifted resonance": shifted})
+    seconds["local, Pauli, 1vN"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    two_vn = leakage_vs_gamma(
+        machine, ["qmeq:2vN", "qmeq:2vN at shifted resonance"], gammas,
+        options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
+        specs={"qmeq:2vN at shifted resonance": "qmeq:2vN"},
+        adjust={"qmeq:2vN": lambda m: m.with_band(two_vn_band),
+                "qmeq:2vN at shifted resonance": lambda m: shifted(m.with_band(two_vn_band))})
+    seconds["2vN"] = time.perf_counter() - clock
+
+    # the exact resonance ----------------------------------------------------------------------------------
+    clock = time.perf_counter()
+    estimate = np.array([resonance_shift_estimate(set_parameter(machine, "gamma", g), 1) for g in gammas])
+    delta_star = np.full(len(gammas), np.nan)
+    current_delta_star = np.full(len(gammas), np.nan)
+    locate_options = {"pade": resonance_pade, "depth": 2, "converge": False}
+    for j, gamma in enumerate(tqdm(gammas, desc="exact resonance", unit="γ")):
+        found = locate_resonance(set_parameter(machine, "gamma", float(gamma)), "heom", options=locate_options,
+                                 precision=precision, grid=11 if args.quick else 21)
+        delta_star[j], current_delta_star[j] = found.delta, found.current_delta
+    seconds["exact resonance"] = time.perf_counter() - clock
+
+    # HEOM rows --------------------------------------------------------------------------------------------
+    clock = time.perf_counter()
+    adjustments: dict[str, Callable[[float, Machine], Machine]] = {
+        "heom": lambda g, m: m,
+        "heom at shifted resonance": lambda g, m: shifted(m),
+        "heom at exact resonance": lambda g, m: detuned(float(delta_star[np.argmin(abs(gammas - g))]))(m)}
+    exact_rows = {label: exact_leakage(machine, gammas, adjust, pade=pade, depth_pade=depth_pade, label=label)
+                  for label, adjust in adjustments.items()}
+    seconds["heom rows"] = time.perf_counter() - clock
+
+    # one table --------------------------------------------------------------------------------------------
+    approximate = xr.concat([first_order, two_vn], dim="approach")[["current", "concurrence_loss",
+                                                                      "min_eigenvalue", "converged"]]
+    approximate["converged"] = approximate.converged.astype(float)
+    exact = xr.Dataset({name: (("approach", "gamma"), np.array([exact_rows[a][name] for a in EXACT]))
+                        for name in EXACT_FIELDS},
+                       coords={"approach": list(EXACT), "gamma": gammas})
+    table = xr.concat([approximate, exact], dim="approach", join="outer")
+    table = table.assign(exponent_variables(table))
+    table = table.assign(
+        delta_star_exact=("gamma", delta_star, {"long_name": "HEOM concurrence maximum δ* (qubit 1 detuning)",
+                                                "units": "energy", "pade": resonance_pade, "depth": 2,
+                                                "precision": precision}),
+        current_delta_star_exact=("gamma", current_delta_star,
+                                  {"long_name": "HEOM detuning of the smallest hot current", "units": "energy"}),
+        delta_star_estimate=("gamma", estimate, {"long_name": "level-shift estimate of δ* (wide band)",
+                                                 "units": "energy"}))
+    table.current.attrs.update(long_name="particle current from the hot reservoir", units="energy (ħ = 1)")
+    table.concurrence_loss.attrs.update(long_name="1 - C(0,1)")
+    table.converged.attrs.update(long_name="1 if the point converged (HEOM: Padé, depth, floor within 1 %)")
+    for name in ("pade_current", "depth_current", "band_current", "floor_current", "current_error"):
+        table[name].attrs.update(units="energy (ħ = 1)")
+    table.attrs.update(machine=repr(machine), two_vn_options=repr(twovn), two_vn_band_half_width=100.0,
+                       heom_pade=pade, heom_depth=2, heom_pade_check=pade - 4, heom_depth_check_pade=depth_pade,
+                       heom_wide_band_width=heom.default_band_width(machine),
+                       seconds=repr({k: round(v, 1) for k, v in seconds.items()}))
+
+    # summary ----------------------------------------------------------------------------------------------
+    with np.printoptions(linewidth=160):
+        print("hot particle current (energy units):")
+        print(table.current.to_pandas().to_string(float_format=lambda v: f"{v:.4e}"))
+        print("1 - C(0,1):")
+        print(table.concurrence_loss.to_pandas().to_string(float_format=lambda v: f"{v:.4e}"))
+        print("converged:")
+        print(table.converged.to_pandas().to_string())
+        print("HEOM error estimates (relative to the value): Padé, depth, band, equilibrium floor; residual")
+        for a in EXACT:
+            row = table.sel(approach=a)
+            for name in ("pade_current", "depth_current", "band_current", "floor_current", "pade_loss",
+                         "depth_loss", "band_loss"):
+                base = row.current if name.endswith("current") else row.concurrence_loss
+                print(f"  {a:28s} {name:14s}", np.array2string(np.abs(row[name].values / base.values),
+                                                              precision=1, formatter={"float": "{:.1e}".format}))
+            print(f"  {a:28s} {'residual':14s}", np.array2string(row.residual.values,
+                                                                formatter={"float": "{:.1e}".format}))
+        print("δ* exact (HEOM, concurrence max):", np.array2string(delta_star, formatter={"float": "{:.4e}".format}))
+        print("δ* of the smallest current:     ", np.array2string(current_delta_star,
+                                                                  formatter={"float": "{:.4e}".format}))
+        print("δ* estimate (wide band):        ", np.array2string(estimate, formatter={"float": "{:.4e}".format}))
+    print("exponents: p ± standard error [± systematic] (lower half → upper half)")
+    for kind in ("current", "loss"):
+        print(f" {kind}:")
+        for a in table.approach.values:
+            row = table.sel(approach=a)
+            systematic = float(row[f"{kind}_exponent_systematic"])
+            print(f"  {a:30s} {float(row[f'{kind}_exponent']):6.3f} ± {float(row[f'{kind}_exponent_error']):.3f}"
+                  + (f" ± {systematic:.3f}" if np.isfinite(systematic) else "          ")
+                  + f"   ({float(row[f'{kind}_exponent_lower']):.3f} → {float(row[f'{kind}_exponent_upper']):.3f})")
+    print("seconds:", {k: round(v, 1) for k, v in seconds.items()}, f"total {time.perf_counter() - start:.0f}")
+
+    # figure -----------------------------------------------------------------------------------------------
+    figure, axes = plt.subplots(1, 2, figsize=(14, 7.5))
+    styles = {"heom": "-", "heom at shifted resonance": "--", "heom at exact resonance": ":"}
+    for axis, kind, values, errors in ((axes[0], "current", "current", "current_error"),
+                                       (axes[1], "loss", "concurrence_loss", "loss_error")):
+        for a in table.approach.values:
+            y = np.abs(table[values].sel(approach=a).values)
+            if a in EXACT:
+                error = table[errors].sel(approach=a).values
+                below = np.minimum(error, 0.9 * y)  # a log axis: the lower bar stops above zero
+                axis.errorbar(gammas, y, yerr=[below, error], color="k", ls=styles[a],
+                              marker="s", ms=4, capsize=2, label=legend_label(table, a, kind), zorder=3)
+            else:
+                marker = "^" if "shifted" in a else "o"
+                axis.loglog(gammas, y, marker=marker, ls="-" if "shifted" not in a else "--", ms=4,
+                            label=legend_label(table, a, kind))
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("γ = γ1 = γ3 (units of ε = T = 1)")
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+                    title="fit |y| ∝ γ^p ± (standard + systematic error); (p of lower half → upper half)",
+                    title_fontsize=7)
+    axes[0].set_ylabel("|particle current from the hot lead| (units of ε, ħ = 1)")
+    axes[1].set_ylabel("1 − C(0,1)")
+    figure.suptitle("Dark-state leakage at U = 40, μ = 20, T = ε = 1, g = 0.05: exact (HEOM, black) and "
+                    "approximations; 2vN on D = 100", fontsize=10)
     save(results_folder(args.results, "cotunnelling_leakage"), "leakage", table, figure)
 
 
