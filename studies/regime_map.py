@@ -32,7 +32,7 @@ import xarray as xr
 
 from transportbench.figures import PAPER
 from transportbench.model import Machine
-from transportbench.regime import ReferenceUncertainty, validate_regime
+from transportbench.regime import THRESHOLDS, ReferenceUncertainty, validate_regime
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import set_parameter, sweep
 
@@ -83,7 +83,7 @@ def wrong(data: xr.Dataset, quantity: str) -> xr.DataArray:
 def verdicts(machines: list[Machine]) -> dict[str, list]:
     """Both verdicts and the worst ratio of every condition for each machine."""
     out: dict[str, list] = {"verdict_concurrence": [], "verdict_current": [], "worst_ratio": []}
-    names = ("weak coupling", "local coupling", "detuning", "Lamb shift")
+    names = tuple(THRESHOLDS)
     for name in names:
         out[f"ratio_{name.replace(' ', '_')}"] = []
     for machine in machines:

@@ -11,6 +11,7 @@ from transportbench.regime import (
     cotunnelling_rate,
     detuning_conditions,
     exact_error,
+    lamb_shifted,
     validate_regime,
 )
 
@@ -34,14 +35,24 @@ def test_regime_validator_flags_a_lamb_shift_beyond_the_coupling():
     """Weak g next to the hot lead's level shift: the paper's inequalities hold, the Lamb-shift one does not."""
     fig3 = validate_regime(Machine.triple_dot())
     lamb = next(c for c in fig3.conditions if c.name == "Lamb shift")
-    assert lamb.qubit == 1 and lamb.ratio == pytest.approx(0.0023 / 0.05, rel=0.02)
+    assert lamb.large == 1.0 and lamb.ratio == pytest.approx(0.0031, abs=2e-4)  # C: 0.9934 -> 0.9904 (1vN 0.9909)
     weak_g = validate_regime(Machine.triple_dot(mu_hot=6.0, g13=0.01, g23=0.01))
     assert weak_g.status == "violated"
     assert all(c.ratio < 0.11 for c in weak_g.conditions if c.name in ("weak coupling", "local coupling"))
-    assert any("Lamb shift for qubit 1" in w for w in weak_g.warnings)
-    symmetric = validate_regime(Machine.triple_dot(mu_hot=8.5, g13=0.01, g23=0.01))  # μ = ε + U/2: no shift
-    assert next(c for c in symmetric.conditions if c.name == "Lamb shift").ratio < 1e-12
+    assert any(w.startswith("Lamb shift for machine") for w in weak_g.warnings)
+    symmetric = validate_regime(Machine.triple_dot(mu_hot=8.5, g13=0.01, g23=0.01))  # μ = ε + U/2: no δ*
+    assert next(c for c in symmetric.conditions if c.name == "Lamb shift").ratio < 0.02
     assert not any(c.name == "Lamb shift" for c in validate_regime(Machine.triple_dot(ideal_limit=True)).conditions)
+
+
+def test_lamb_shifted_local_equation_follows_1vn():
+    """The local equation with the leads' level shifts in the qubit energies is close to QmeQ's 1vN."""
+    for detuning in (0.0, 0.05):
+        machine = Machine.triple_dot(detuning={0: detuning})
+        table = compare(machine, ["local", "qmeq:1vN"])
+        shifted = compare(lamb_shifted(machine), ["local"])
+        one_vn, bare = float(table.concurrence.sel(approach="qmeq:1vN")), float(table.concurrence.sel(approach="local"))
+        assert abs(float(shifted.concurrence[0]) - one_vn) < 0.25 * abs(bare - one_vn)  # 22 % at Δ = 0, 3 % at Δ = 0.05
 
 
 def test_detuning_condition_flags_spurious_equilibrium_currents():
