@@ -261,6 +261,21 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
               f"{two['linear'][1]:+.4g}), HEOM {exact_heom['quadratic'][1]:+.4g} (linear fit "
               f"{exact_heom['linear'][1]:+.4g})")
 
+    # a + b/D + c/D² halves its steps per doubling of D (asymptotically): the steps say whether it describes the data
+    print("\nchange per doubling of the width (a 1/D approach halves it from one doubling to the next):")
+    for name in ("concurrence", "I_hot"):
+        two_steps = np.diff([row[name] for row in two_vn])
+        heom_steps = np.diff(heom_values[name][-1][[k for k, w in enumerate(lorentz) if w in flat]])
+        print(f"  {LABELS[name]}: 2vN D = {', '.join(f'{d:g}' for d in flat)}: "
+              f"{', '.join(f'{x:+.3g}' for x in two_steps)}; HEOM W = "
+              f"{', '.join(f'{w:g}' for w in lorentz if w in flat)}: "
+              f"{', '.join(f'{x:+.3g}' for x in heom_steps)}")
+        for who, widths, values in (("2vN", np.array(flat), np.array([row[name] for row in two_vn])),
+                                    ("HEOM", np.array(lorentz), heom_values[name][-1])):
+            mask = widths >= (FIT_MIN_WIDTH if len(flat) > 2 else min(flat))
+            residual = values[mask] - evaluate(results[who][name]["quadratic"], widths[mask])
+            print(f"    {who} quadratic-fit residuals: {', '.join(f'{x:+.2g}' for x in residual)}")
+
     # which D makes 2vN agree with exact
     print("\n2vN against exact, point by point (|2vN − exact| ≤ exact error + 2vN grid error?)")
     agreeing = {}
@@ -289,14 +304,36 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
           f"of I_hot: W = {slope_ratio['I_hot']:.3g} D")
     shift_table = {"D": flat, "flat": [resonance_shift(machine, Band.flat(d)) - shift_wide for d in flat],
                    "lorentzian": [resonance_shift(machine, Band.lorentzian(w)) - shift_wide for w in lorentz]}
-    print("at equal resonance shift (HEOM from its fit at W = ratio × D, where W ≥ 25):")
+    # 2vN against the flat band's own second-order resonance shift x(D): if the drift is the band edges moving the
+    # dark-state resonance, C and I are smooth (quadratic) in x, and the wide band is x = 0
+    x_shift = np.array(shift_table["flat"])
+    shift_fits: dict[str, tuple[float, float, np.ndarray]] = {}
+    print("\n2vN against x = δ*(flat D) − δ*(wide), the flat band's second-order resonance shift (quadratic in x "
+          "on all D; error = |that − the same on D ≥ 100| + grid error):")
+    for name in QUANTITIES:
+        values = np.array([row[name] for row in two_vn])
+        coefficients = np.polynomial.polynomial.polyfit(x_shift, values, min(2, len(flat) - 1))
+        narrow_free = np.polynomial.polynomial.polyfit(x_shift[fitted], values[fitted], min(2, len(fitted) - 1))
+        error = abs(coefficients[0] - narrow_free[0]) + grid_error[name]
+        residual = values - np.polynomial.polynomial.polyval(x_shift, coefficients)
+        shift_fits[name] = (float(coefficients[0]), float(error), coefficients)
+        scale = abs(exact[name]) if name != "concurrence" else 1.0
+        vertex = (f"; extremum at x = {-coefficients[1] / (2 * coefficients[2]):+.2e}, i.e. total δ* = "
+                  f"{shift_wide - coefficients[1] / (2 * coefficients[2]):+.2e}" if len(coefficients) == 3 else "")
+        print(f"  {LABELS[name]}: x → 0: {coefficients[0]:.6g} ± {error:.2g}; exact {exact[name]:.6g} ± "
+              f"{exact_error[name]:.2g}; difference {(coefficients[0] - exact[name]) / scale:+.2g}"
+              f"{' (relative)' if scale != 1.0 else ''}; residuals {', '.join(f'{r:+.1g}' for r in residual)}{vertex}")
+    print(f"at equal resonance shift (HEOM interpolated linearly in 1/W between its solved widths "
+          f"{min(lorentz):g} … {max(lorentz):g}):")
+    inverse = 1.0 / np.array(lorentz)
+    order = np.argsort(inverse)
     for d, row in zip(flat, two_vn, strict=True):
         w = shift_ratio * d
-        if w < min(lorentz):
-            print(f"  D = {d:g} ↔ W = {w:.3g}: below the HEOM widths solved")
+        if not min(lorentz) <= w <= max(lorentz):
+            print(f"  D = {d:g} ↔ W = {w:.3g}: outside the HEOM widths solved")
             continue
-        heom_c = float(evaluate(results["HEOM"]["concurrence"]["quadratic"], w))
-        heom_i = float(evaluate(results["HEOM"]["I_hot"]["quadratic"], w))
+        heom_c = float(np.interp(1 / w, inverse[order], heom_values["concurrence"][-1][order]))
+        heom_i = float(np.interp(1 / w, inverse[order], heom_values["I_hot"][-1][order]))
         print(f"  D = {d:g} ↔ W = {w:.3g}: C 2vN {row['concurrence']:.5f} vs HEOM {heom_c:.5f}; I_hot 2vN "
               f"{row['I_hot']:.4e} vs HEOM {heom_i:.4e} ({row['I_hot'] / heom_i - 1:+.1%})")
 
@@ -330,26 +367,36 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
                **{f"{who}_coefficients_{n}": np.asarray(results[who][n]["quadratic"]) for who in results
                   for n in QUANTITIES},
                **{f"twovn_agrees_with_exact_{n}": int(verdict[n]) for n in QUANTITIES},
-               "W_per_D_equal_resonance_shift": shift_ratio,
+               "W_per_D_equal_resonance_shift": shift_ratio, "resonance_shift_wide": shift_wide,
+               **{f"twovn_shift_fit_intercept_{n}": shift_fits[n][0] for n in QUANTITIES},
+               **{f"twovn_shift_fit_intercept_error_{n}": shift_fits[n][1] for n in QUANTITIES},
                **{f"W_per_D_equal_slope_{n}": slope_ratio[n] for n in QUANTITIES},
                "heom_pade": pade, "machine": repr(machine)})
-    figure = plot(dataset, results, exact, exact_error, depth, grid_error)
+    figure = plot(dataset, results, exact, exact_error, depth, grid_error, shift_fits, shift_wide)
     save(folder, "bandwidth_2vn", dataset, figure)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 
 def plot(data: xr.Dataset, results: dict[str, dict[str, dict[str, object]]], exact: dict[str, float],
-         exact_error: dict[str, float], depth: int, grid_error: dict[str, float]) -> plt.Figure:
-    """C(0,1) and I_hot against 1/D (1/W): 2vN, HEOM, their fits and the exact wide-band value; level shifts."""
-    figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+         exact_error: dict[str, float], depth: int, grid_error: dict[str, float],
+         shift_fits: dict[str, tuple[float, float, np.ndarray]], shift_wide: float) -> plt.Figure:
+    """Left: C(0,1) and I_hot against 1/D (1/W) with the fits and the exact wide band.
+
+    Right: the same against the second-order resonance detuning δ* of each band (flat: D-dependent; Lorentzian:
+    nearly the wide band's), with 2vN's quadratic fit in it.
+    """
+    figure, axes = plt.subplots(2, 2, figsize=(13, 9))
     x_fine = np.linspace(0, 1.05 / min(float(data.D.min()), float(data.W.min())), 200)
     with np.errstate(divide="ignore"):
         widths_fine = 1.0 / x_fine
-    for axis, name in zip(axes[:2], ("concurrence", "I_hot"), strict=True):
+    ylabels = {"concurrence": "C(0,1)", "I_hot": "I_hot  [energy units, ħ = 1]"}
+    for row, name in enumerate(("concurrence", "I_hot")):
+        axis = axes[row, 0]
         axis.errorbar(1 / data.D, data[f"twovn_{name}"], yerr=grid_error[name], fmt="o", color="tab:blue",
                       label="2vN, flat band [−D, D]")
-        for label, colour, coefficients in (("2vN fit a + b/D + c/D²", "tab:blue", results["2vN"][name]["quadratic"]),
-                                            ("HEOM fit", "tab:red", results["HEOM"][name]["quadratic"])):
+        for label, colour, coefficients in (("2vN fit a + b/D + c/D² (D ≥ 100)", "tab:blue",
+                                             results["2vN"][name]["quadratic"]),
+                                            ("HEOM fit (W ≥ 100)", "tab:red", results["HEOM"][name]["quadratic"])):
             axis.plot(x_fine, evaluate(coefficients, widths_fine), "-", color=colour, lw=1, label=label)
         axis.plot(x_fine, evaluate(results["2vN"][name]["linear"], widths_fine), ":", color="tab:blue", lw=1,
                   label="2vN linear fit (3 widest)")
@@ -361,18 +408,28 @@ def plot(data: xr.Dataset, results: dict[str, dict[str, dict[str, object]]], exa
                       label="exact wide band (HEOM)")
         axis.axhspan(exact[name] - exact_error[name], exact[name] + exact_error[name], color="k", alpha=0.12)
         axis.set_xlabel("1/D (2vN), 1/W (HEOM)  [1/energy]")
-        axis.set_ylabel({"concurrence": "C(0,1)", "I_hot": "I_hot  [energy units, ħ = 1]"}[name])
+        axis.set_ylabel(ylabels[name])
         axis.set_xlim(left=-0.001)
-    axes[0].legend(fontsize=7)
-    axis = axes[2]
-    axis.plot(1 / data.D, data.flat_resonance_shift, "o-", color="tab:blue", label="flat band [−D, D]")
-    axis.plot(1 / data.W, data.lorentzian_resonance_shift, "s-", color="tab:red", label="Lorentzian W at μ")
-    axis.set_xlabel("1/D, 1/W  [1/energy]")
-    axis.set_ylabel("δ*(band) − δ*(wide)  [energy]")
-    axis.set_title("second-order shift of the dark-state resonance")
-    axis.legend(fontsize=8)
-    figure.suptitle("Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05, γ = 0.1): 2vN on flat bands vs HEOM on "
-                    "Lorentzian bands")
+        axis = axes[row, 1]
+        flat_detuning = shift_wide + data.flat_resonance_shift.values
+        axis.errorbar(flat_detuning, data[f"twovn_{name}"], yerr=grid_error[name], fmt="o", color="tab:blue",
+                      label="2vN, flat band D (δ* of D)")
+        for d, x, y in zip(data.D.values, flat_detuning, data[f"twovn_{name}"].values, strict=True):
+            axis.annotate(f"D = {d:g}", (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        fine = np.linspace(min(shift_wide, flat_detuning.min()) - 3e-4, flat_detuning.max() + 3e-4, 200)
+        axis.plot(fine, np.polynomial.polynomial.polyval(fine - shift_wide, shift_fits[name][2]), "-",
+                  color="tab:blue", lw=1, label="2vN quadratic in δ*")
+        axis.plot(shift_wide + data.lorentzian_resonance_shift.values, data[f"heom_{name}"].sel(depth=depth), "s",
+                  color="tab:red", label="HEOM, Lorentzian W (δ* of W)")
+        axis.errorbar([shift_wide], [exact[name]], yerr=[exact_error[name]], fmt="*", color="k", ms=10, capsize=4,
+                      label="exact wide band (δ* wide)")
+        axis.axvline(0, color="grey", lw=0.8, ls="--")
+        axis.set_xlabel("second-order resonance detuning δ* of the band  [energy]")
+        axis.set_ylabel(ylabels[name])
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    figure.suptitle("Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05, γ = 0.1): 2vN on flat bands [−D, D] vs HEOM "
+                    "on Lorentzian bands W centred at each μ")
     figure.tight_layout()
     return figure
 

@@ -37,6 +37,7 @@ from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.resources import ResourceBudgetError
+from transportbench.result import SolveFailure
 
 QUANTITIES = ("concurrence", "I_hot", "JE_hot")
 LABELS = {"concurrence": "C(0,1)", "I_hot": "I_hot", "JE_hot": "J^E_hot"}
@@ -44,7 +45,8 @@ PAIRS = ((1, 2), (2, 4), (4, 8))
 """Pairs of multiples of W0 for the linear extrapolations in 1/W."""
 
 
-def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int) -> dict[str, object]:
+def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int, solver: str = "auto"
+                     ) -> dict[str, object]:
     """One HEOM solve on Lorentzian leads of half-width ``width`` at fixed Padé terms and depth.
 
     Parameters
@@ -55,6 +57,8 @@ def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int) -> d
         Lorentzian half-width W (energy units).
     pade, depth : int
         Padé terms per lead and branch; hierarchy depth.
+    solver : str
+        ``HeomOptions.solver``.
 
     Returns
     -------
@@ -63,7 +67,7 @@ def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int) -> d
         units), ``JE_hot`` (energy current, energy² units), ``ados``, ``seconds``.
     """
     result = heom.solve_steady(machine.with_band(Band.lorentzian(width)),
-                               heom.HeomOptions(pade=pade, depth=depth, converge=False))
+                               heom.HeomOptions(pade=pade, depth=depth, converge=False, solver=solver))
     return {"rho": result.rho, "occupations": result.occupations,
             "concurrence": concurrence(reduced_state(result.rho, result.occupations, [0, 1])),
             "I_hot": result.particle_currents["hot"], "JE_hot": result.energy_currents["hot"],
@@ -105,6 +109,13 @@ def convergence_table(machine: Machine, pades: list[int], depths: list[int], dee
             except ResourceBudgetError as refusal:
                 refused.append(f"depth {depth}, pade {pade}: {refusal}")
                 break
+            except SolveFailure as failure:  # GMRES did not converge: the direct LU, if it fits the budget
+                try:
+                    solve = solve_lorentzian(machine, width, pade, depth, solver="direct")
+                    refused.append(f"depth {depth}, pade {pade}, W = {width:g}: {failure}; solved by the direct LU")
+                except (ResourceBudgetError, SolveFailure) as second:
+                    refused.append(f"depth {depth}, pade {pade}, W = {width:g}: {failure}; direct LU: {second}")
+                    break
             solves.append(solve)
             for name in (*QUANTITIES, "ados", "seconds"):
                 values[name][i, j, k] = solve[name]
@@ -199,7 +210,7 @@ def main() -> None:
                 if np.isfinite(row).any():
                     print(f"  depth {depth} pade {pade:2d}: " + "  ".join(f"{v:.6g}" for v in row))
     if table.attrs["refused"]:
-        print(f"\nrefused (memory budget): {table.attrs['refused']}")
+        print(f"\nrefused or failed: {table.attrs['refused']}")
     print(f"\nexact (depth {settings['depth']}, Padé {settings['pade']}, 1/W extrapolation "
           f"{settings['extrapolation']}):")
     for name in QUANTITIES:
