@@ -325,9 +325,9 @@ def plan(quick: bool) -> list[Run]:
     triple = (-0.03, -0.02, -0.01, 0.0, 0.01)
     return first_order + [
         Run(3, "HEOM W=40 pade 6/16", (-0.02, 0.0, 0.02, 0.03, 0.04, 0.06), Setting(40.0, (6, 16, 16))),
-        Run(3, "HEOM W=40 pade 6/12", three, Setting(40.0, (6, 12, 12)), refinements=0),
-        Run(3, "HEOM W=40 pade 6/14", three, Setting(40.0, (6, 14, 14)), refinements=0),
-        Run(3, "HEOM W=20 pade 6/16", three, Setting(20.0, (6, 16, 16)), refinements=0),
+        Run(3, "HEOM W=40 pade 6/12", three, Setting(40.0, (6, 12, 12)), refinements=1),
+        Run(3, "HEOM W=40 pade 6/14", three, Setting(40.0, (6, 14, 14)), refinements=1),
+        Run(3, "HEOM W=20 pade 6/16", three, Setting(20.0, (6, 16, 16)), refinements=1),
         Run(2, "HEOM W=20 pade 8/40", triple, Setting(20.0, (8, 40))),
         Run(2, "HEOM W=40 pade 8/40", triple, Setting(40.0, (8, 40))),
         Run(2, "HEOM W=80 pade 8/40", triple, Setting(80.0, (8, 40))),
@@ -395,6 +395,41 @@ def report(data: xr.Dataset) -> None:
     table = data[["delta_star", "delta_star_error", "fidelity_bare", "fidelity_star", "estimate_wide_band",
                   "estimate_lorentzian_band", "estimate_on_heom_bath", "seconds", "cpu_seconds"]].to_pandas()
     print(table.to_string(float_format=lambda v: f"{v:.5g}"))
+    for name, value in data.attrs.items():
+        if name != "conditions":
+            print(f"{name}: {value}")
+
+
+def conclusions(data: xr.Dataset) -> xr.Dataset:
+    """The band-independent comparison, added to ``data.attrs`` (needs the n = 3 HEOM rows of the full run).
+
+    * offset = δ*(HEOM) − estimate on the same bath, per HEOM curve;
+    * the exact wide-band δ* inferred as wide-band estimate + offset of the finest W = 40 curve, with an
+      error = the offset's change W = 40 → 20 + the last Padé step of δ* + the location error;
+    * F at δ = 0 in the wide band, not solved: extrapolated linearly in 1/W from W = 20, 40, and by moving
+      the W = 40 curve by the band's change of δ* (F_∞(0) ≈ F_40(δ*_40 − δ*_∞), parabola through its three
+      points nearest δ = 0).
+    """
+    rows = {str(c): data.sel(curve=c) for c in data.curve.values}
+    main, coarser, narrow = "n=3 HEOM W=40 pade 6/16", "n=3 HEOM W=40 pade 6/14", "n=3 HEOM W=20 pade 6/16"
+    if not {main, coarser, narrow} <= set(rows):
+        return data
+    offset = {name: float(rows[name].delta_star - rows[name].estimate_on_heom_bath) for name in rows if "HEOM" in name}
+    pade_step = abs(float(rows[main].delta_star - rows[coarser].delta_star))
+    error = abs(offset[main] - offset[narrow]) + pade_step + float(rows[main].delta_star_error)
+    wide = float(rows[main].estimate_wide_band) + offset[main]
+    f40, f20 = float(rows[main].fidelity_bare), float(rows[narrow].fidelity_bare)
+    deltas, values = rows[main].delta.values, rows[main].fidelity.values
+    keep = np.argsort(np.abs(np.nan_to_num(deltas, nan=np.inf)))[:3]
+    moved = float(np.polyval(np.polyfit(deltas[keep], values[keep], 2), float(rows[main].delta_star) - wide))
+    attrs = {f"offset_from_estimate {name}": value for name, value in offset.items()}
+    attrs.update({"pade_step_delta_star (14 -> 16 poles, W = 40)": pade_step,
+                  "pade_step_fidelity_bare (14 -> 16 poles, W = 40)": abs(f40 - float(rows[coarser].fidelity_bare)),
+                  "exact_wide_band_delta_star (estimate + offset)": wide,
+                  "exact_wide_band_delta_star_error": error,
+                  "fidelity_bare_wide_band_1_over_W_extrapolation (W = 20, 40)": 2 * f40 - f20,
+                  "fidelity_bare_wide_band_from_moved_W40_curve": moved})
+    return data.assign_attrs(attrs)
 
 
 def figure(data: xr.Dataset) -> plt.Figure:
@@ -413,6 +448,7 @@ def figure(data: xr.Dataset) -> plt.Figure:
                 axis.axvline(float(row.delta_star), color=line.get_color(), lw=0.8, ls="-")
         axis.axvline(resonance_shift_estimate(w_machine(n)), color="k", ls="--", lw=1, label="estimate (wide band)")
         exact_rows = [c for c in data.curve.values if int(data.n.sel(curve=c)) == n and "HEOM" in str(c)]
+        exact_rows.sort(key=lambda c: "W=40" not in str(c))  # the W = 40 band's estimate, if there is one
         if exact_rows:
             axis.axvline(float(data.estimate_lorentzian_band.sel(curve=exact_rows[0])), color="k", ls=":", lw=1,
                          label=f"estimate (Lorentzian W = {float(data.band_width.sel(curve=exact_rows[0])):g})")
@@ -425,10 +461,12 @@ def figure(data: xr.Dataset) -> plt.Figure:
         row = data.sel(curve=label)
         if int(row.n) == 3 and ("HEOM W=40 pade 6/16" in str(label) or str(label).endswith("1vN")):
             keep = np.isfinite(row.delta.values)
-            right.semilogy(row.delta.values[keep], np.abs(row.hot_current.values[keep]), "o-" if "HEOM" in str(label)
-                           else "-", ms=4, label=str(label).split(" ", 1)[1])
+            right.plot(row.delta.values[keep], row.hot_current.values[keep], "o-" if "HEOM" in str(label)
+                       else "-", ms=4, label=str(label).split(" ", 1)[1])
+    right.set_yscale("symlog", linthresh=1e-4)
+    right.axhline(0.0, color="k", lw=0.5)
     right.set_xlabel("arm detuning δ / ε")
-    right.set_ylabel("hot particle current |I_hot| / (ε, ħ = 1)")
+    right.set_ylabel("hot particle current I_hot / ε (symlog; 1vN < 0 near δ*)")
     right.set_title("n = 3: hot current (the dark state blocks it at δ*)", fontsize=10)
     right.legend(fontsize=7)
     fig.tight_layout()
@@ -452,7 +490,7 @@ def main() -> None:
         tqdm.write(f"n={item.n} {item.name}: delta* = {c.delta_star:+.5f} ± {c.delta_star_error:.1e}, "
                    f"F(0) = {c.at(0.0):.4f}, F(delta*) = {c.f_star:.4f} ({len(c.deltas)} solves, "
                    f"{seconds[-1]:.0f} s wall, {cpu[-1]:.0f} s CPU)")
-    data = dataset(runs, curves, seconds, cpu)
+    data = conclusions(dataset(runs, curves, seconds, cpu))
     report(data)
     save(results_folder(args.results, "w_machine_exact"), "w_machine_exact", data, figure(data))
 
