@@ -294,7 +294,7 @@ def plot(table: xr.Dataset, comparison: xr.Dataset, exact: dict[str, float], tot
     axis.set_xlabel("Padé terms per lead and branch")
     axis.set_ylabel("C(0,1)")
     axis.set_title("HEOM: depth 2 (dotted), 3 (solid), 4 (dashed)")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=6, ncol=2, loc="center", bbox_to_anchor=(0.55, 0.47))
     names = [str(a) for a in comparison.approach.values]
     y = np.arange(len(names))
     for axis, key, error, label in ((axes[1], "delta_C", total["concurrence"], "ΔC(0,1) = C − C_exact"),
