@@ -6,41 +6,51 @@ the Lamb-shifted resonance, with power-law fits I ∝ γ^p per approach: the exp
 the exponents fitted to the lower and to the upper half of the γ range (the exponent may drift).
 
 Operating point close to the ideal limit so that sequential leakage is exponentially small:
-U = 40, μ_hot = 20, μ_cold = 0, T = ε = 1, g = 0.05, γ = 0.01 … 0.1 (6 values, log-spaced). Sequential
-processes are blocked in the dark state; a current growing like γ² (and not like γ, as in the local
-Lindblad equation) is the cotunnelling signature; the leads' Lamb shift detunes the dark state by δ ∝ γ and
-adds a leak ∝ δ²γ ∝ γ³.
+U = 40, μ_hot = 20, μ_cold = 0, T = ε = 1, g = 0.05, γ = 0.01 … 0.1 (7 values, log-spaced; 2vN and the
+exact resonance on every third: γ = 0.01, 0.0316, 0.1, because a 2vN point below γ ≈ 0.06 costs minutes).
+Sequential processes are blocked in the dark state; a current growing like γ² (and not like γ, as in the
+local Lindblad equation) is the cotunnelling signature; the leads' Lamb shift detunes the dark state by
+δ ∝ γ and adds a leak ∝ δ²γ ∝ γ³.
 
 Rows
-    ``local``, ``qmeq:Pauli``, ``qmeq:1vN``, ``qmeq:2vN`` at the bare resonance; "... at shifted resonance"
-    detunes qubit 1 (paper's qubit 2) by the level-shift estimate (``scans.at_shifted_resonance``: wide band
-    for 1vN and HEOM, the flat band D for 2vN). ``heom at exact resonance`` detunes qubit 1 to the exact
-    concurrence maximum δ*, located at every γ by ``scans.locate_resonance`` with HEOM (fixed Padé
-    ``RESONANCE_PADE``, depth 2; δ* to 1e-6), and stores δ* next to the estimate.
+    ``local``, ``qmeq:Pauli``, ``qmeq:1vN``, ``qmeq:2vN``, ``heom`` at the bare resonance (ε1 = ε2);
+    "... at shifted resonance" detunes qubit 1 (paper's qubit 2) by the level-shift estimate
+    (``scans.at_shifted_resonance``: wide band for 1vN and HEOM, the flat band D for 2vN). ``heom at exact
+    resonance`` detunes qubit 1 to the exact concurrence maximum δ*, located by ``scans.locate_resonance``
+    with HEOM (fixed Padé ``RESONANCE_PADE`` = 10, depth 2; bracket ±0.05 on 11 points, δ* to 1e-6); δ*,
+    the detuning of the smallest current and the estimate are stored.
 2vN
-    Energy grid refined at every γ until ρ and the currents converge (up to 20001 points), flat band of
-    half-width D = 100 (not the default 243) so that the finest grid resolves γ = 0.01; currents judged
-    relative to themselves down to 1e-12 Σγ. Whether each point converged is stored.
+    Energy grid refined at every γ until ρ and the currents converge, up to ``MAX_KPNT`` = 10001 points
+    (the first grid at γ = 0.01, spacing 2γ: unrefined there, so unconverged; 20001 points cost ~4 CPU
+    minutes per point), flat band of half-width D = 100 (not the default 243) so that the grid resolves
+    γ = 0.01; currents judged relative to themselves down to 1e-12 Σγ. Whether each point converged is
+    stored.
 HEOM
     Wide band (extrapolated in 1/W from W, 2W, 4W; W = 3 × 81.1 = 243.3), fixed Padé ``PADE`` = 18 and depth 2
     (``converge=False``, so that every γ and every δ is solved with the same hierarchy). At every point the
-    study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), depth 3 and depth 2 at Padé
-    ``DEPTH_PADE`` = 12 (the depth error estimate; depth 3 at Padé 14 needs 3.1 GiB), takes the band error
-    from the extrapolation (``stats["wide_band_error"]``) and the solver's residual, and solves the same
-    machine at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). A point
-    ``converged`` when the Padé and depth changes of the current and of 1 − C are each ≤ 1 % of the value
-    and the floor is ≤ 1 % of the current; its error bar is the sum of the Padé, depth, band and floor
-    estimates. The exponents' ``systematic`` uncertainty propagates these error bars through the fit
-    (linear sum: each point moved by its error bar in the worst direction).
+    study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), takes the band error from
+    the extrapolation (``stats["wide_band_error"]``) and the solver's residual, and solves the same machine
+    at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). Depth 3 against
+    depth 2 at Padé ``DEPTH_PADE`` = 12 (depth 3 at Padé 14 needs 3.1 GiB) is solved at the smallest and the
+    largest γ and its relative change interpolated in log γ in between. A point ``converged`` when the Padé
+    and depth changes of the current and of 1 − C are each ≤ 1 % of the value and the floor is ≤ 1 % of the
+    current; its error bar is the sum of the Padé, depth, band and floor estimates. The exponents'
+    ``systematic`` uncertainty propagates these error bars through the fit (linear sum: each point moved
+    by its error bar in the worst direction); ``_lower``/``_upper`` are the exponents of the lower and
+    upper half of the γ range.
 
-``--quick``: 3 values of γ, 2vN on one coarse unconverged grid, HEOM at Padé 10 (check 6), depth check
-at Padé 6, δ* to 1e-5 on a coarse bracket: a smoke run, not converged.
+Each part (first-order rows, each 2vN row, each HEOM row) is cached in ``parts/`` of the results folder
+with its settings and reused by a rerun with the same settings (``cached_part``; the parts can be computed
+in separate processes). ``--quick``: 3 values of γ, 2vN on one coarse unconverged grid, HEOM at Padé 10
+(check 6), depth check at Padé 6, δ* to 1e-5: a smoke run, not converged.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -62,6 +72,8 @@ DEPTH_PADE = 12
 """Padé terms of the depth check (depth 2 against depth 3); the largest whose depth-3 hierarchy fits 3 GiB."""
 RESONANCE_PADE = 10
 """Padé terms of the HEOM solves that locate the exact resonance (depth 2)."""
+MAX_KPNT = 10001
+"""Largest 2vN energy grid: the first grid at γ = 0.01 (spacing 2γ on D = 100); refined grids at larger γ."""
 RTOL = 0.01
 """A HEOM point converged when its Padé and depth changes and its equilibrium floor are within this fraction."""
 CONCURRENCE = PAPER[0]
@@ -100,7 +112,8 @@ EXACT_FIELDS = ("current", "concurrence_loss", "min_eigenvalue", "converged", "r
 
 
 def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float, Machine], Machine], *,
-                  pade: int, depth_pade: int | None, label: str) -> dict[str, np.ndarray]:
+                  pade: int, depth_pade: int | None, depth_at: tuple[int, ...] | None = None,
+                  label: str = "heom") -> dict[str, np.ndarray]:
     """HEOM (wide band, depth 2, ``pade`` Padé terms) at every γ, with the per-point error estimates.
 
     Parameters
@@ -115,6 +128,9 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
         Padé terms of the production solve; ``pade - 4`` is solved for the Padé error estimate.
     depth_pade : int or None
         Padé terms of the depth check (depth 3 against depth 2); None skips it (depth error NaN).
+    depth_at : tuple of int, optional
+        Indices of the γ where the depth is checked (default every γ); elsewhere the depth error is
+        interpolated linearly in log γ from the checked ones (at least two), so that it enters the error bars.
     label : str
         Progress-bar label.
 
@@ -135,12 +151,18 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
         out["band_current"][j], out["band_loss"][j] = main["band_current"], main["band_loss"]
         out["pade_current"][j] = abs(main["current"] - coarse["current"])
         out["pade_loss"][j] = abs(main["loss"] - coarse["loss"])
-        if depth_pade is not None:
+        if depth_pade is not None and (depth_at is None or j in depth_at):
             shallow, deep = heom_point(coupled, depth_pade, 2), heom_point(coupled, depth_pade, 3)
             out["depth_current"][j] = abs(deep["current"] - shallow["current"])
             out["depth_loss"][j] = abs(deep["loss"] - shallow["loss"])
         equilibrium = set_parameter(coupled, "mu_hot", 0.0)
         out["floor_current"][j] = abs(heom_point(equilibrium, pade, 2)["current"])
+    checked = np.isfinite(out["depth_current"])
+    if 2 <= checked.sum() < len(gammas):  # interpolate the relative depth change in log γ
+        for name, base in (("depth_current", "current"), ("depth_loss", "concurrence_loss")):
+            relative = np.abs(out[name][checked] / out[base][checked])
+            out[name] = np.where(checked, out[name], np.abs(out[base]) * np.interp(
+                np.log(gammas), np.log(gammas[checked]), relative))
     depth_current = np.nan_to_num(out["depth_current"], nan=np.inf)
     depth_loss = np.nan_to_num(out["depth_loss"], nan=np.inf)
     current, loss = np.abs(out["current"]), np.abs(out["concurrence_loss"])
@@ -202,71 +224,147 @@ def legend_label(table: xr.Dataset, approach: str, kind: str) -> str:
             f"({float(row[f'{kind}_exponent_lower']):.2f} → {float(row[f'{kind}_exponent_upper']):.2f})")
 
 
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a run (full or ``--quick``); a part's cache is reused only with the same settings."""
+
+    quick: bool
+    gammas: tuple[float, ...]
+    sparse: tuple[float, ...]
+    """The γ of the expensive rows: 2vN (grid refined to 20001 points) and the exact resonance."""
+    two_vn: tuple[tuple[str, object], ...]
+    pade: int
+    depth_pade: int
+    resonance_pade: int
+    precision: float
+    grid: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Settings:
+        """The quick or the full run's settings."""
+        gammas = np.geomspace(0.01, 0.1, 3 if quick else 7)
+        two_vn = ({"converge": False, "kpnt": 801, "niter": 8} if quick
+                  else {"check_bandwidth": False, "max_kpnt": MAX_KPNT, "current_floor": 1e-12})
+        return cls(quick, tuple(map(float, gammas)), tuple(map(float, gammas if quick else gammas[::3])),
+                   tuple(two_vn.items()), *((10, 6, 6, 1e-5, 11) if quick
+                                             else (PADE, DEPTH_PADE, RESONANCE_PADE, 1e-6, 11)))
+
+
+MACHINE = Machine.triple_dot(U=40.0, mu_hot=20.0)
+TWO_VN_BAND = Band.flat(100.0)
+PARTS = ("first order", "qmeq:2vN", "qmeq:2vN at shifted resonance", "heom", "heom at shifted resonance",
+         "heom at exact resonance")
+"""The parts of the study, each computed (and cached) on its own."""
+
+
+def compute_part(name: str, settings: Settings) -> xr.Dataset:
+    """One part of the study as a Dataset over (approach, gamma); ``seconds`` in its attributes.
+
+    ``first order``: local, Pauli, 1vN and 1vN at the estimated shifted resonance; ``qmeq:2vN`` (on
+    D = 100) bare or at the estimated shifted resonance (on the sparse γ); the HEOM rows with their error
+    estimates (:func:`exact_leakage`); ``heom at exact resonance`` also locates δ* (sparse γ).
+    """
+    clock, cpu = time.perf_counter(), time.process_time()
+    shifted = at_shifted_resonance()
+    gammas = np.array(settings.gammas)
+    sparse = np.array(settings.sparse)
+    depth_at = (0, len(gammas) - 1)  # the depth check at the smallest and the largest γ
+    keep = ["current", "concurrence_loss", "min_eigenvalue", "converged"]
+    if name == "first order":
+        table = leakage_vs_gamma(
+            MACHINE, ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN at shifted resonance"], gammas,
+            specs={"qmeq:1vN at shifted resonance": "qmeq:1vN"},
+            adjust={"qmeq:1vN at shifted resonance": shifted})[keep]
+    elif name.startswith("qmeq:2vN"):
+        adjust = ((lambda m: shifted(m.with_band(TWO_VN_BAND))) if "shifted" in name
+                  else (lambda m: m.with_band(TWO_VN_BAND)))
+        table = leakage_vs_gamma(MACHINE, [name], sparse, options={name: dict(settings.two_vn)},
+                                 specs={name: "qmeq:2vN"}, adjust={name: adjust})[keep]
+    elif name in ("heom", "heom at shifted resonance"):
+        adjust = (lambda g, m: m) if name == "heom" else (lambda g, m: shifted(m))
+        row = exact_leakage(MACHINE, gammas, adjust, pade=settings.pade, depth_pade=settings.depth_pade,
+                            depth_at=depth_at, label=name)
+        table = xr.Dataset({k: (("approach", "gamma"), v[None, :]) for k, v in row.items()},
+                           coords={"approach": [name], "gamma": gammas})
+    elif name == "heom at exact resonance":
+        options = {"pade": settings.resonance_pade, "depth": 2, "converge": False}
+        found = [locate_resonance(set_parameter(MACHINE, "gamma", g), "heom", options=options,
+                                  precision=settings.precision, grid=settings.grid, half_width=0.05)
+                 for g in tqdm(sparse, desc="exact resonance", unit="γ")]
+        delta_star = np.array([f.delta for f in found])
+        row = exact_leakage(MACHINE, sparse, lambda g, m: detuned(float(delta_star[np.argmin(abs(sparse - g))]))(m),
+                            pade=settings.pade, depth_pade=settings.depth_pade, depth_at=(0, len(sparse) - 1),
+                            label=name)
+        table = xr.Dataset({k: (("approach", "gamma"), v[None, :]) for k, v in row.items()},
+                           coords={"approach": [name], "gamma": sparse})
+        table = table.assign(
+            delta_star_exact=("gamma", delta_star, {"long_name": "HEOM concurrence maximum δ* (qubit 1 detuning)",
+                                                    "units": "energy", "pade": settings.resonance_pade,
+                                                    "depth": 2, "precision": settings.precision}),
+            current_delta_star_exact=("gamma", np.array([f.current_delta for f in found]),
+                                      {"long_name": "HEOM detuning of the smallest hot current (Padé and depth "
+                                                    "as delta_star_exact)", "units": "energy"}))
+    else:
+        raise ValueError(f"unknown part {name!r}; one of {PARTS}")
+    table["converged"] = table.converged.astype(float)
+    table.attrs["seconds"] = time.perf_counter() - clock
+    table.attrs["cpu_seconds"] = time.process_time() - cpu
+    return table
+
+
+def part_key(name: str, settings: Settings) -> str:
+    """The settings a part depends on, as a string (its cache is reused only when they are the same)."""
+    fields = {"first order": ("gammas",), "qmeq:2vN": ("sparse", "two_vn"),
+              "qmeq:2vN at shifted resonance": ("sparse", "two_vn"),
+              "heom": ("gammas", "pade", "depth_pade"), "heom at shifted resonance": ("gammas", "pade", "depth_pade"),
+              "heom at exact resonance": ("sparse", "pade", "depth_pade", "resonance_pade", "precision", "grid")}
+    return repr({"part": name, "quick": settings.quick, **{f: getattr(settings, f) for f in fields[name]}})
+
+
+def cached_part(folder: Path, name: str, settings: Settings) -> xr.Dataset:
+    """:func:`compute_part`, or its cached copy ``<folder>/parts/<name>.nc`` made with the same settings.
+
+    The full run takes ~25 CPU minutes; its parts can be computed in separate processes (call this function)
+    and the study then only assembles them.
+    """
+    path = folder / "parts" / f"{name.replace(':', '_').replace(' ', '_')}.nc"
+    key = part_key(name, settings)
+    if path.exists():
+        table = xr.load_dataset(path)
+        if table.attrs.get("settings") == key:
+            print(f"{name}: reused {path} ({table.attrs['seconds']:.0f} s when computed)")
+            return table
+    table = compute_part(name, settings)
+    table.attrs["settings"] = key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_netcdf(path, engine="h5netcdf")
+    return table
+
+
 def main() -> None:
     args = study_arguments(__doc__)
     start = time.perf_counter()
-    gammas = np.geomspace(0.01, 0.1, 3 if args.quick else 6)
-    machine = Machine.triple_dot(U=40.0, mu_hot=20.0)
-    two_vn_band = Band.flat(100.0)
-    twovn = ({"converge": False, "kpnt": 801, "niter": 8} if args.quick
-             else {"check_bandwidth": False, "max_kpnt": 20001, "current_floor": 1e-12})
-    pade, depth_pade = (10, 6) if args.quick else (PADE, DEPTH_PADE)
-    resonance_pade, precision = (6, 1e-5) if args.quick else (RESONANCE_PADE, 1e-6)
-    seconds: dict[str, float] = {}
-
-    # approximate approaches -----------------------------------------------------------------------------
-    shifted = at_shifted_resonance()
-    clock = time.perf_counter()
-    first_order = leakage_vs_gamma(
-        machine, ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN at shifted resonance"], gammas,
-        specs={"qmeq:1vN at shifted resonance": "qmeq:1vN"}, adjust={"qmeq:1vN at shifted resonance": shifted})
-    seconds["local, Pauli, 1vN"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    two_vn = leakage_vs_gamma(
-        machine, ["qmeq:2vN", "qmeq:2vN at shifted resonance"], gammas,
-        options={"qmeq:2vN": twovn, "qmeq:2vN at shifted resonance": twovn},
-        specs={"qmeq:2vN at shifted resonance": "qmeq:2vN"},
-        adjust={"qmeq:2vN": lambda m: m.with_band(two_vn_band),
-                "qmeq:2vN at shifted resonance": lambda m: shifted(m.with_band(two_vn_band))})
-    seconds["2vN"] = time.perf_counter() - clock
-
-    # the exact resonance ----------------------------------------------------------------------------------
-    clock = time.perf_counter()
-    estimate = np.array([resonance_shift_estimate(set_parameter(machine, "gamma", g), 1) for g in gammas])
-    delta_star = np.full(len(gammas), np.nan)
-    current_delta_star = np.full(len(gammas), np.nan)
-    locate_options = {"pade": resonance_pade, "depth": 2, "converge": False}
-    for j, gamma in enumerate(tqdm(gammas, desc="exact resonance", unit="γ")):
-        found = locate_resonance(set_parameter(machine, "gamma", float(gamma)), "heom", options=locate_options,
-                                 precision=precision, grid=11 if args.quick else 21)
-        delta_star[j], current_delta_star[j] = found.delta, found.current_delta
-    seconds["exact resonance"] = time.perf_counter() - clock
-
-    # HEOM rows --------------------------------------------------------------------------------------------
-    clock = time.perf_counter()
-    adjustments: dict[str, Callable[[float, Machine], Machine]] = {
-        "heom": lambda g, m: m,
-        "heom at shifted resonance": lambda g, m: shifted(m),
-        "heom at exact resonance": lambda g, m: detuned(float(delta_star[np.argmin(abs(gammas - g))]))(m)}
-    exact_rows = {label: exact_leakage(machine, gammas, adjust, pade=pade, depth_pade=depth_pade, label=label)
-                  for label, adjust in adjustments.items()}
-    seconds["heom rows"] = time.perf_counter() - clock
+    settings = Settings.of(args.quick)
+    folder = results_folder(args.results, "cotunnelling_leakage")
+    parts = {name: cached_part(folder, name, settings) for name in PARTS}
+    seconds = {name: round(float(part.attrs["seconds"]), 1) for name, part in parts.items()}
+    cpu_seconds = {name: round(float(part.attrs.get("cpu_seconds", np.nan)), 1) for name, part in parts.items()}
+    gammas = np.array(settings.gammas)
+    estimate = np.array([resonance_shift_estimate(set_parameter(MACHINE, "gamma", g), 1) for g in gammas])
+    resonance = parts["heom at exact resonance"]
+    delta_star = resonance.delta_star_exact.reindex(gamma=gammas).values
+    current_delta_star = resonance.current_delta_star_exact.reindex(gamma=gammas).values
 
     # one table --------------------------------------------------------------------------------------------
-    approximate = xr.concat([first_order, two_vn], dim="approach")[["current", "concurrence_loss",
-                                                                      "min_eigenvalue", "converged"]]
-    approximate["converged"] = approximate.converged.astype(float)
-    exact = xr.Dataset({name: (("approach", "gamma"), np.array([exact_rows[a][name] for a in EXACT]))
-                        for name in EXACT_FIELDS},
-                       coords={"approach": list(EXACT), "gamma": gammas})
-    table = xr.concat([approximate, exact], dim="approach", join="outer")
+    rows = [part.drop_vars(["delta_star_exact", "current_delta_star_exact"], errors="ignore").reindex(gamma=gammas)
+            for part in parts.values()]
+    for row in rows:
+        row.attrs.clear()
+    table = xr.concat(rows, dim="approach", join="outer")
     table = table.assign(exponent_variables(table))
     table = table.assign(
-        delta_star_exact=("gamma", delta_star, {"long_name": "HEOM concurrence maximum δ* (qubit 1 detuning)",
-                                                "units": "energy", "pade": resonance_pade, "depth": 2,
-                                                "precision": precision}),
-        current_delta_star_exact=("gamma", current_delta_star,
-                                  {"long_name": "HEOM detuning of the smallest hot current", "units": "energy"}),
+        delta_star_exact=("gamma", delta_star, resonance.delta_star_exact.attrs),
+        current_delta_star_exact=("gamma", current_delta_star, resonance.current_delta_star_exact.attrs),
         delta_star_estimate=("gamma", estimate, {"long_name": "level-shift estimate of δ* (wide band)",
                                                  "units": "energy"}))
     table.current.attrs.update(long_name="particle current from the hot reservoir", units="energy (ħ = 1)")
@@ -274,10 +372,11 @@ def main() -> None:
     table.converged.attrs.update(long_name="1 if the point converged (HEOM: Padé, depth, floor within 1 %)")
     for name in ("pade_current", "depth_current", "band_current", "floor_current", "current_error"):
         table[name].attrs.update(units="energy (ħ = 1)")
-    table.attrs.update(machine=repr(machine), two_vn_options=repr(twovn), two_vn_band_half_width=100.0,
-                       heom_pade=pade, heom_depth=2, heom_pade_check=pade - 4, heom_depth_check_pade=depth_pade,
-                       heom_wide_band_width=heom.default_band_width(machine),
-                       seconds=repr({k: round(v, 1) for k, v in seconds.items()}))
+    table.attrs.update(machine=repr(MACHINE), settings=repr(settings), two_vn_band_half_width=100.0,
+                       heom_pade=settings.pade, heom_depth=2, heom_pade_check=settings.pade - 4,
+                       heom_depth_check_pade=settings.depth_pade,
+                       heom_wide_band_width=heom.default_band_width(MACHINE), seconds=repr(seconds),
+                       cpu_seconds=repr(cpu_seconds))
 
     # summary ----------------------------------------------------------------------------------------------
     with np.printoptions(linewidth=160):
@@ -310,7 +409,9 @@ def main() -> None:
             print(f"  {a:30s} {float(row[f'{kind}_exponent']):6.3f} ± {float(row[f'{kind}_exponent_error']):.3f}"
                   + (f" ± {systematic:.3f}" if np.isfinite(systematic) else "          ")
                   + f"   ({float(row[f'{kind}_exponent_lower']):.3f} → {float(row[f'{kind}_exponent_upper']):.3f})")
-    print("seconds:", {k: round(v, 1) for k, v in seconds.items()}, f"total {time.perf_counter() - start:.0f}")
+    print("wall seconds per part (when computed):", seconds, f"sum {sum(seconds.values()):.0f}; this run "
+          f"{time.perf_counter() - start:.0f}")
+    print("CPU seconds per part (when computed):", cpu_seconds, f"sum {sum(cpu_seconds.values()):.0f}")
 
     # figure -----------------------------------------------------------------------------------------------
     figure, axes = plt.subplots(1, 2, figsize=(14, 7.5))
@@ -319,14 +420,16 @@ def main() -> None:
                                        (axes[1], "loss", "concurrence_loss", "loss_error")):
         for a in table.approach.values:
             y = np.abs(table[values].sel(approach=a).values)
+            shown = np.isfinite(y) & (y > 0)  # 2vN and the exact resonance are solved on every third γ only
+            x, y = gammas[shown], y[shown]
             if a in EXACT:
-                error = table[errors].sel(approach=a).values
+                error = table[errors].sel(approach=a).values[shown]
                 below = np.minimum(error, 0.9 * y)  # a log axis: the lower bar stops above zero
-                axis.errorbar(gammas, y, yerr=[below, error], color="k", ls=styles[a],
+                axis.errorbar(x, y, yerr=[below, error], color="k", ls=styles[a],
                               marker="s", ms=4, capsize=2, label=legend_label(table, a, kind), zorder=3)
             else:
                 marker = "^" if "shifted" in a else "o"
-                axis.loglog(gammas, y, marker=marker, ls="-" if "shifted" not in a else "--", ms=4,
+                axis.loglog(x, y, marker=marker, ls="-" if "shifted" not in a else "--", ms=4,
                             label=legend_label(table, a, kind))
         axis.set_xscale("log")
         axis.set_yscale("log")
@@ -338,7 +441,7 @@ def main() -> None:
     axes[1].set_ylabel("1 − C(0,1)")
     figure.suptitle("Dark-state leakage at U = 40, μ = 20, T = ε = 1, g = 0.05: exact (HEOM, black) and "
                     "approximations; 2vN on D = 100", fontsize=10)
-    save(results_folder(args.results, "cotunnelling_leakage"), "leakage", table, figure)
+    save(folder, "leakage", table, figure)
 
 
 if __name__ == "__main__":
