@@ -327,3 +327,38 @@ def test_compare_measures_every_approach_against_heom() -> None:
         approach="heom")), abs=0)
     assert local_error > 0.005  # the local equation misses the cotunnelling leak through the dark state
     assert "ΔC(0,1)" in format_table(table)
+
+
+def test_padé_terms_per_reservoir_serve_a_cold_lead() -> None:
+    """A cold lead (T = 0.02) needs more Padé terms than a warm one; per-lead terms match Landauer with fewer ADOs."""
+    left, right = WIDE_CHAIN.reservoirs
+    cold = Machine(energies=WIDE_CHAIN.energies, couplings=dict(WIDE_CHAIN.couplings),
+                   reservoirs=(left, Reservoir("right", 2, 0.2, -0.5, 0.02)),
+                   statistics="fermion").with_band(Band.lorentzian(WIDTH))
+    _, particle, energy = _landauer(cold, WIDTH)
+    few = heom.solve_steady(cold, pade=6, depth=2)
+    per_lead = heom.solve_steady(cold, pade={"left": 6, "right": 20}, depth=2)
+    uniform = heom.solve_steady(cold, pade=20, depth=2)
+    assert abs(few.particle_currents["left"] - particle[0]) > 1e-5  # 6 terms are too few for the cold lead
+    for result in (per_lead, uniform):
+        np.testing.assert_allclose([result.particle_currents[r] for r in ("left", "right")], particle, atol=1e-10)
+        np.testing.assert_allclose([result.energy_currents[r] for r in ("left", "right")], energy, atol=1e-10)
+    assert per_lead.stats["pade"] == {"left": 6, "right": 20} and uniform.stats["pade"] == 20
+    assert per_lead.stats["ados"] == hierarchy.hierarchy_size(cold, {"left": 6, "right": 20}, 2).ados
+    assert per_lead.stats["ados"] < uniform.stats["ados"]
+    same = heom.solve_steady(cold, pade={"left": 6, "right": 6}, depth=2)
+    assert np.array_equal(same.rho, few.rho) and same.stats["pade"] == 6
+
+
+def test_padé_terms_per_reservoir_are_checked_and_raised_together() -> None:
+    for bad, message in (({"hot": 8}, "missing \\['cold'\\]"), ({"hot": 8, "cold": 8, "sink": 8}, "unknown"),
+                         ({"hot": 0, "cold": 8}, "pade\\['hot'\\]"), ({}, "empty")):
+        with pytest.raises(ValueError, match=message):
+            heom.solve_steady(FIG3, pade=bad, depth=2)
+    with pytest.warns(heom.ConvergenceWarning) as caught:
+        result = heom.solve_steady(FIG3, converge=True, pade={"hot": 6, "cold": 8}, max_pade=10, max_depth=2,
+                                   tol=1e-12, current_rtol=1e-12)
+    assert any("max_pade=10 reached" in str(w.message) for w in caught)
+    assert result.stats["pade"] == 10  # hot 6 → 10, cold 8 → 10: every lead raised, capped at max_pade
+    assert any("pade={'hot': 6, 'cold': 8} depth=2" in note for note in result.health.notes)
+    assert any("pade=10 depth=2" in note for note in result.health.notes)

@@ -29,7 +29,8 @@ Reservoirs
     depends on W as O(Γ ΔE / W).
 Expansion and truncation
     Each lead's correlation functions are expanded in Padé poles (QuTiP's ``approx_by_pade``; ``pade``
-    poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead); the hierarchy keeps
+    poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead; one number for every
+    lead or one per reservoir, since a cold lead's sharper Fermi function needs more); the hierarchy keeps
     every ADO with at most ``depth`` excitations (each fermionic exponent at most once).
 Currents
     Positive from the reservoir into the system. J_r = Σ_{k∈r} Tr[N L_0k ρ_k] with L_0k the generator's
@@ -46,6 +47,7 @@ import dataclasses
 import math
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +108,10 @@ class HeomOptions(SolverOptions):
         ``depth`` or ``pade`` is given without it).
     depth : int, optional
         Hierarchy depth: the fixed value (``converge=False``) or the first one (default ``START_DEPTH``).
-    pade : int, optional
-        Padé terms per lead and branch: fixed, or the first value (default ``START_PADE``).
+    pade : int or mapping {reservoir name: int}, optional
+        Padé terms per branch: fixed, or the first value (default ``START_PADE``); one number for every lead,
+        or one per reservoir (every reservoir named), e.g. more for a cold lead, whose Fermi function is
+        sharper. The convergence raises every lead's terms by ``PADE_STEP`` (up to ``max_pade``).
     tol : float
         Tolerance on C(0, 1) (absolute), default ``DEFAULT_TOL``.
     current_rtol : float
@@ -128,7 +132,7 @@ class HeomOptions(SolverOptions):
 
     converge: bool | None = None
     depth: int | None = None
-    pade: int | None = None
+    pade: int | Mapping[str, int] | None = None
     tol: float = DEFAULT_TOL
     current_rtol: float = DEFAULT_CURRENT_RTOL
     max_depth: int = DEFAULT_MAX_DEPTH
@@ -141,9 +145,15 @@ class HeomOptions(SolverOptions):
         """Validate every setting (ValueError naming it)."""
         if self.converge is not None:
             flag("converge", self.converge)
-        for name, minimum in (("depth", 1), ("pade", 1)):
-            if getattr(self, name) is not None:
-                integer(name, getattr(self, name), minimum=minimum)
+        if self.depth is not None:
+            integer("depth", self.depth, minimum=1)
+        if isinstance(self.pade, Mapping):
+            if not self.pade:
+                raise ValueError("pade per reservoir is empty; give one number or one per reservoir")
+            for name, count in self.pade.items():
+                integer(f"pade[{name!r}]", count, minimum=1)
+        elif self.pade is not None:
+            integer("pade", self.pade, minimum=1)
         positive("tol", self.tol)
         positive("current_rtol", self.current_rtol)
         for name in ("max_depth", "max_pade", "max_ados"):
@@ -151,7 +161,8 @@ class HeomOptions(SolverOptions):
         choice("solver", self.solver, SOLVERS)
         if self.wide_band_width is not None:
             positive("wide_band_width", self.wide_band_width)
-        start_depth, start_pade = self.depth or START_DEPTH, self.pade or START_PADE
+        start_depth = self.depth or START_DEPTH
+        start_pade = max(self.pade.values()) if isinstance(self.pade, Mapping) else self.pade or START_PADE
         if self.converge and (start_depth > self.max_depth or start_pade > self.max_pade):
             raise ValueError(f"the starting depth/pade ({self.depth}, {self.pade}) exceed max_depth/max_pade "
                              f"({self.max_depth}, {self.max_pade})")
@@ -174,6 +185,8 @@ CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "lorentzian"
 def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
     """ValueError naming what HEOM cannot represent (see :data:`CAPABILITIES`; no leads; T = 0; mixed bands)."""
     CAPABILITIES.check(machine, NAME)
+    if options is not None and options.pade is not None:
+        hierarchy_module.poles_per_lead(machine, options.pade)  # every reservoir named, no other
     if not machine.reservoirs:
         raise ValueError("HEOM needs at least one reservoir: without leads the steady state is not unique")
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
@@ -233,8 +246,10 @@ def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: S
         Solve | None, str]:
     """The next solve in Padé terms or depth, or (None, why) when a budget stops it (max_*, ADOs, memory)."""
     if step == "pade":
-        pade, depth = min(current.pade + PADE_STEP, chosen.max_pade), current.depth
-        if pade == current.pade:
+        poles = hierarchy_module.poles_per_lead(machine, current.pade)
+        more = tuple(min(count + PADE_STEP, chosen.max_pade) for count in poles)
+        pade, depth = hierarchy_module.compact_poles(machine, more), current.depth
+        if more == poles:
             return None, f"max_pade={chosen.max_pade} reached"
     else:
         pade, depth = current.pade, current.depth + 1

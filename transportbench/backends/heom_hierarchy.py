@@ -13,6 +13,7 @@ written directly on the project's basis (qubit 0 most significant bit), so ρ ne
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +63,32 @@ def charges(machine: Machine) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- the counts
-def n_exponents(machine: Machine, pade: int) -> int:
+Poles = int | Mapping[str, int]
+"""Padé terms per branch: one number for every lead, or a number per reservoir name (every reservoir named)."""
+
+
+def poles_per_lead(machine: Machine, pade: Poles) -> tuple[int, ...]:
+    """The Padé terms of each reservoir, in ``machine.reservoirs`` order (ValueError for missing/unknown names)."""
+    names = [r.name for r in machine.reservoirs]
+    if not isinstance(pade, Mapping):
+        return (int(pade),) * len(names)
+    missing, unknown = sorted(set(names) - set(pade)), sorted(set(pade) - set(names))
+    if missing or unknown:
+        raise ValueError(f"pade per reservoir must name every reservoir {names} once; missing {missing}, "
+                         f"unknown {unknown}")
+    return tuple(int(pade[name]) for name in names)
+
+
+def compact_poles(machine: Machine, poles: tuple[int, ...]) -> Poles:
+    """``poles`` (per reservoir) as one number when they are all equal, else as {reservoir name: terms}."""
+    if len(set(poles)) <= 1:
+        return poles[0] if poles else 0
+    return {r.name: count for r, count in zip(machine.reservoirs, poles, strict=True)}
+
+
+def n_exponents(machine: Machine, pade: Poles) -> int:
     """Bath exponents of the hierarchy: 2 (Padé terms + 1) per reservoir (a "+" and a "−" branch)."""
-    return 2 * (pade + 1) * len(machine.reservoirs)
+    return sum(2 * (count + 1) for count in poles_per_lead(machine, pade))
 
 
 def count_ados(exponents: int, depth: int) -> int:
@@ -121,8 +145,8 @@ class Size:
     generator_bytes: float
 
 
-def hierarchy_size(machine: Machine, pade: int, depth: int) -> Size:
-    """:class:`Size` of the hierarchy with ``pade`` Padé terms per reservoir and truncation ``depth``.
+def hierarchy_size(machine: Machine, pade: Poles, depth: int) -> Size:
+    """:class:`Size` of the hierarchy with ``pade`` Padé terms (per reservoir, :data:`Poles`) and truncation ``depth``.
 
     The nonzeros are estimated as n² per ADO block and per link (each ADO at tier t has t links to the tier
     above, each stored twice), times ``NONZERO_MARGIN``; the bytes as ``COPIES`` copies of them.
@@ -203,7 +227,7 @@ def _bath(qutip: Any, machine: Machine, index: int, band_width: float, pade: int
     return FermionicBath.from_environment(expansion, coupling)
 
 
-def build_hierarchy(machine: Machine, band_width: float, pade: int, depth: int) -> Hierarchy:
+def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int) -> Hierarchy:
     """QuTiP's HEOM for ``machine``: one Lorentzian Padé bath per reservoir on its dot's annihilator.
 
     Parameters
@@ -212,15 +236,16 @@ def build_hierarchy(machine: Machine, band_width: float, pade: int, depth: int) 
         Checked by the caller (finite T, no dephasing, no ideal limit).
     band_width : float
         Lorentzian half-width W of every lead (energy units); the band is centred at the lead's μ.
-    pade : int
-        Padé terms per reservoir and branch (QuTiP's ``Nk``).
+    pade : int or mapping {reservoir name: int}
+        Padé terms per branch (QuTiP's ``Nk``), for every reservoir or per reservoir (:data:`Poles`).
     depth : int
         Hierarchy truncation (QuTiP's ``max_depth``).
     """
     qutip = import_qutip()
     from qutip.solver.heom import HEOMSolver
 
-    baths = [_bath(qutip, machine, index, band_width, pade) for index in range(len(machine.reservoirs))]
+    baths = [_bath(qutip, machine, index, band_width, count)
+             for index, count in enumerate(poles_per_lead(machine, pade))]
     h = qutip.Qobj(hamiltonian(machine), dims=[[2] * machine.n_qubits] * 2)
     solver = HEOMSolver(h, baths, depth, options={"progress_bar": False})
     exponents = solver.ados.exponents

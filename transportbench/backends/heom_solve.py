@@ -28,7 +28,7 @@ DIRECT_UNKNOWNS = 30_000
 class Solve:
     """One hierarchy solved: its settings, state, currents and cost."""
 
-    pade: int
+    pade: hierarchy_module.Poles
     depth: int
     band_width: float
     rho: np.ndarray
@@ -46,13 +46,14 @@ class Solve:
                 f"{self.seconds:.2f} s")
 
 
-def hierarchy_bytes(machine: Machine, pade: int, depth: int, solver: str) -> float:
+def hierarchy_bytes(machine: Machine, pade: hierarchy_module.Poles, depth: int, solver: str) -> float:
     """Estimated peak memory (bytes) of building and solving one hierarchy, from its size alone."""
     size = hierarchy_module.hierarchy_size(machine, pade, depth)
     return size.generator_bytes + heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
 
 
-def check_budget(machine: Machine, pade: int, depth: int, max_ados: int, solver: str) -> hierarchy_module.Size:
+def check_budget(machine: Machine, pade: hierarchy_module.Poles, depth: int, max_ados: int,
+                 solver: str) -> hierarchy_module.Size:
     """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unbuilt."""
     size = hierarchy_module.hierarchy_size(machine, pade, depth)
     if size.ados > max_ados:
@@ -70,8 +71,8 @@ def _method(solver: str, depth: int, size: hierarchy_module.Size) -> str:
     return "direct" if depth <= 2 and size.reduced_unknowns <= DIRECT_UNKNOWNS else "iterative"
 
 
-def solve_hierarchy(machine: Machine, band_width: float, pade: int, depth: int, *, solver: str = "auto",
-                    max_ados: int = DEFAULT_MAX_ADOS) -> Solve:
+def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.Poles, depth: int, *,
+                    solver: str = "auto", max_ados: int = DEFAULT_MAX_ADOS) -> Solve:
     """Build and solve one hierarchy (no convergence control).
 
     Parameters
@@ -80,8 +81,10 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: int, depth: int, 
         Checked (see :func:`solve_steady`).
     band_width : float
         Lorentzian half-width W of every lead (energy units), centred at each lead's μ.
-    pade, depth : int
-        Padé terms per lead and branch; hierarchy truncation depth.
+    pade : int or mapping {reservoir name: int}
+        Padé terms per branch, for every lead or per reservoir (:data:`heom_hierarchy.Poles`).
+    depth : int
+        Hierarchy truncation depth.
     solver : {"auto", "direct", "iterative", "ilu", "qutip"}
         See :func:`solve_steady`.
     max_ados : int
@@ -108,4 +111,5 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: int, depth: int, 
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
     pair = concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
         else math.nan
-    return Solve(pade, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
+    poles = hierarchy_module.compact_poles(machine, hierarchy_module.poles_per_lead(machine, pade))
+    return Solve(poles, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
