@@ -6,12 +6,13 @@ C(U=15, μ=15) ≈ 0.25.
 * The map: local Lindblad (paper Eq. 2) on a 41 × 41 grid, μ, U ∈ [0, 20].
 * The exact overlay: HEOM (wide band by extrapolation in 1/W from W, 2W, 4W, W = 3 × the energy scale;
   Padé terms, then depth, raised automatically until C moves by < 1e-4 and the currents by < 1 %) on the
-  9 × 5 sub-grid μ ∈ {2, 4, …, 18}, U ∈ {4, 8, 12, 16, 20} (``--quick``: 5 × 3, a fixed unconverged
-  hierarchy, Padé 6 and depth 2). The full 41 × 41 grid would take about 5 h; 9 × 9 did not fit the time
-  budget on the shared machine. Every HEOM point keeps its convergence flag and its error estimates (last Padé step,
-  last depth step, wide-band extrapolation) as figures of the sweep (``heom_*_error_*``). Under the
-  memory budget (TRANSPORTBENCH_MEMORY_GIB) the depth-3 hierarchy at Padé ≥ 14 is refused at some points:
-  those are flagged unconverged (* in the figures) and their depth error is not measured.
+  9 × 9 sub-grid μ ∈ {2, 4, …, 18}, U ∈ {4, 6, …, 20} (``--quick``: 5 × 5, a fixed unconverged
+  hierarchy, Padé 6 and depth 2), run as three sweeps: the 2vN grid, the μ values between, the U values
+  between. About 8 s of CPU per point; the full 41 × 41 grid would take about 4 h. Every HEOM point keeps
+  its convergence flag and its error estimates (last Padé step, last depth step, wide-band extrapolation)
+  as figures of the sweep (``heom_*_error_*``). Under a 3 GiB memory budget (TRANSPORTBENCH_MEMORY_GIB)
+  the depth-3 hierarchy at Padé 14 (3.06 GiB) is refused: such points are flagged unconverged (* in the
+  figures) and their depth error is measured only at the band widths where Padé 10 sufficed.
 * On the same sub-grid: local, QmeQ's Pauli, Lindblad, Redfield and 1vN (cheap); 2vN (QmeQ, explicit leads
   on a flat band D = 3 × the energy scale, energy grid converged per point, ``--quick``: one fixed grid) on
   the 5 × 5 sub-grid μ ∈ {2, 6, 10, 14, 18}, U ∈ {4, 8, 12, 16, 20}; it needs the compiled QmeQ of
@@ -260,12 +261,14 @@ def sweep_specs(quick: bool) -> dict[str, dict]:
     """The study's sweeps (keyword arguments of :func:`~transportbench.sweep.sweep` but ``path``).
 
     "local": the map; "exact": HEOM and the cheap approaches on the 2vN grid; "exact_fill": the same on the
-    μ values between (together a 9 × 5 sub-grid); "twovn": the 2vN overlay. Each can run in its own process
+    μ values between (together 9 × 5); "exact_rows": the same at the U values between (together 9 × 9);
+    "twovn": the 2vN overlay. Each can run in its own process
     (same fingerprint, same file): the study then reads the finished files.
     """
     fine = {"mu": np.linspace(0, 20, 11 if quick else 41), "U": np.linspace(0, 20, 11 if quick else 41)}
     coarse = {"mu": np.linspace(2, 18, 3 if quick else 5), "U": np.linspace(4, 20, 3 if quick else 5)}
-    between = (coarse["mu"][:-1] + coarse["mu"][1:]) / 2
+    between = {name: (values[:-1] + values[1:]) / 2 for name, values in coarse.items()}
+    every_mu = np.sort(np.concatenate([coarse["mu"], between["mu"]]))
     # wide band, automatic convergence; --quick: one fixed, unconverged hierarchy
     heom_options = {"pade": 6, "depth": 2, "converge": False} if quick else {}
     exact = {"approaches": [EXACT, *CHEAP], "options": {EXACT: heom_options} if heom_options else None,
@@ -274,7 +277,8 @@ def sweep_specs(quick: bool) -> dict[str, dict]:
     twovn_options = {"converge": False, "kpnt": 1001} if quick else {"check_bandwidth": False}
     return {"local": {"over": fine, "approaches": ["local"], "file": "lindblad_map.nc"},
             "exact": {"over": coarse, "file": "exact_overlay.nc", **exact},
-            "exact_fill": {"over": {"mu": between, "U": coarse["U"]}, "file": "exact_overlay_fill.nc", **exact},
+            "exact_fill": {"over": {"mu": between["mu"], "U": coarse["U"]}, "file": "exact_overlay_fill.nc", **exact},
+            "exact_rows": {"over": {"mu": every_mu, "U": between["U"]}, "file": "exact_overlay_rows.nc", **exact},
             "twovn": {"over": coarse, "approaches": [TWOVN], "file": "2vn_overlay.nc",
                       "options": {TWOVN: twovn_options}}}
 
@@ -289,10 +293,12 @@ def run_sweep(name: str, quick: bool, folder: Path) -> xr.Dataset:
 def main() -> None:
     args = study_arguments(__doc__)
     folder = results_folder(args.results, "fig3_concurrence_map")
-    local, exact, fill, twovn = (run_sweep(name, args.quick, folder)
-                                 for name in ("local", "exact", "exact_fill", "twovn"))
+    local, exact, fill, rows, twovn = (run_sweep(name, args.quick, folder)
+                                       for name in ("local", "exact", "exact_fill", "exact_rows", "twovn"))
     exact = xr.concat([exact, fill], dim="mu", data_vars="all", coords="different", compat="equals",
                       join="exact").sortby("mu")
+    exact = xr.concat([exact, rows], dim="U", data_vars="all", coords="different", compat="equals",
+                      join="exact").sortby("U")
 
     for mu in (8.0, 15.0):
         point = compare(Machine.triple_dot(U=15.0, mu_hot=mu), ["local"])
