@@ -386,7 +386,7 @@ def plot(data: xr.Dataset, results: dict[str, dict[str, dict[str, object]]], exa
     nearly the wide band's), with 2vN's quadratic fit in it.
     """
     figure, axes = plt.subplots(2, 2, figsize=(13, 9))
-    x_fine = np.linspace(0, 1.05 / min(float(data.D.min()), float(data.W.min())), 200)
+    x_fine = np.linspace(0, 1.1 / FIT_MIN_WIDTH, 200)  # the fits are drawn over their own range only
     with np.errstate(divide="ignore"):
         widths_fine = 1.0 / x_fine
     ylabels = {"concurrence": "C(0,1)", "I_hot": "I_hot  [energy units, ħ = 1]"}
@@ -409,6 +409,9 @@ def plot(data: xr.Dataset, results: dict[str, dict[str, dict[str, object]]], exa
         axis.axhspan(exact[name] - exact_error[name], exact[name] + exact_error[name], color="k", alpha=0.12)
         axis.set_xlabel("1/D (2vN), 1/W (HEOM)  [1/energy]")
         axis.set_ylabel(ylabels[name])
+        shown = np.concatenate([data[f"twovn_{name}"].values, data[f"heom_{name}"].values.ravel(), [exact[name]]])
+        margin = 0.08 * (shown.max() - shown.min())
+        axis.set_ylim(shown.min() - margin, shown.max() + margin)
         axis.set_xlim(left=-0.001)
         axis = axes[row, 1]
         flat_detuning = shift_wide + data.flat_resonance_shift.values
@@ -426,7 +429,7 @@ def plot(data: xr.Dataset, results: dict[str, dict[str, dict[str, object]]], exa
         axis.axvline(0, color="grey", lw=0.8, ls="--")
         axis.set_xlabel("second-order resonance detuning δ* of the band  [energy]")
         axis.set_ylabel(ylabels[name])
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[0, 1].legend(fontsize=7)
     figure.suptitle("Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05, γ = 0.1): 2vN on flat bands [−D, D] vs HEOM "
                     "on Lorentzian bands W centred at each μ")
