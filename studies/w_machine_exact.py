@@ -8,8 +8,8 @@ lifts |1 on qubit 0⟩ above |1 on arm j⟩ by ≈ (γ/2π) ln((ε + U)/ε), δ*
 The like-for-like test: detune both arms (qubits 1 and 2, ε → ε + δ) and locate δ*, the detuning that
 maximises F, in HEOM, in 1vN (wide band) and in the second-order estimate. HEOM is solved on Lorentzian
 leads of half-width W (centred at each lead's μ, one W for all leads), depth 2, with a fixed number of Padé
-poles per lead (the hot lead at T = 1 needs far fewer than the cold sinks at T = 0.1, so they are chosen per
-lead here: one shared number, as in the backend, would not fit the memory budget). The estimate is
+poles per lead (the backend's per-reservoir ``pade``: the hot lead at T = 1 needs far fewer than the cold
+sinks at T = 0.1, and one shared number would not fit the memory budget). The estimate is
 evaluated on the same bath as the HEOM, from its exponents (Lorentzian band of width W and the Padé-expanded
 Fermi function), so that HEOM's δ* at each (W, Padé) has its own first-order reference; the estimate on the
 exact Lorentzian band and on the wide band gives the band correction.
@@ -32,14 +32,12 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from transportbench.backends import heom_hierarchy, heom_solve, heom_steady
+from transportbench.backends import heom
 from transportbench.compare import solve
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state
-from transportbench.occupation import full_basis
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.resources import blas_threads, check_memory
 
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 G = 0.05
@@ -126,77 +124,20 @@ class Setting:
         """E.g. ``W=40 pade=6/16/16 depth=2``."""
         return f"W={self.band_width:g} pade={'/'.join(map(str, self.pades))} depth={self.depth}"
 
-
-def _size(machine: Machine, setting: Setting) -> heom_hierarchy.Size:
-    """:func:`heom_hierarchy.hierarchy_size` for per-lead Padé poles (the same counting)."""
-    exponents = sum(2 * (p + 1) for p in setting.pades)
-    depth = setting.depth
-    ados = heom_hierarchy.count_ados(exponents, depth)
-    links = sum(t * math.comb(exponents, t) for t in range(1, min(depth, exponents) + 1))
-    dim = 2**machine.n_qubits
-    blocks = heom_hierarchy.block_sizes(machine)
-    by_charge = heom_hierarchy.count_ados_by_charge(exponents // 2, depth)
-    reduced = sum(count * blocks.get(shift, 0) for shift, count in by_charge.items())
-    nonzeros = heom_hierarchy.NONZERO_MARGIN * (ados + 2 * links) * dim**2
-    return heom_hierarchy.Size(ados, depth, ados * dim**2, reduced,
-                               max(blocks[s] for s in by_charge if s in blocks), nonzeros,
-                               heom_hierarchy.COPIES * nonzeros * heom_hierarchy.BYTES_PER_NONZERO)
+    def options(self, machine: Machine) -> heom.HeomOptions:
+        """The backend's options for this setting (per-reservoir Padé terms, fixed hierarchy)."""
+        pade = {r.name: count for r, count in zip(machine.reservoirs, self.pades, strict=True)}
+        return heom.HeomOptions(pade=pade, depth=self.depth, converge=False)
 
 
-def _method(size: heom_hierarchy.Size) -> str:
-    return "direct" if size.depth <= 2 and size.reduced_unknowns <= heom_solve.DIRECT_UNKNOWNS else "iterative"
+def on_band(machine: Machine, setting: Setting) -> Machine:
+    """``machine`` with every lead on the setting's Lorentzian band."""
+    return machine.with_band(Band.lorentzian(setting.band_width))
 
 
 def estimate_bytes(machine: Machine, setting: Setting) -> float:
-    """The backend's peak-memory estimate (``heom.estimate_memory``) for per-lead Padé poles."""
-    size = _size(machine, setting)
-    return size.generator_bytes + heom_steady.solve_bytes(size, _method(size), 2**machine.n_qubits)
-
-
-@dataclass(frozen=True)
-class Exact:
-    """One HEOM steady state: ρ on the full basis, currents per lead, its cost."""
-
-    rho: np.ndarray
-    particle: np.ndarray
-    ados: int
-    seconds: float
-    residual: float
-
-
-def solve_exact(machine: Machine, setting: Setting) -> Exact:
-    """The HEOM steady state with per-lead Padé poles (the backend's hierarchy and solver otherwise).
-
-    ``machine`` must be on qubit statistics with every flip-flop between neighbouring dots of
-    ``machine.order`` (true for n ≤ 3: the backend says so too) and T > 0 everywhere. The memory estimate is
-    checked against the budget (``TRANSPORTBENCH_MEMORY_GIB``) before anything is built.
-    """
-    from qutip import Qobj
-    from qutip.solver.heom import FermionicBath, HEOMSolver
-
-    start = time.perf_counter()
-    size = _size(machine, setting)
-    check_memory(estimate_bytes(machine, setting), f"HEOM hierarchy ({setting.label()}: {size.ados} ADOs)")
-    dims = [[2] * machine.n_qubits] * 2
-    baths = [FermionicBath.from_environment(pade_bath(r, setting.band_width, p, index),
-                                            Qobj(heom_hierarchy.annihilator(machine, r.qubit), dims=dims))
-             for index, (r, p) in enumerate(zip(machine.reservoirs, setting.pades, strict=True))]
-    solver = HEOMSolver(Qobj(heom_hierarchy.hamiltonian(machine), dims=dims), baths, setting.depth,
-                        options={"progress_bar": False})
-    exponents = solver.ados.exponents
-    built = heom_hierarchy.Hierarchy(
-        generator=solver.rhs(0).data.as_scipy().tocsr(), labels=list(solver.ados.labels),
-        signs=np.array([1 if e.type == e.types["+"] else -1 for e in exponents], dtype=np.int64),
-        reservoir=np.array([e.tag for e in exponents], dtype=np.int64),
-        frequencies=np.array([e.vk for e in exponents], dtype=complex), dim=2**machine.n_qubits, solver=solver)
-    n = built.dim
-    with blas_threads("sparse"):
-        kept = heom_steady.kept_unknowns(built.ado_charges(), heom_hierarchy.charges(machine))
-        tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
-        steady = heom_steady.solve(built.generator, kept, n, tiers, method=_method(size))
-    rho = steady.vector[:n * n].reshape((n, n), order="F")
-    particle, _, _ = heom_hierarchy.currents(machine, built, steady.vector)
-    return Exact(rho, particle, size.ados, time.perf_counter() - start, steady.residual)
+    """The backend's peak-memory estimate of the setting's hierarchy (bytes)."""
+    return heom.estimate_memory(on_band(machine, setting), setting.options(machine))
 
 
 # ------------------------------------------------------------------------------------------ resonance
@@ -277,11 +218,11 @@ def scan(name: str, evaluate: Callable[[float], tuple[float, float]], grid: Sequ
 def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tuple[float, float]]:
     """δ ↦ (F, hot current) of the HEOM steady state with both arms detuned by δ."""
     n = (machine.n_qubits + 1) // 2
-    occupations = full_basis(machine.n_qubits)
+    options = setting.options(machine)
 
     def evaluate(delta: float) -> tuple[float, float]:
-        result = solve_exact(detuned_arms(machine, delta), setting)
-        return w_fidelity(result.rho, occupations, n), float(result.particle[0])
+        result = heom.solve_steady(on_band(detuned_arms(machine, delta), setting), options)
+        return w_fidelity(result.rho, result.occupations, n), float(result.particle_currents["hot"])
     return evaluate
 
 
