@@ -17,7 +17,7 @@ from transportbench.thermal import fermi
 
 pytest.importorskip("qutip")
 
-from transportbench.backends import heom  # noqa: E402
+from transportbench.backends import heom, heom_solve  # noqa: E402
 from transportbench.backends import heom_hierarchy as hierarchy  # noqa: E402
 from transportbench.backends import heom_steady as steady  # noqa: E402
 
@@ -362,3 +362,24 @@ def test_padé_terms_per_reservoir_are_checked_and_raised_together() -> None:
     assert result.stats["pade"] == 10  # hot 6 → 10, cold 8 → 10: every lead raised, capped at max_pade
     assert any("pade={'hot': 6, 'cold': 8} depth=2" in note for note in result.health.notes)
     assert any("pade=10 depth=2" in note for note in result.health.notes)
+
+
+def test_auto_solver_falls_back_to_the_direct_lu_when_gmres_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = heom.solve_steady(FIG3, pade=4, depth=3, solver="direct")
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise steady.SteadyStateError("GMRES did not converge (forced by the test)")
+
+    monkeypatch.setattr(steady, "_gmres", failing)
+    with pytest.raises(steady.SteadyStateError, match="forced"):
+        heom.solve_steady(FIG3, pade=4, depth=3, solver="iterative")
+    fallback = heom.solve_steady(FIG3, pade=4, depth=3)  # "auto": iterative at depth 3, then the direct LU
+    np.testing.assert_allclose(fallback.rho, reference.rho, atol=1e-12)
+    assert any("direct" in note and "iterative solve failed" in note and "forced" in note
+               for note in fallback.health.notes)
+    iterative_bytes = heom_solve.hierarchy_bytes(FIG3, 4, 3, "iterative")
+    direct_bytes = heom_solve.hierarchy_bytes(FIG3, 4, 3, "direct")
+    assert iterative_bytes < direct_bytes
+    with memory_budget((iterative_bytes + direct_bytes) / 2 / 2**30), \
+            pytest.raises(ResourceBudgetError, match="after the iterative solve failed"):
+        heom.solve_steady(FIG3, pade=4, depth=3)  # the LU does not fit: the refusal says why it was tried

@@ -122,7 +122,8 @@ class HeomOptions(SolverOptions):
         ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES preconditioned by
         the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
         LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
-        depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative.
+        depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative, and direct after all when
+        GMRES fails and the LU fits the memory budget (recorded in the notes).
     wide_band_width : float, optional
         Wide-band leads only: the smallest Lorentzian half-width W (energy units) of the extrapolation,
         which solves at W, 2W and 4W and extrapolates linearly in 1/W; default :func:`default_band_width`.

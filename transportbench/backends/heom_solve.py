@@ -5,6 +5,7 @@ The budget checks (ADO count, memory) happen here, before QuTiP builds anything.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -71,6 +72,17 @@ def _method(solver: str, depth: int, size: hierarchy_module.Size) -> str:
     return "direct" if depth <= 2 and size.reduced_unknowns <= DIRECT_UNKNOWNS else "iterative"
 
 
+def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built: hierarchy_module.Hierarchy,
+                  kept: np.ndarray, tiers: np.ndarray, pade: hierarchy_module.Poles,
+                  depth: int) -> heom_steady.SteadyState:
+    """``solver="auto"``: the direct LU after a failed iterative solve, if its memory estimate fits the budget."""
+    check_memory(hierarchy_bytes(machine, pade, depth, "direct"),
+                 f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative solve "
+                 f"failed: {failure}")
+    steady = heom_steady.solve(built.generator, kept, built.dim, tiers, method="direct")
+    return dataclasses.replace(steady, method=f"{steady.method} after the iterative solve failed ({failure})")
+
+
 def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.Poles, depth: int, *,
                     solver: str = "auto", max_ados: int = DEFAULT_MAX_ADOS) -> Solve:
     """Build and solve one hierarchy (no convergence control).
@@ -86,7 +98,8 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
     depth : int
         Hierarchy truncation depth.
     solver : {"auto", "direct", "iterative", "ilu", "qutip"}
-        See :func:`solve_steady`.
+        See :func:`solve_steady`; ``"auto"`` also falls back to the direct LU when the iterative solve fails
+        and the LU fits the memory budget (the solve's ``method`` says so).
     max_ados : int
         Refuse larger hierarchies (ValueError) before building.
 
@@ -106,7 +119,12 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
         else:
             kept = heom_steady.kept_unknowns(built.ado_charges(), hierarchy_module.charges(machine))
             tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
-            steady = heom_steady.solve(built.generator, kept, n, tiers, method=method)
+            try:
+                steady = heom_steady.solve(built.generator, kept, n, tiers, method=method)
+            except heom_steady.SteadyStateError as failure:
+                if solver != "auto" or method == "direct":
+                    raise
+                steady = _direct_after(failure, machine, built, kept, tiers, pade, depth)
     rho = steady.vector[:n * n].reshape((n, n), order="F")
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
     pair = concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
