@@ -45,8 +45,7 @@ PAIRS = ((1, 2), (2, 4), (4, 8))
 """Pairs of multiples of W0 for the linear extrapolations in 1/W."""
 
 
-def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int, solver: str = "auto"
-                     ) -> dict[str, object]:
+def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int) -> dict[str, object]:
     """One HEOM solve on Lorentzian leads of half-width ``width`` at fixed Padé terms and depth.
 
     Parameters
@@ -57,8 +56,6 @@ def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int, solv
         Lorentzian half-width W (energy units).
     pade, depth : int
         Padé terms per lead and branch; hierarchy depth.
-    solver : str
-        ``HeomOptions.solver``.
 
     Returns
     -------
@@ -67,7 +64,7 @@ def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int, solv
         units), ``JE_hot`` (energy current, energy² units), ``ados``, ``seconds``.
     """
     result = heom.solve_steady(machine.with_band(Band.lorentzian(width)),
-                               heom.HeomOptions(pade=pade, depth=depth, converge=False, solver=solver))
+                               heom.HeomOptions(pade=pade, depth=depth, converge=False))
     return {"rho": result.rho, "occupations": result.occupations,
             "concurrence": concurrence(reduced_state(result.rho, result.occupations, [0, 1])),
             "I_hot": result.particle_currents["hot"], "JE_hot": result.energy_currents["hot"],
@@ -104,18 +101,11 @@ def convergence_table(machine: Machine, pades: list[int], depths: list[int], dee
         i, j = all_depths.index(depth), pades.index(pade)
         solves: list[dict[str, object]] = []
         for k, width in enumerate(widths):
-            try:
+            try:  # solver "auto" falls back to the direct LU itself when GMRES fails and the LU fits the budget
                 solve = solve_lorentzian(machine, width, pade, depth)
-            except ResourceBudgetError as refusal:
-                refused.append(f"depth {depth}, pade {pade}: {refusal}")
+            except (ResourceBudgetError, SolveFailure) as refusal:
+                refused.append(f"depth {depth}, pade {pade}, W = {width:g}: {refusal}")
                 break
-            except SolveFailure as failure:  # GMRES did not converge: the direct LU, if it fits the budget
-                try:
-                    solve = solve_lorentzian(machine, width, pade, depth, solver="direct")
-                    refused.append(f"depth {depth}, pade {pade}, W = {width:g}: {failure}; solved by the direct LU")
-                except (ResourceBudgetError, SolveFailure) as second:
-                    refused.append(f"depth {depth}, pade {pade}, W = {width:g}: {failure}; direct LU: {second}")
-                    break
             solves.append(solve)
             for name in (*QUANTITIES, "ados", "seconds"):
                 values[name][i, j, k] = solve[name]
