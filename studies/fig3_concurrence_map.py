@@ -124,12 +124,13 @@ def deviations(exact: xr.Dataset, twovn: xr.Dataset) -> tuple[xr.Dataset, xr.Dat
 
 
 def annotate(axis: plt.Axes, mus: np.ndarray, us: np.ndarray, values: np.ndarray, marks: np.ndarray,
-             text: str, size: float) -> None:
-    """Write ``text.format(value)`` (plus ``*`` where ``marks``) at every finite (μ, U) cell."""
+             text: str, size: float, symbol: str = "*", others: np.ndarray | None = None) -> None:
+    """Write ``text.format(value)`` (plus ``*`` where ``marks``, ``symbol`` where ``others``) at every finite cell."""
     for i, mu in enumerate(mus):
         for j, u in enumerate(us):
             if np.isfinite(values[i, j]):
-                axis.annotate(text.format(values[i, j]) + ("*" if marks[i, j] else ""), (mu, u), ha="center",
+                mark = ("*" if marks[i, j] else "") + (symbol if others is not None and others[i, j] else "")
+                axis.annotate(text.format(values[i, j]) + mark, (mu, u), ha="center",
                               va="center", fontsize=size, bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
                                                                 "alpha": 0.7, "linewidth": 0})
 
@@ -152,8 +153,13 @@ def map_figure(local: xr.Dataset, exact: xr.Dataset, unconverged: np.ndarray, qu
     return figure
 
 
-def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.ndarray) -> plt.Figure:
-    """One ΔC panel per approach (shared diverging scale) and one relative current error panel below each."""
+def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.ndarray,
+                     twovn_unconverged: np.ndarray) -> plt.Figure:
+    """One ΔC panel per approach (shared diverging scale) and one relative current error panel below each.
+
+    ``unconverged``: HEOM points flagged unconverged (*); ``twovn_unconverged``: 2vN points whose energy
+    grid budget ran out (†), both on the HEOM grid.
+    """
     approaches = list(delta_c.data_vars)
     coarse = len(delta_c.mu) <= 9
     figure, axes = plt.subplots(2, len(approaches), figsize=(3.0 * len(approaches), 6.4), sharex=True, sharey=True,
@@ -169,7 +175,8 @@ def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.n
             mesh = axis.pcolormesh(data.mu, data.U, values.T, shading="nearest", cmap="RdBu_r", norm=norm)
             if coarse:
                 annotate(axis, data.mu.values, data.U.values, values * (scale if row == 0 else 1),
-                         unconverged & np.isfinite(values), text, 5.5)
+                         unconverged & np.isfinite(values), text, 5.5, "†",
+                         twovn_unconverged if approach == TWOVN else None)
             if row == 0:
                 axis.set_title(LABELS[approach], fontsize=9)
             else:
@@ -180,7 +187,8 @@ def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.n
                 label = ("ΔC = C − C(HEOM)\n(numbers: 100 ΔC)" if row == 0
                          else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)|\nin % (numbers too)")
                 figure.colorbar(mesh, ax=axes[row, :], label=label, shrink=0.9)
-    figure.suptitle("deviation from exact (HEOM, wide band); * = HEOM point flagged unconverged", fontsize=10)
+    figure.suptitle("deviation from exact (HEOM, wide band); * = HEOM point flagged unconverged (a budget stopped "
+                    "the depth step), † = 2vN energy-grid budget ran out", fontsize=10)
     return figure
 
 
@@ -203,7 +211,8 @@ def summary(exact: xr.Dataset, twovn: xr.Dataset, delta_c: xr.Dataset, delta_i: 
         print(f"  {approach:14s} ΔC = {float(dc.isel(where_c)):+.4f} at (μ, U) = ({mu_c:g}, {u_c:g}); mean |ΔC| "
               f"{float(abs(dc).mean()):.4f}; ΔI/I = {100 * float(di.isel(where_i)):+.0f} % at ({mu_i:g}, {u_i:g}), "
               f"median |ΔI/I| {100 * float(abs(di).median()):.0f} %")
-    print(f"at the 2vN points (C > {LARGE_C:g} in the local map marked #): exact between local and 2vN?")
+    print(f"at the 2vN points (C > {LARGE_C:g} in the local map marked #; * HEOM flagged unconverged, † 2vN grid "
+          "budget ran out): is the exact value closer to local or to 2vN?")
     print("   mu     U  C_local   C_2vN   C_heom ± err    C_loc−C_ex  C_2vN−C_ex  closer to  |δ*|/g wide  finite D")
     closer = {"local": 0, "2vN": 0}
     for mu in twovn.mu.values:
@@ -222,7 +231,8 @@ def summary(exact: xr.Dataset, twovn: xr.Dataset, delta_c: xr.Dataset, delta_i: 
             large = local_c > LARGE_C
             if large and nearer in closer:
                 closer[nearer] += 1
-            star = "" if bool(heom.converged.sel(**point)) else "*"
+            star = ("" if bool(heom.converged.sel(**point)) else "*") + \
+                ("" if bool(twovn.converged.sel(approach=TWOVN, **point)) else "†")
             print(f"{'#' if large else ' '} {mu:4g} {u:5g}  {local_c:7.4f}  {twovn_c:7.4f}  {exact_c:7.4f} ± "
                   f"{err:.0e}{star:1s} {local_c - exact_c:+10.4f}  {twovn_c - exact_c:+10.4f}  {nearer:>9s}  "
                   f"{wide:11.3f}  {finite:8.3f}")
@@ -313,7 +323,10 @@ def main() -> None:
                                  "heom_concurrence_error_estimate": heom_error(exact),
                                  "heom_converged": exact.converged.sel(approach=EXACT, drop=True)})
     deviation_data.attrs.update(reference=EXACT, units="dimensionless; energies ε = T = 1")
-    save(folder, "fig3_deviations", deviation_data, deviation_figure(delta_c, delta_i, unconverged))
+    twovn_unconverged = (~twovn.converged.sel(approach=TWOVN)).reindex_like(
+        exact.converged.sel(approach=EXACT), method="nearest", tolerance=1e-9, fill_value=False)
+    save(folder, "fig3_deviations", deviation_data,
+         deviation_figure(delta_c, delta_i, unconverged, twovn_unconverged.transpose("mu", "U").values.astype(bool)))
 
 
 if __name__ == "__main__":
