@@ -13,8 +13,9 @@ memory budget the depth step is refused at γ ≥ 0.2, flagged ``heom_converged`
   0.1, 0.4}, g = 0.05, at the Fig. 3 point and at equilibrium (μ_hot = μ_cold = 0, T = 1 everywhere).
   At equilibrium HEOM runs on a fixed hierarchy (Padé 10, depth 2: the automatic convergence measures
   currents relative to themselves, which are ~0 there; depth 3 moves the equilibrium current from
-  −2.6e-8 to −2.7e-11 at Δ = 0.05, γ = 0.1); local, Pauli and 1vN on the same points. HEOM's GMRES does
-  not converge at four detuned γ = 0.4 points (and at γ = 0.4, g = 0.1 on the map): NaN there.
+  −2.6e-8 to −2.7e-11 at Δ = 0.05, γ = 0.1); local, Pauli and 1vN on the same points. (HEOM's GMRES did
+  not converge at four detuned γ = 0.4 points and at γ = 0.4, g = 0.1 on the map; the backend's direct-LU
+  fallback solved them.)
 
 Error measures per point: |ΔC| = |C − C_HEOM| and the relative current error |ΔI_hot| / |I_hot,HEOM|. At
 equilibrium the exact current vanishes, so the current error there is |ΔI_hot| / I_work, I_work the exact
@@ -56,8 +57,9 @@ VERDICTS = ("valid", "marginal", "violated")
 def sweep(machine: Machine, over: dict, approaches: list[str], **settings) -> xr.Dataset:
     """:func:`transportbench.sweep.sweep`, except that points which failed before are not retried.
 
-    HEOM's GMRES does not converge at some detuned γ = 0.4 points (depth 3, ~170 000 unknowns; each attempt
-    costs ~3 min); they stay failed (NaN, ``error`` recorded) instead of being solved again on every run.
+    A HEOM point that failed (e.g. a GMRES that did not converge at depth 3, ~170 000 unknowns, ~3 min per
+    attempt) stays failed (NaN, ``error`` recorded) instead of being solved again on every run; retry with
+    :func:`transportbench.sweep.sweep` itself.
     """
     plan = plan_sweep(machine, over, approaches, **settings)
     if plan.existing is None and plan.todo and all(index in plan.points for index in plan.todo):
