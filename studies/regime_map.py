@@ -41,7 +41,7 @@ from transportbench.figures import PAPER
 from transportbench.model import Machine
 from transportbench.regime import THRESHOLDS, ReferenceUncertainty, validate_regime
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.sweep import _assemble, plan_sweep, set_parameter
+from transportbench.sweep import set_parameter, sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:1vN"]
@@ -52,19 +52,6 @@ TOLERANCE = 1e-2
 FIGURES = (*PAPER, ReferenceUncertainty("concurrence"), ReferenceUncertainty("currents"))
 EQUILIBRIUM_HEOM = {"pade": 10, "depth": 2, "converge": False}
 VERDICTS = ("valid", "marginal", "violated")
-
-
-def sweep(machine: Machine, over: dict, approaches: list[str], **settings) -> xr.Dataset:
-    """:func:`transportbench.sweep.sweep`, except that points which failed before are not retried.
-
-    A HEOM point that failed (e.g. a GMRES that did not converge at depth 3, ~170 000 unknowns, ~3 min per
-    attempt) stays failed (NaN, ``error`` recorded) instead of being solved again on every run; retry with
-    :func:`transportbench.sweep.sweep` itself.
-    """
-    plan = plan_sweep(machine, over, approaches, **settings)
-    if plan.existing is None and plan.todo and all(index in plan.points for index in plan.todo):
-        return _assemble(plan)
-    return plan.run()
 
 
 def machine_at(base: Machine, **values: float) -> Machine:
@@ -150,9 +137,11 @@ def run_map(args, folder) -> xr.Dataset:
         axes = {"gamma": 0.1 * 2.0 ** np.arange(-4, 3), "g": 0.05 * 2.0 ** np.arange(-3, 4)}
         sub = {"gamma": np.array([0.1, 0.4]), "g": np.array([0.05, 0.2])}
         heom_options, twovn_options = {}, {"check_bandwidth": False}
+    # a failed point (e.g. a GMRES that does not converge, minutes per attempt) stays failed on a rerun
     table = sweep(base, axes, [EXACT, *CHEAP], path=folder / "map_sweep.nc", workers=1, figures=FIGURES,
-                  options={EXACT: heom_options} if heom_options else None)
-    twovn = sweep(base, sub, [TWOVN], path=folder / "map_2vn.nc", workers=1, options={TWOVN: twovn_options})
+                  options={EXACT: heom_options} if heom_options else None, retry_failed=False)
+    twovn = sweep(base, sub, [TWOVN], path=folder / "map_2vn.nc", workers=1, options={TWOVN: twovn_options},
+                  retry_failed=False)
     twovn = twovn.reindex(gamma=axes["gamma"], g=axes["g"], method="nearest", tolerance=1e-9)
     both = xr.concat([table.drop_vars(["reference_uncertainty_C", "reference_uncertainty_I"]), twovn],
                      dim="approach", join="outer", data_vars="minimal", coords="minimal", compat="override")
@@ -177,7 +166,7 @@ def run_detuning(args, folder) -> xr.Dataset:
         base = Machine.triple_dot(mu_hot=mu)
         options = EQUILIBRIUM_HEOM if setting == "equilibrium" and not args.quick else heom_options
         table = sweep(base, axes, [EXACT, *CHEAP], path=folder / f"detuning_{setting}.nc", workers=1,
-                      figures=FIGURES, options={EXACT: options} if options else None)
+                      figures=FIGURES, options={EXACT: options} if options else None, retry_failed=False)
         if setting == "fig3":
             working = abs(table.particle_current.sel(approach=EXACT, reservoir="hot").isel(epsilon_0=0))
             data = errors(table, table)

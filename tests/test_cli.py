@@ -250,5 +250,17 @@ def test_study_scripts_run_nothing_on_import(monkeypatch):
     for script in studies:
         spec = importlib.util.spec_from_file_location(f"study_{script.stem}", script)
         module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # as an import does (dataclasses look themselves up)
         spec.loader.exec_module(module)
         assert callable(module.main), script
+
+
+def test_cli_validate_passes_the_reference(monkeypatch, capsys):
+    import transportbench.cli as cli_module
+
+    seen = []
+    monkeypatch.setattr(cli_module, "validate_regime", lambda machine, reference=None: seen.append(reference) or "x")
+    assert main(["validate", "--reference", "heom"]) == 0 and main(["validate"]) == 0
+    assert seen == ["heom", None]
+    assert main(["validate", "--reference", "qutip"]) == 2  # only heom is a reference
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""compare(), target states, the regime validator and the resonance/leakage scans (local Lindblad side)."""
+"""compare(), target states and the resonance/leakage scans (local Lindblad side)."""
 
 import numpy as np
 import pytest

@@ -183,6 +183,9 @@ def test_failed_points_are_not_cached_and_a_rerun_retries_only_them(tmp_path, mo
     assert np.isnan(failed.concurrence.sel(mu=8.0)).all() and path.exists()
     assert (tmp_path / "f.nc.points.jsonl").exists(), "the journal must stay so that a rerun retries the failure"
     calls = _counting_run_point(monkeypatch)
+    kept = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False, retry_failed=False)
+    assert calls == [] and count_failed_points(kept) == 1  # retry_failed=False: the failure stays, unsolved
+    assert (tmp_path / "f.nc.points.jsonl").exists()
     retried = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False)
     assert [call[2] for call in calls] == [[8.0, 15.0]]  # only the failed point is computed again
     assert count_failed_points(retried) == 0 and np.isfinite(retried.concurrence).all()

@@ -183,7 +183,7 @@ def _run_study(args: argparse.Namespace) -> int:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    print(validate_regime(machine_from(args)))
+    print(validate_regime(machine_from(args), reference=args.reference))
     return EXIT_OK
 
 
@@ -230,8 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     study_cmd.set_defaults(run=_run_study)
 
     validate_cmd = commands.add_parser("validate",
-                                       help="check the paper's validity conditions of the local Lindblad equation")
+                                       help="check the validity conditions of the local Lindblad equation")
     _machine_arguments(validate_cmd)
+    validate_cmd.add_argument("--reference", choices=["heom"], default=None,
+                              help="also solve the machine exactly (HEOM) and print the local equation's error")
     validate_cmd.set_defaults(run=_run_validate)
     return parser
 

@@ -310,7 +310,7 @@ def validate_regime(machine: Machine, *, safe: float | None = None, marginal: fl
         makes the verdict "marginal"; any ratio above ``marginal`` makes it "violated".
     reference : {None, "heom"}
         With ``"heom"``, also solve ``machine`` exactly and attach the local equation's error
-        (:func:`exact_error`, ``Verdict.exact``; 10–30 s for the triple dot). None computes nothing expensive.
+        (:func:`exact_error`, ``Verdict.exact``; a full HEOM solve). None computes nothing expensive.
     options : mapping, optional
         The reference's options (e.g. ``{"pade": 6, "depth": 2, "converge": False}``); only with ``reference``.
 

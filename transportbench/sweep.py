@@ -397,8 +397,11 @@ class SweepPlan:
         if self.journal is not None:
             self.journal.append(index, values)
 
-    def run(self, progress: bool = True) -> xr.Dataset:
+    def run(self, progress: bool = True, retry_failed: bool = True) -> xr.Dataset:
         """Compute the points still to do and return the assembled table (written to the output, if any).
+
+        ``retry_failed=False`` computes only the points never computed: those that failed before stay failed
+        (in the table, the output and the journal) instead of being solved again.
 
         Raises
         ------
@@ -409,7 +412,7 @@ class SweepPlan:
         """
         if self.existing is not None:
             return self.existing
-        todo = self.todo
+        todo = self.todo if retry_failed else [index for index in self.grid if index not in self.points]
         bar = tqdm(total=len(self.grid), initial=len(self.grid) - len(todo), desc="sweep", disable=not progress)
 
         def record(index: Index, values: Values) -> None:
@@ -471,7 +474,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
 def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",), *,
           path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
           workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-          figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
+          figures: Sequence[FigureOfMerit] = PAPER, retry_failed: bool = True) -> xr.Dataset:
     """Run :func:`~transportbench.compare.compare` on every point of a parameter grid.
 
     Parameters
@@ -497,6 +500,9 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
         Show a tqdm progress bar.
     figures : sequence of FigureOfMerit
         Figures of merit per point (:mod:`transportbench.figures`; default the paper's).
+    retry_failed : bool
+        Solve journalled points that failed again (default); ``False`` keeps them failed, e.g. when a
+        failure is deterministic and costly (a solver that does not converge).
 
     Returns
     -------
@@ -511,7 +517,7 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     """
     plan = plan_sweep(machine, over, approaches, path=path, options=options, workers=workers, scheduler=scheduler,
                       figures=figures)
-    return plan.run(progress=progress)
+    return plan.run(progress=progress, retry_failed=retry_failed)
 
 
 def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
