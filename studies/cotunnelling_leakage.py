@@ -432,7 +432,7 @@ def main() -> None:
     print("CPU seconds per part (when computed):", cpu_seconds, f"sum {sum(cpu_seconds.values()):.0f}")
 
     # figure -----------------------------------------------------------------------------------------------
-    figure, axes = plt.subplots(1, 2, figsize=(14, 7.5))
+    figure, axes = plt.subplots(1, 2, figsize=(14, 9.5))
     styles = {"heom": "-", "heom at shifted resonance": "--", "heom at exact resonance": ":"}
     for axis, kind, values, errors in ((axes[0], "current", "current", "current_error"),
                                        (axes[1], "loss", "concurrence_loss", "loss_error")):
@@ -452,11 +452,11 @@ def main() -> None:
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("γ = γ1 = γ3 (units of ε = T = 1)")
-        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
-                    title="fit |y| ∝ γ^p ± (standard + systematic error); (p of lower half → upper half)",
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1,
+                    title="fit |y| ∝ γ^p ± (standard + systematic error) (p of lower half → upper half)",
                     title_fontsize=7)
     axes[0].set_ylabel("|particle current from the hot lead| (units of ε, ħ = 1)")
-    axes[1].set_ylabel("1 − C(0,1)")
+    axes[1].set_ylabel("|1 − C(0,1)| (1vN at shifted resonance: below its accuracy, one point negative)")
     figure.suptitle("Dark-state leakage at U = 40, μ = 20, T = ε = 1, g = 0.05: exact (HEOM, black) and "
                     "approximations; 2vN on D = 100", fontsize=10)
     save(folder, "leakage", table, figure)
