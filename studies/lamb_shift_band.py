@@ -18,10 +18,13 @@ At μ = 13, the largest shift, the rows "heom, Padé 14", "heom, depth 3" and "h
 setting each: their differences from "heom" are the Padé, depth and band errors of δ*; ``heom_band_error``
 is what the same extrapolation leaves of the band in the level-shift estimate.
 
-Found (full run; see the README): exact δ* follows the wide-band estimate within ~1 % for μ = 5…11 and
-departs from it towards μ = 13 together with 1vN and Redfield (all ~9 % above it at μ = 13): the estimate
-is right where 1vN and exact agree, and its failure near the addition energy ε + U is shared by the exact
-solution, i.e. it is the estimate's (second order in the tunnelling, |ε + U − μ| ≫ T), not 1vN's.
+Found (HEOM and first-order rows of 2026-11-26; see the README): exact δ* follows the wide-band estimate
+within 1.2 % for μ = 4…10, closer than 1vN (1.6–2.8 % below it for μ ≤ 8); towards the addition energy
+ε + U = 16 exact, 1vN and Redfield leave the estimate together (exact +2.1 %, +4.4 %, +9.0 % at μ = 11, 12,
+13; 1vN +1.5 %, +3.7 %, +8.3 %): there the estimate fails, not 1vN. On the Lorentzian band W = 93.3 exact
+δ* sits as close to that band's estimate as the wide-band δ* to the wide-band one (−0.4 %, +2.3 %, +9.3 % at
+μ = 6, 11, 13; −1e-7 at μ = 8.5, where a band centred at μ adds nothing): a finite band moves the exact
+resonance by its level-shift estimate, as it moves 2vN's.
 """
 
 import matplotlib.pyplot as plt

@@ -23,9 +23,10 @@ differences from "heom" are the Padé, depth and band errors of δ*. The noise o
 of a quartic fit through 9 solves within ±4e-4 of δ* at γ = 0.1) and the curvature of C(δ) give the
 smallest meaningful ``precision`` of δ*, sqrt(noise / curvature) (``precision_floor``).
 
-Found (full run; see the README): exact δ* follows the wide-band estimate within ~1 % over γ = 0.01…0.2,
-closer than 1vN and Redfield (3 % off): at the Fig. 3 point, next to the cancellation μ = ε + U/2, the
-estimate is right where 1vN is off, and exact and 1vN part by ~3 % of δ* (~7e-5 at γ = 0.1).
+Found (HEOM rows and first-order rows of 2026-11-26; see the README): at γ ≤ 0.05 exact δ* is within 0.7 %
+of the wide-band estimate (δ*/γ = −0.0229 against −0.0230), 1vN within 2 %; at γ = 0.1 and 0.2 exact |δ*|
+grows faster than linearly (+0.8 %, +3.2 % beyond the estimate) while 1vN falls short (−2.5 %, −2.7 %):
+exact and 1vN part by 7e-5 (3 %) at γ = 0.1. Padé 14, depth 3 and 2 × W move δ* by ≤ 1.4e-6.
 """
 
 import matplotlib.pyplot as plt
