@@ -32,7 +32,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from scipy.integrate import quad
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom, qmeq
@@ -40,16 +39,12 @@ from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.thermal import fermi
 
 QUANTITIES = ("concurrence", "I_hot", "JE_hot")
 LABELS = {"concurrence": "C(0,1)", "I_hot": "I_hot", "JE_hot": "J^E_hot"}
 FIT_MIN_WIDTH = 100.0
 """Narrower bands are solved and shown but not fitted: at D = 50 the band edge lies within 19 of the largest
 addition energy (ε + 2U + 2g = 31.1), where an expansion in E/D (E up to 31) does not hold."""
-CAUCHY_WINDOW = 60.0
-"""Half-width (energy units) of the window around a transition energy where the principal value is taken by
-QUADPACK's Cauchy weight; outside it the integrand is regular."""
 
 
 # ------------------------------------------------------------------------------------------ solves
@@ -108,46 +103,6 @@ def exact_reference(machine: Machine, results: str) -> tuple[dict[str, float], d
     errors = {"concurrence": c_error, "I_hot": i_error * abs(values["I_hot"]),
               "JE_hot": i_error * abs(values["JE_hot"])}
     return values, errors, "heom.solve_steady (automatic convergence; error = Padé + depth + band estimates)"
-
-
-# ----------------------------------------------------------------------------------- level shifts
-def lorentzian_level_shift(machine: Machine, occupied: list[int], width: float) -> float:
-    """Second-order level shift (energy units) of a product state on Lorentzian leads of half-width ``width``.
-
-    As :func:`transportbench.level_shifts.level_shift`, with the flat density of states replaced by
-    J_r(E)/γ_r = W² / ((E − μ_r)² + W²) (finite: no band constant is dropped, so only differences between
-    states compare with the wide-band function).
-    """
-    shift = 0.0
-    for reservoir in machine.reservoirs:
-        qubit = reservoir.qubit
-        energy = machine.energies[qubit] + sum(machine.coulomb_energy(qubit, partner) for partner in occupied
-                                               if partner != qubit)
-        mu, temperature = reservoir.chemical_potential, reservoir.temperature
-        full = qubit in occupied
-
-        def weight(e: float, mu: float = mu, temperature: float = temperature, full: bool = full) -> float:
-            density = width**2 / ((e - mu) ** 2 + width**2)
-            occupation = float(fermi(e, mu, temperature))
-            return density * (-(1.0 - occupation) if full else occupation)
-
-        low, high = energy - CAUCHY_WINDOW, energy + CAUCHY_WINDOW
-        window = quad(weight, low, high, weight="cauchy", wvar=energy, limit=400, epsabs=1e-13)[0]
-        def regular(e: float, energy: float = energy, weight=weight) -> float:
-            return weight(e) / (e - energy)
-
-        below = quad(regular, -np.inf, low, limit=400, epsabs=1e-13)[0]
-        above = quad(regular, high, np.inf, limit=400, epsabs=1e-13)[0]
-        shift += reservoir.rate / (2 * math.pi) * (window + below + above)
-    return shift
-
-
-def resonance_shift(machine: Machine, band: Band) -> float:
-    """δ*: the detuning of qubit 1 that makes |1 on qubit 0⟩ and |1 on qubit 1⟩ degenerate with their level shifts."""
-    if band.kind == "lorentzian":
-        return (machine.energies[0] - machine.energies[1] + lorentzian_level_shift(machine, [0], band.width)
-                - lorentzian_level_shift(machine, [1], band.width))
-    return resonance_shift_estimate(machine.with_band(band))
 
 
 # --------------------------------------------------------------------------------------------- fits
@@ -290,10 +245,10 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
                 f"{crossing(results['2vN'][name]['quadratic'], exact[name], np.array(flat)):.4g}")
 
     # comparable widths: equal resonance shift, equal slope
-    shift_wide = resonance_shift(machine, Band.wide())
+    shift_wide = resonance_shift_estimate(machine)
     matched = max(flat)
-    kappa_flat = (resonance_shift(machine, Band.flat(matched)) - shift_wide) * matched
-    kappa_lorentz = (resonance_shift(machine, Band.lorentzian(matched)) - shift_wide) * matched
+    kappa_flat = (resonance_shift_estimate(machine.with_band(Band.flat(matched))) - shift_wide) * matched
+    kappa_lorentz = (resonance_shift_estimate(machine.with_band(Band.lorentzian(matched))) - shift_wide) * matched
     shift_ratio = kappa_lorentz / kappa_flat
     slope_ratio = {name: results["HEOM"][name]["quadratic"][1] / results["2vN"][name]["quadratic"][1]
                    for name in QUANTITIES}
@@ -302,8 +257,10 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
           f"{kappa_lorentz:+.4g} (T = 0 estimate γ·1/4 = {0.1 / 4:+.4g})")
     print(f"equal resonance shift: W = {shift_ratio:.3g} D; equal slope of C: W = {slope_ratio['concurrence']:.3g} D, "
           f"of I_hot: W = {slope_ratio['I_hot']:.3g} D")
-    shift_table = {"D": flat, "flat": [resonance_shift(machine, Band.flat(d)) - shift_wide for d in flat],
-                   "lorentzian": [resonance_shift(machine, Band.lorentzian(w)) - shift_wide for w in lorentz]}
+    shift_table = {"D": flat,
+                   "flat": [resonance_shift_estimate(machine.with_band(Band.flat(d))) - shift_wide for d in flat],
+                   "lorentzian": [resonance_shift_estimate(machine.with_band(Band.lorentzian(w))) - shift_wide
+                                  for w in lorentz]}
     # 2vN against the flat band's own second-order resonance shift x(D): if the drift is the band edges moving the
     # dark-state resonance, C and I are smooth (quadratic) in x, and the wide band is x = 0
     x_shift = np.array(shift_table["flat"])
