@@ -11,8 +11,8 @@ found there are added, each a ratio small/large:
 * detuning: for flip-flop partners that both carry reservoirs, the spurious bias that the local jump
   operators at the bare energies create, max_r |f_r(ε_i) − f_r(ε_j)|, against the real bias between the
   two reservoirs (:func:`detuning_conditions`; currents only: the state barely changes). At equilibrium
-  with qubit 0 detuned by 0.05 the local equation carries I_hot = −1.65e-4 (more than the Fig. 3 working
-  current) where the exact current is 0; the ratio is then infinite.
+  the local equation carries a current between detuned qubits where the exact current is 0; the ratio is
+  then infinite.
 * Lamb shift: the change of C(0, 1) when the reservoirs' level shifts are added to the qubit energies
   (:func:`lamb_shifted`), against 1, and for the currents ("Lamb shift current") the change of the
   largest current against that current. The shifted local equation follows 1vN closely; the shifts
@@ -21,8 +21,10 @@ found there are added, each a ratio small/large:
   sequentially but dephases the qubit by cotunnelling at a rate κ ∝ γ² (:func:`cotunnelling_rate`), which
   the local equation lacks. For the state ("dephasing"): κ against I/(C(1 − C)), I the local current and
   C its C(0, 1): the loss of C when dephasing at κ competes with the return to the dark state at
-  ≈ I/(1 − C); for the currents ("cotunnelling"): κ against I. At the Fig. 3 point κ = 1.1e-4,
-  I = 6.8e-5: the exact current is 2.5 times the local one.
+  ≈ I/(1 − C); for the currents ("cotunnelling"): κ against I (the current the local equation lacks).
+
+The measured errors behind these conditions and their thresholds are in the README ("Where the local
+equation holds").
 
 The "Lamb shift" and "dephasing"/"cotunnelling" ratios need two local solves (milliseconds for the
 paper's machines). Each verdict is "valid" when every ratio is ≤ its ``safe`` threshold, "marginal" up to
@@ -47,6 +49,7 @@ from transportbench.thermal import fermi
 CURRENT_FLOOR = 1e-12
 """A local current below this × Σγ counts as none (the cotunnelling condition is then not applied)."""
 REFERENCES = ("heom",)
+"""Exact references :func:`validate_regime` can compare the local Lindblad equation with."""
 THRESHOLDS: dict[str, tuple[float, float]] = {
     "weak coupling": (0.1, 0.5),
     "local coupling": (0.1, 0.5),
@@ -65,7 +68,6 @@ nowhere on the maps (their points beyond 0.1 fail the others first) and keep the
 The currents' ratios estimate the relative current error; no map point has a local current within 1 % of
 exact except by cancellation, so their safe thresholds (1 %) are that estimate, not a fit; their marginal
 ones are the smallest with (almost) no "violated" point within 1 %."""
-"""Exact references :func:`validate_regime` can compare the local Lindblad equation with."""
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,7 @@ def lamb_shifted(machine: Machine) -> Machine:
 
     ε_k → ε_k + s(|1 on k⟩) − s(|vacuum⟩) (:func:`~transportbench.level_shifts.level_shift`, second order in
     γ, zeroth in g, on the reservoirs' bands; the Coulomb energies are left as they are). The local equation
-    of this machine follows QmeQ's 1vN, which has the shifts (Fig. 3 point: C = 0.9904 against 1vN's 0.9909
-    and the local equation's 0.9934; qubit 0 detuned by 0.05: 0.198, 0.202 and 0.340).
+    of this machine follows QmeQ's 1vN, which has the shifts (README, "Where the local equation holds").
     """
     vacuum = level_shift(machine, [])
     return machine.replace(energies=tuple(e + level_shift(machine, [k]) - vacuum
@@ -249,9 +250,8 @@ def cotunnelling_rate(machine: Machine) -> float:
     another enters, with k empty one enters and leaves. The two amplitudes differ, so each scattering
     tells which state k is in and dephases it, at
     κ_r = (γ_r² / 2π) T_r (1/(μ_r − E_rem) + 1/(E_add − μ_r))² (|E − μ| ≫ T; denominators at least πT).
-    For the paper's hot lead (ε = 1, U = 15, μ = 8, T = 1, γ = 0.1) κ = 1.14e-4, the size of the current that
-    the local equation lacks there (1.69e-4 exact against 6.77e-5). Reservoirs outside their gap tunnel
-    sequentially and are left to the weak-coupling condition.
+    For the paper's hot lead it is of the size of the current that the local equation lacks (README).
+    Reservoirs outside their gap tunnel sequentially and are left to the weak-coupling condition.
     """
     rate = 0.0
     for reservoir in machine.reservoirs:
@@ -414,7 +414,7 @@ def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str,
     options : mapping, optional
         The reference's options (:class:`~transportbench.backends.heom.HeomOptions` names, e.g.
         ``{"pade": 6, "depth": 2, "converge": False}`` for a cheap fixed hierarchy); default: automatic
-        convergence (10–25 s per triple dot, more for larger γ).
+        convergence (the most expensive choice).
     local_result : Result, optional
         An existing local solve of ``machine`` to reuse.
 
