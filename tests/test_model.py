@@ -147,3 +147,7 @@ def test_random_triple_dots_are_seeded_and_inside_their_ranges():
         assert RANDOM_RANGES["mu_hot"][0] <= hot.chemical_potential <= RANDOM_RANGES["mu_hot"][1]
         assert all(RANDOM_RANGES["g"][0] <= g <= RANDOM_RANGES["g"][1] for _, g in machine.couplings)
         assert RANDOM_RANGES["U"][0] <= machine.coulomb_energy(0, 1) <= RANDOM_RANGES["U"][1]
+    with pytest.raises(ValueError, match="count must be an integer >= 0, got -1"):
+        random_triple_dots(-1)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        random_triple_dots(3, seed=1.5)

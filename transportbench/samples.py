@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from transportbench.model import Machine
+from transportbench.validation import integer
 
 RANDOM_RANGES = {"gamma_hot": (0.01, 0.3), "g": (0.01, 0.2), "U": (5.0, 20.0), "mu_hot": (2.0, 14.0)}
 """Uniform ranges (energy units) of :func:`random_triple_dots`: γ_hot, each of g13 and g23, U, μ_hot."""
@@ -16,7 +17,8 @@ def random_triple_dots(count: int, seed: int = 2024) -> list[Machine]:
     Everything else is the Fig. 3 point of :meth:`Machine.triple_dot` (ε = T = 1, γ_cold = 0.1, wide band).
     The draws per machine are g13, g23, γ_hot, U, μ_hot, in that order, from ``numpy.random.default_rng(seed)``.
     """
-    rng = np.random.default_rng(seed)
+    count = integer("count", count, minimum=0)
+    rng = np.random.default_rng(integer("seed", seed, minimum=0))
     machines = []
     for _ in range(count):
         g13, g23 = rng.uniform(*RANDOM_RANGES["g"], 2)
