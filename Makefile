@@ -40,15 +40,11 @@ bench: setup
 	$(PY) benchmarks/heom.py
 	$(PY) benchmarks/lindblad_vs_qutip.py
 
-# every study at full resolution into results/ (see the README for the time it takes); `make studies QUICK=--quick`
-# for a smoke run. Each study's wall time is printed and appended to results/timings.txt.
+# every study at full resolution into results/, two at a time (one per core), with one BLAS thread and a stated
+# memory budget each (see the README for the time it takes); `make studies QUICK=--quick` for a smoke run.
+# tools/run_studies.py prints each study's wall and CPU time and appends the table to results/timings.txt.
 studies: setup
-	mkdir -p results
-	for study in studies/*.py; do \
-		echo "== $$study"; start=$$(date +%s); \
-		$(PY) $$study $(QUICK) || exit 1; \
-		echo "$$study$(if $(QUICK), $(QUICK)): $$(( $$(date +%s) - start )) s" | tee -a results/timings.txt; \
-	done
+	$(PY) tools/run_studies.py --jobs 2 $(QUICK)
 
 clean:
 	rm -rf $(VENV) build

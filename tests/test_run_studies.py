@@ -1,0 +1,50 @@
+"""tools/run_studies.py: every study runs, in its own environment, failures are reported and timed."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+RUNNER_PATH = Path(__file__).parents[1] / "tools" / "run_studies.py"
+
+
+@pytest.fixture(scope="module")
+def runner():
+    spec = importlib.util.spec_from_file_location("run_studies", RUNNER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import does (the dataclass looks its module up)
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_long_studies_start_first(runner):
+    names = ["w_machine_exact", "regime_map", "a_new_study", "fig3_point_exact"]
+    order = [path.stem for path in runner.schedule([Path(f"{name}.py") for name in names])]
+    assert order == ["a_new_study", "regime_map", "w_machine_exact", "fig3_point_exact"]
+
+
+def test_runs_every_study_with_one_thread_and_its_budget_and_reports_failures(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("TRANSPORTBENCH_MEMORY_GIB", raising=False)
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "w_machine_exact.py").write_text(
+        "import os, sys\n"
+        "print('budget', os.environ['TRANSPORTBENCH_MEMORY_GIB'], 'threads', os.environ['OMP_NUM_THREADS'],"
+        " 'args', sys.argv[1:])\n")
+    (studies / "broken.py").write_text("raise SystemExit(3)\n")
+    results = tmp_path / "results"
+    status = runner.main(["--jobs", "2", "--quick", "--studies-dir", str(studies), "--results", str(results)])
+    assert status == 1  # one study failed
+    log = (results / "quick" / "logs" / "w_machine_exact.log").read_text()
+    assert "budget 8.0 threads 1 args ['--quick']" in log
+    timings = (results / "timings.txt").read_text()
+    assert "| `broken` |" in timings and "FAILED (exit 3" in timings
+    assert "| `w_machine_exact` |" in timings and "| 8 | ok |" in timings
+    assert "--quick" in timings.splitlines()[0]
+
+
+def test_unknown_study_names_are_refused(runner, tmp_path):
+    with pytest.raises(SystemExit):
+        runner.main(["--studies-dir", str(tmp_path), "--results", str(tmp_path / "r"), "nonexistent"])
