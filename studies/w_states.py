@@ -2,7 +2,8 @@
 
 For n = 2…5: fidelity with |W_n⟩ against the sink temperature (ideal limit, local Lindblad) and against
 U and μ (finite U, μ at T_hot = 1, T_sink = 0.1), local Lindblad and QmeQ's Pauli, 1vN and 1vN without
-principal parts where they are affordable (n ≤ 4; 1vN on 2^7 = 128 states takes ~1.5 s per point).
+principal parts for n ≤ 3. From n = 4 on no fermion order makes every flip-flop join neighbouring dots, so
+QmeQ's fermion model is a different model from the qubit machine and the qmeq backend refuses it.
 
 Found here: for n ≥ 3 the sinks are not Coulomb-coupled to the other triangles' qubits, so a warm sink
 is excited thermally while the W excitation sits in another triangle; the W state needs T_sink ≪ ε.
@@ -66,7 +67,7 @@ def main() -> None:
     temperatures = np.geomspace(0.02, 2.0, 5 if args.quick else 15)
     coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
     chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
-    qmeq_largest_n = 3 if args.quick else 4
+    qmeq_largest_n = 3  # the qmeq backend refuses n >= 4 (flip-flops across other dots: see the docstring)
     versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, T_sink=t), n) for t in temperatures]
                          for n in sizes])
     versus_u, eigenvalues_u = scan("U", coulomb_energies, sizes, qmeq_largest_n)
