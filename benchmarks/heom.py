@@ -28,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table_format import markdown_table  # noqa: E402
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TRANSPORTBENCH_BLAS_THREADS")
+from transportbench.resources import BLAS_THREAD_VARIABLES, THREADS_ENVIRONMENT  # noqa: E402
+
+THREAD_VARIABLES = (*BLAS_THREAD_VARIABLES, THREADS_ENVIRONMENT)
 FIG3_HIERARCHIES = ((10, 2), (4, 3), (6, 3))
 """(Padé terms, depth) of the Fig. 3 hierarchies solved by both steady-state solvers (QuTiP needed 319 s and
 4.2 GiB for (4, 3) and did not finish (6, 3) in 34 min, 6.8 GiB and growing, on 2 shared cores)."""

@@ -58,6 +58,8 @@ from pathlib import Path
 import numpy as np
 from table_format import markdown_table
 
+from transportbench.resources import BLAS_THREAD_VARIABLES
+
 FULL_NS = (2, 3, 4, 5, 6)
 QUICK_NS = (2, 3, 4, 5)
 QUTIP_MAX_N = 5
@@ -65,7 +67,6 @@ RESTRICTED_NS = (2, 5, 10, 50, 100, 200)
 QUICK_RESTRICTED_NS = (2, 5, 10, 50)
 RESTRICTED_QUTIP_MAX_QUBITS = 7
 REPEAT_BELOW_SECONDS = 20.0
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ------------------------------------------------------------------------------------ machines

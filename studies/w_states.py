@@ -25,6 +25,7 @@ from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
 
+QMEQ_LARGEST_N = 3  # the qmeq backend refuses n >= 4 (flip-flops across other dots: see the docstring)
 APPROACHES = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]
 FINITE = {"T_hot": 1.0, "T_sink": 0.1}
 AT_FIXED = {"U": 20.0, "mu_hot": 8.0}
@@ -35,11 +36,11 @@ def w_fidelity(machine: Machine, n: int) -> float:
     return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
 
 
-def fidelities(n: int, qmeq_largest_n: int, **parameters: float) -> tuple[list[float], list[float]]:
+def fidelities(n: int, **parameters: float) -> tuple[list[float], list[float]]:
     """Fidelity with |W_n⟩ and smallest eigenvalue of ρ per approach (NaN where not run or failed)."""
     machine = Machine.w_machine(n, **{**FINITE, **parameters})
-    tables = [compare(machine, ["local", "qmeq:Pauli", "qmeq:1vN"] if n <= qmeq_largest_n else ["local"])]
-    if n <= qmeq_largest_n:
+    tables = [compare(machine, ["local", "qmeq:Pauli", "qmeq:1vN"] if n <= QMEQ_LARGEST_N else ["local"])]
+    if n <= QMEQ_LARGEST_N:
         plain = compare(machine, ["qmeq:1vN"], options={"qmeq:1vN": {"lamb_shift": False}})
         tables.append(plain.assign_coords(approach=["qmeq:1vN-no-lamb"]))
     rows = {str(name): table.sel(approach=name) for table in tables for name in table.approach.values
@@ -48,7 +49,7 @@ def fidelities(n: int, qmeq_largest_n: int, **parameters: float) -> tuple[list[f
             [float(rows[name].min_eigenvalue) if name in rows else np.nan for name in APPROACHES])
 
 
-def scan(name: str, values: np.ndarray, sizes: list[int], qmeq_largest_n: int) -> tuple[np.ndarray, np.ndarray]:
+def scan(name: str, values: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Fidelity and min eigenvalue [approach, n, value], ``name`` scanned, the other of U, μ at ``AT_FIXED``."""
     fidelity_table = np.full((len(APPROACHES), len(sizes), len(values)), np.nan)
     eigenvalue_table = np.full_like(fidelity_table, np.nan)
@@ -56,7 +57,7 @@ def scan(name: str, values: np.ndarray, sizes: list[int], qmeq_largest_n: int) -
         for i, n in enumerate(sizes):
             for j, value in enumerate(values):
                 point = {**AT_FIXED, name: float(value)}
-                fidelity_table[:, i, j], eigenvalue_table[:, i, j] = fidelities(n, qmeq_largest_n, **point)
+                fidelity_table[:, i, j], eigenvalue_table[:, i, j] = fidelities(n, **point)
                 bar.update()
     return fidelity_table, eigenvalue_table
 
@@ -67,11 +68,10 @@ def main() -> None:
     temperatures = np.geomspace(0.02, 2.0, 5 if args.quick else 15)
     coulomb_energies = np.linspace(4, 28, 4 if args.quick else 13)
     chemical_potentials = np.linspace(2, 18, 4 if args.quick else 17)
-    qmeq_largest_n = 3  # the qmeq backend refuses n >= 4 (flip-flops across other dots: see the docstring)
     versus_t = np.array([[w_fidelity(Machine.w_machine(n, ideal_limit=True, T_sink=t), n) for t in temperatures]
                          for n in sizes])
-    versus_u, eigenvalues_u = scan("U", coulomb_energies, sizes, qmeq_largest_n)
-    versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials, sizes, qmeq_largest_n)
+    versus_u, eigenvalues_u = scan("U", coulomb_energies, sizes)
+    versus_mu, eigenvalues_mu = scan("mu_hot", chemical_potentials, sizes)
     finite = "T_hot = 1, T_sink = 0.1, gamma = 0.1, g = 0.05, epsilon = 1"
     data = xr.Dataset({"fidelity_vs_sink_temperature": (("n", "T_sink"), versus_t, {"conditions": "ideal limit"}),
                        "fidelity_vs_coulomb": (("approach", "n", "U"), versus_u, {"conditions": f"mu = 8, {finite}"}),

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from transportbench.resources import BLAS_THREAD_VARIABLES, MEMORY_ENVIRONMENT, THREADS_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # one-core CPU minutes of a full run, only to start the long studies first; unknown studies count as long
@@ -58,9 +60,9 @@ def schedule(studies: list[Path]) -> list[Path]:
 def study_environment(name: str) -> dict[str, str]:
     """The environment of one study: one BLAS thread and its memory budget."""
     environment = dict(os.environ)
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TRANSPORTBENCH_BLAS_THREADS"):
+    for variable in (*BLAS_THREAD_VARIABLES, THREADS_ENVIRONMENT):
         environment[variable] = "1"
-    environment.setdefault("TRANSPORTBENCH_MEMORY_GIB", str(MEMORY_GIB.get(name, DEFAULT_MEMORY_GIB)))
+    environment.setdefault(MEMORY_ENVIRONMENT, str(MEMORY_GIB.get(name, DEFAULT_MEMORY_GIB)))
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
 
@@ -72,7 +74,7 @@ def run_study(script: Path, extra_arguments: list[str], logs: Path) -> StudyRun:
     """Run one study to completion; its own rusage gives CPU time and peak memory."""
     environment = study_environment(script.stem)
     log_path = logs / f"{script.stem}.log"
-    print(f"start  {script.stem} (memory budget {environment['TRANSPORTBENCH_MEMORY_GIB']} GiB, log {log_path})",
+    print(f"start  {script.stem} (memory budget {environment[MEMORY_ENVIRONMENT]} GiB, log {log_path})",
           flush=True)
     start = time.perf_counter()
     with open(log_path, "w") as log:
@@ -85,7 +87,7 @@ def run_study(script: Path, extra_arguments: list[str], logs: Path) -> StudyRun:
             RUNNING.discard(process.pid)
     process.returncode = os.waitstatus_to_exitcode(status)
     run = StudyRun(script.stem, time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
-                   usage.ru_maxrss / 1024, float(environment["TRANSPORTBENCH_MEMORY_GIB"]), process.returncode)
+                   usage.ru_maxrss / 1024, float(environment[MEMORY_ENVIRONMENT]), process.returncode)
     print(f"finish {run.name}: {run.wall_s / 60:.1f} min wall, {run.cpu_s / 60:.1f} min CPU, {run.status}",
           flush=True)
     return run

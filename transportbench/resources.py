@@ -37,6 +37,8 @@ DEFAULT_MEMORY_FRACTION = 0.5
 """Share of the physical memory a single solve may plan to use when no budget is set."""
 MEMORY_ENVIRONMENT = "TRANSPORTBENCH_MEMORY_GIB"
 THREADS_ENVIRONMENT = "TRANSPORTBENCH_BLAS_THREADS"
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""Environment variables that size the BLAS/OpenMP thread pools of a new process (set before it starts)."""
 
 _budget_override: ContextVar[float | None] = ContextVar("memory_budget_gib", default=None)
 _process_threads: int | None = None
