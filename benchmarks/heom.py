@@ -47,7 +47,7 @@ def _run_task(task: dict) -> dict:
     import numpy as np
 
     from transportbench.model import Band, Machine
-    from transportbench.observables import concurrence, reduced_state
+    from transportbench.observables import concurrence
 
     machine = Machine.w_machine(3) if task["machine"] == "w3" else Machine.triple_dot()
     if task["kind"] == "heom":  # one hierarchy per solve: Lorentzian leads of half-width 3 × the energy scale
@@ -71,7 +71,7 @@ def _run_task(task: dict) -> dict:
     rho = np.asarray(result.rho)
     return {"wall": wall, "cpu": cpu, "peak_mib": _peak_mib(), "baseline_mib": baseline,
             "rho": [rho.real.tolist(), rho.imag.tolist()],
-            "concurrence": concurrence(reduced_state(rho, result.occupations, [0, 1])),
+            "concurrence": concurrence(result.reduced_state([0, 1])),
             "current": result.particle_currents["hot"], "notes": list(result.health.notes),
             "status": result.health.status(), "residual": result.health.residual}
 

@@ -126,7 +126,7 @@ def worker_ours(n: int, restricted: bool, solver: str, repeat: int, out: Path) -
         "solver": result.options["solver"], "residual": result.health.residual,
         "min_eigenvalue": result.health.min_eigenvalue, "trace_error": result.health.trace_error,
         "converged": bool(result.health.converged), "notes": list(result.health.notes),
-        "fidelity": fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1))),
+        "fidelity": fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)), result.model),
     }
     np.savez(out, rho=result.rho, occupations=result.occupations, info=json.dumps(info))
 

@@ -40,7 +40,7 @@ from table_format import markdown_table
 
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.model import Band, Machine
-from transportbench.observables import concurrence, reduced_state
+from transportbench.observables import concurrence
 from transportbench.result import Result
 from transportbench.samples import random_triple_dots
 
@@ -64,7 +64,7 @@ def timed(solve: Callable[[], Result], repeat: int) -> tuple[Result, float, floa
 
 def concurrence_01(result: Result) -> float:
     """Concurrence of qubits 0 and 1."""
-    return concurrence(reduced_state(result.rho, result.occupations, [0, 1]))
+    return concurrence(result.reduced_state([0, 1]))
 
 
 def row(machine_name: str, result: Result, settings: str, wall: float, cpu: float) -> tuple[str, ...]:

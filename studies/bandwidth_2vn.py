@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from transportbench.backends import heom, qmeq
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.observables import concurrence, reduced_state
+from transportbench.observables import concurrence
 from transportbench.reporting import results_folder, save, study_arguments
 
 QUANTITIES = ("concurrence", "I_hot", "JE_hot")
@@ -50,7 +50,7 @@ addition energy (ε + 2U + 2g = 31.1), where an expansion in E/D (E up to 31) do
 # ------------------------------------------------------------------------------------------ solves
 def observables(result) -> dict[str, float]:
     """C(0,1), the hot particle current and the hot energy current of a Result."""
-    return {"concurrence": concurrence(reduced_state(result.rho, result.occupations, [0, 1])),
+    return {"concurrence": concurrence(result.reduced_state([0, 1])),
             "I_hot": result.particle_currents["hot"], "JE_hot": result.energy_currents["hot"]}
 
 

@@ -25,7 +25,8 @@ def main() -> None:
         machine = Machine.triple_dot(gamma_hot=gamma, gamma_cold=gamma, ideal_limit=True)
         evolution = local.evolve(machine, times)
         current[i] = (evolution.energy_currents["hot"] - evolution.energy_currents["cold"]) / 2  # J = (Q1 − Q3)/2
-        fidelities[i] = [fidelity(rho, evolution.occupations, dark_state(0.05, 0.05)) for rho in evolution.states]
+        dark = dark_state(0.05, 0.05)
+        fidelities[i] = [fidelity(rho, evolution.occupations, dark, evolution.model) for rho in evolution.states]
         relaxation.append(1 / local.relaxation_rate(machine))
         print(f"gamma = {gamma:g}: relaxation time 1/gap = {relaxation[-1]:.0f} (1/ε), "
               f"F(t_end) = {fidelities[i, -1]:.6f}")

@@ -60,13 +60,14 @@ def solve_lorentzian(machine: Machine, width: float, pade: int, depth: int) -> d
     Returns
     -------
     dict
-        ``rho``, ``occupations``, ``concurrence``, ``I_hot`` (particle current from the hot lead, energy
-        units), ``JE_hot`` (energy current, energy² units), ``ados``, ``seconds``.
+        ``rho``, ``occupations``, ``model`` (the particle model of ``rho``), ``concurrence``, ``I_hot``
+        (particle current from the hot lead, energy units), ``JE_hot`` (energy current, energy² units),
+        ``ados``, ``seconds``.
     """
     result = heom.solve_steady(machine.with_band(Band.lorentzian(width)),
                                heom.HeomOptions(pade=pade, depth=depth, converge=False))
-    return {"rho": result.rho, "occupations": result.occupations,
-            "concurrence": concurrence(reduced_state(result.rho, result.occupations, [0, 1])),
+    return {"rho": result.rho, "occupations": result.occupations, "model": result.model,
+            "concurrence": concurrence(result.reduced_state([0, 1])),
             "I_hot": result.particle_currents["hot"], "JE_hot": result.energy_currents["hot"],
             "ados": result.stats["ados"], "seconds": result.seconds}
 
@@ -81,7 +82,7 @@ def extrapolate(solves: list[dict[str, object]], widths: list[float]) -> dict[st
     weights = [np.prod([-x[j] / (x[i] - x[j]) for j in range(len(x)) if j != i]) for i in range(len(x))]
     rho = sum(w * s["rho"] for w, s in zip(weights, solves, strict=True))
     out = {name: float(sum(w * s[name] for w, s in zip(weights, solves, strict=True))) for name in ("I_hot", "JE_hot")}
-    out["concurrence"] = concurrence(reduced_state(rho, solves[0]["occupations"], [0, 1]))
+    out["concurrence"] = concurrence(reduced_state(rho, solves[0]["occupations"], [0, 1], solves[0]["model"]))
     return out
 
 

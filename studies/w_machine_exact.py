@@ -38,6 +38,7 @@ from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.reporting import results_folder, save, study_arguments
+from transportbench.result import Result
 
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 G = 0.05
@@ -58,9 +59,9 @@ def detuned_arms(machine: Machine, delta: float) -> Machine:
     return machine.replace(energies=tuple(energies))
 
 
-def w_fidelity(rho: np.ndarray, occupations: np.ndarray, n: int) -> float:
-    """⟨W_n|ρ|W_n⟩ (equal couplings)."""
-    return fidelity(rho, occupations, w_state([(G, G)] * (n - 1)))
+def w_fidelity(result: Result, n: int) -> float:
+    """⟨W_n|ρ|W_n⟩ (equal couplings) of a result, read in its particle model."""
+    return fidelity(result.rho, result.occupations, w_state([(G, G)] * (n - 1)), result.model)
 
 
 # ------------------------------------------------------------------------------------------ the bath
@@ -222,7 +223,7 @@ def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tup
 
     def evaluate(delta: float) -> tuple[float, float]:
         result = heom.solve_steady(on_band(detuned_arms(machine, delta), setting), options)
-        return w_fidelity(result.rho, result.occupations, n), float(result.particle_currents["hot"])
+        return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 
 
@@ -232,7 +233,7 @@ def first_order_evaluator(machine: Machine, approach: str, **options) -> Callabl
 
     def evaluate(delta: float) -> tuple[float, float]:
         result = solve(detuned_arms(machine, delta), approach, **options)
-        return w_fidelity(result.rho, result.occupations, n), float(result.particle_currents["hot"])
+        return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 
 

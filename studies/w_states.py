@@ -33,7 +33,7 @@ AT_FIXED = {"U": 20.0, "mu_hot": 8.0}
 
 def w_fidelity(machine: Machine, n: int) -> float:
     result = local.solve_steady(machine)
-    return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)))
+    return fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)), result.model)
 
 
 def fidelities(n: int, **parameters: float) -> tuple[list[float], list[float]]:

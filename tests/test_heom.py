@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 from scipy.integrate import quad_vec
+from textbook import lorentzian_green
 
 from transportbench.model import Band, Machine, Reservoir
-from transportbench.observables import concurrence, populations, reduced_state
+from transportbench.observables import concurrence, populations
 from transportbench.resources import ResourceBudgetError, blas_threads, memory_budget
 from transportbench.thermal import fermi
 
@@ -33,33 +34,13 @@ FIG3 = Machine.triple_dot(band=LORENTZ)
 """The Fig. 3 point on Lorentzian leads of half-width 93.3 (3 × the energy scale): one hierarchy per solve."""
 
 
-def _lorentzian_self_energy(omega: float, reservoir: Reservoir, width: float) -> complex:
-    """Σ_r(ω) = (Γ W / 2) / (ω − μ + iW): −2 Im Σ_r = Γ W² / ((ω − μ)² + W²), QuTiP's J(ω)."""
-    return reservoir.rate * width / 2 / (omega - reservoir.chemical_potential + 1j * width)
-
-
-def _green(machine: Machine, omega: float, width: float) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Retarded G(ω) of the single-particle chain and Γ_r(ω) as matrices on the dots."""
-    n = machine.n_qubits
-    h = np.diag(machine.energies).astype(complex)
-    for (i, j), g in machine.couplings:
-        h[i, j] = h[j, i] = g
-    broadenings = []
-    for reservoir in machine.reservoirs:
-        sigma = np.zeros((n, n), dtype=complex)
-        sigma[reservoir.qubit, reservoir.qubit] = _lorentzian_self_energy(omega, reservoir, width)
-        h = h + sigma
-        broadenings.append(-2 * sigma.imag)
-    return np.linalg.inv(omega * np.eye(n) - h), broadenings
-
-
 def _landauer(machine: Machine, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact ⟨c_j† c_i⟩ (matrix [i, j]), particle and energy current into the chain from each lead."""
     n = machine.n_qubits
     left, right = machine.reservoirs
 
     def integrand(omega: float) -> np.ndarray:
-        g, (gamma_l, gamma_r) = _green(machine, omega, width)
+        g, (gamma_l, gamma_r) = lorentzian_green(machine, omega, width)
         f = [float(fermi(omega, r.chemical_potential, r.temperature)) for r in machine.reservoirs]
         lesser = g @ (f[0] * gamma_l + f[1] * gamma_r) @ g.conj().T  # −i G^< = G Σ_r f_r Γ_r G†
         transmission = np.trace(gamma_l @ g @ gamma_r @ g.conj().T).real
@@ -195,7 +176,7 @@ def test_fig3_point_converges_within_tolerances() -> None:
     notes = "\n".join(result.health.notes)
     assert "error estimate from the Padé terms" in notes and "error estimate from the depth" in notes
     assert "final: W=93.3, pade=10, depth=3" in notes
-    pair = concurrence(reduced_state(result.rho, result.occupations, [0, 1]))
+    pair = concurrence(result.reduced_state([0, 1]))
     assert 0.97 < pair < 0.99  # 2vN (D = 93.3) gives 0.980, 1vN 0.991
     assert result.particle_currents["hot"] == pytest.approx(1.62e-4, rel=0.02)
 

@@ -17,7 +17,6 @@ from transportbench.observables import (
     dark_state,
     fidelity,
     populations,
-    reduced_state,
     w_state,
 )
 from transportbench.occupation import full_basis
@@ -25,7 +24,7 @@ from transportbench.thermal import fermi
 
 
 def c12(result):
-    return concurrence(reduced_state(result.rho, result.occupations, [0, 1]))
+    return concurrence(result.reduced_state([0, 1]))
 
 
 def assert_healthy(result, tolerance=1e-9):
@@ -43,12 +42,12 @@ def test_ideal_limit_gives_the_dark_state_with_zero_current(g13, g23, gamma_hot,
                                  T_hot=temperature, T_cold=temperature, ideal_limit=True)
     result = local.solve_steady(machine)
     assert_healthy(result)
-    assert fidelity(result.rho, result.occupations, dark_state(g13, g23)) == pytest.approx(1.0, abs=1e-10)
+    assert fidelity(result.rho, result.occupations, dark_state(g13, g23), result.model) == pytest.approx(1.0, abs=1e-10)
     for name in ("hot", "cold"):
         assert abs(result.energy_currents[name]) < 1e-12
         assert abs(result.particle_currents[name]) < 1e-12
     expected_c = 2 * g13 * g23 / (g13**2 + g23**2)  # concurrence of cos θ|10⟩ − sin θ|01⟩ is |sin 2θ|
-    pair = reduced_state(result.rho, result.occupations, [0, 1])
+    pair = result.reduced_state([0, 1])
     assert concurrence_x_state(pair) == pytest.approx(expected_c, abs=1e-10)
     assert c12(result) == pytest.approx(expected_c, abs=1e-7)  # Wootters: √ of round-off zeros ~ 1e-8
 
@@ -60,7 +59,7 @@ def test_ideal_limit_is_independent_of_the_finite_parameters():
     assert np.abs(a.rho - b.rho).max() < 1e-12
     # ... while away from the limit the same finite values give a mixed state
     mixed = local.solve_steady(Machine.triple_dot(U=2.0, mu_hot=1.5))
-    assert fidelity(mixed.rho, mixed.occupations, dark_state(0.05, 0.05)) < 0.9
+    assert fidelity(mixed.rho, mixed.occupations, dark_state(0.05, 0.05), mixed.model) < 0.9
 
 
 @pytest.mark.parametrize("n", [3, 4])
@@ -70,7 +69,7 @@ def test_w_machine_ideal_limit_zero_temperature_sinks(n):
     result = local.solve_steady(machine)
     assert_healthy(result)
     assert len(result.occupations) == 2 * n  # only the vacuum and single excitations are reachable
-    assert fidelity(result.rho, result.occupations, w_state(couplings)) == pytest.approx(1.0, abs=1e-10)
+    assert fidelity(result.rho, result.occupations, w_state(couplings), result.model) == pytest.approx(1.0, abs=1e-10)
     assert all(abs(q) < 1e-12 for q in result.energy_currents.values())
 
 
@@ -93,7 +92,7 @@ def test_w_machine_warm_sinks_break_the_w_state(n):
     for t_sink in (0.05, 0.3, 1.0):
         result = local.solve_steady(Machine.w_machine(n, ideal_limit=True, T_sink=t_sink))
         assert_healthy(result)
-        fidelities.append(fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1))))
+        fidelities.append(fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * (n - 1)), result.model))
     assert fidelities[0] > 0.9999
     assert fidelities[0] > fidelities[1] > fidelities[2]
     assert fidelities[2] < 0.5
@@ -102,7 +101,8 @@ def test_w_machine_warm_sinks_break_the_w_state(n):
 def test_triple_dot_dark_state_survives_warm_sink():
     """N = 2 is different: the sink's partners are both entangled qubits, so any T works (paper)."""
     result = local.solve_steady(Machine.w_machine(2, ideal_limit=True, T_sink=3.0))
-    assert fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)])) == pytest.approx(1.0, abs=1e-10)
+    target = w_state([(0.05, 0.05)])
+    assert fidelity(result.rho, result.occupations, target, result.model) == pytest.approx(1.0, abs=1e-10)
 
 
 # ------------------------------------------------------------------------------- paper's Fig. 3
@@ -278,7 +278,7 @@ def test_dynamics_from_vacuum_fig2_initial_current_and_fidelity():
     machine = Machine.triple_dot(gamma_hot=gamma, gamma_cold=gamma, ideal_limit=True)
     evolution = local.evolve(machine, np.linspace(0, 10000, 21))
     assert evolution.energy_currents["hot"][0] == pytest.approx(gamma * 1.0)  # |000⟩ is filled at rate γ, ε = 1
-    infidelity = 1 - np.array([fidelity(rho, evolution.occupations, dark_state(0.05, 0.05))
+    infidelity = 1 - np.array([fidelity(rho, evolution.occupations, dark_state(0.05, 0.05), evolution.model)
                                for rho in evolution.states])
     assert infidelity[0] == 1.0 and infidelity[-1] < 1e-5
     late_decay_rate = np.log(infidelity[-3] / infidelity[-1]) / (evolution.times[-1] - evolution.times[-3])

@@ -12,7 +12,7 @@ from textbook import site as textbook_site
 
 from transportbench.backends import local
 from transportbench.model import Machine, Reservoir
-from transportbench.observables import concurrence, populations, reduced_state
+from transportbench.observables import concurrence, populations
 from transportbench.resources import ResourceBudgetError, memory_budget
 from transportbench.thermal import fermi
 
@@ -121,7 +121,7 @@ def test_resolved_patterns_reproduce_eq2_and_the_paper_concurrence():
     """
     machine = Machine.triple_dot(U=15.0, mu_hot=8.0)
     result = local.solve_steady(machine)
-    assert concurrence(reduced_state(result.rho, result.occupations, [0, 1])) == pytest.approx(
+    assert concurrence(result.reduced_state([0, 1])) == pytest.approx(
         0.9934473418244352, abs=1e-10)
     separated = steady_state_of(dense_kossakowski_liouvillian(machine, width_per_rate=1e-3))
     full = local.solve_steady(machine, basis="full")

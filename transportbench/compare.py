@@ -135,7 +135,9 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
     Returns
     -------
     xarray.Dataset
-        Dimensions ``approach``, ``reservoir`` and ``qubit``. Variables: one per figure (default
+        Dimensions ``approach``, ``reservoir`` and ``qubit``. Variables: ``model`` (the particle model each
+        approach solved: ``qubit`` for spins, ``fermion`` for fermionic modes, whose reduced states are the
+        fermionic partial trace, independent of the Jordan–Wigner order), one per figure (default
         ``concurrence`` of qubits 0 and 1, ``fidelity`` with the ideal state, ``sink_population``), ``population``,
         ``particle_current`` and ``energy_current`` per reservoir (into the system > 0), health figures
         (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``, ``unique``,
@@ -204,6 +206,9 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
 
     dataset = xr.Dataset(
         {
+            "model": ("approach", np.array([solved_model(machine, spec) for spec in approaches]).astype(str),
+                      {"long_name": "particle model solved: qubit (spins) or fermion (modes; reduced states by the "
+                                    "fermionic partial trace, independent of the string order)"}),
             **{figure.name: ("approach", np.array(column(figure.name), float),
                              {"long_name": figure.long_name, "units": figure.units}) for figure in figures},
             "population": (("approach", "qubit"), stacked("populations", n_qubits), {"long_name": "<n_i>"}),
@@ -237,6 +242,16 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
     if REFERENCE in approaches:
         dataset = with_deviations(dataset, REFERENCE)
     return dataset
+
+
+def solved_model(machine: Machine, spec: str) -> str:
+    """``"qubit"`` or ``"fermion"``: the particle model the approach ``spec`` solves ``machine`` in.
+
+    The local equation solves the machine's own ``statistics``; QmeQ and HEOM always solve fermions. Qubit and
+    fermion rows of one table compare two models (spins against modes); ``machine.replace(statistics="fermion")``
+    puts the local equation in the exact reference's model.
+    """
+    return get_backend(split_approach(spec)[0]).CAPABILITIES.solved_statistics(machine)
 
 
 def with_deviations(dataset: xr.Dataset, reference: str) -> xr.Dataset:
@@ -276,7 +291,7 @@ def format_table(dataset: xr.Dataset) -> str:
     reservoirs = [str(r) for r in dataset.reservoir.values]
     figures = _figure_names(dataset)
     deviations = "current_error" in dataset
-    header = ["approach", *(HEADERS.get(name, name) for name in figures)] + [f"Q_{r}" for r in reservoirs] \
+    header = ["approach", "model", *(HEADERS.get(name, name) for name in figures)] + [f"Q_{r}" for r in reservoirs] \
         + [f"I_{r}" for r in reservoirs] \
         + ([f"Δ{HEADERS.get(name, name)}" for name in figures] + ["ΔI/I"] if deviations else []) \
         + ["min eig", "σ", "time [s]", "status"]
@@ -286,7 +301,7 @@ def format_table(dataset: xr.Dataset) -> str:
         status = str(row.status.values)
         if str(row.warnings.values):
             status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
-        cells = [str(spec), *(f"{float(row[name]):.6g}" for name in figures)]
+        cells = [str(spec), str(row.model.values), *(f"{float(row[name]):.6g}" for name in figures)]
         cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
         cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
         if deviations:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from transportbench.model import Machine
-from transportbench.observables import SparseKet, concurrence, fidelity, populations, reduced_state, w_state
+from transportbench.observables import SparseKet, concurrence, fidelity, populations, w_state
 from transportbench.result import Result
 from transportbench.validation import integer
 
@@ -67,7 +67,11 @@ def sink_qubits(machine: Machine) -> list[int]:
 
 @dataclass(frozen=True)
 class Concurrence:
-    """Wootters' concurrence of the reduced state of qubits ``first`` and ``second`` (0-based)."""
+    """Wootters' concurrence of the reduced state of qubits ``first`` and ``second`` (0-based).
+
+    The reduced state is the result's physical one (:meth:`Result.reduced_state`): the plain partial trace
+    for spins, the fermionic partial trace for a fermion model (independent of the Jordan–Wigner order).
+    """
 
     first: int = 0
     second: int = 1
@@ -89,12 +93,15 @@ class Concurrence:
         """C of the pair in ``result`` (NaN if the machine has fewer qubits)."""
         if max(self.first, self.second) >= result.machine.n_qubits:
             return float("nan")
-        return concurrence(reduced_state(result.rho, result.occupations, [self.first, self.second]))
+        return concurrence(result.reduced_state([self.first, self.second]))
 
 
 @dataclass(frozen=True)
 class Fidelity:
-    """⟨ψ|ρ|ψ⟩ with ``target`` (default: the machine's ideal state, :func:`target_state`; NaN if it has none)."""
+    """⟨ψ|ρ|ψ⟩ with ``target`` (default: the machine's ideal state, :func:`target_state`; NaN if it has none).
+
+    For a fermion-model result the target's amplitudes are read in its own ``SparseKet.order``.
+    """
 
     target: SparseKet | None = None
     name: str = "fidelity"
@@ -110,7 +117,7 @@ class Fidelity:
         state = self.target if self.target is not None else target_state(result.machine)
         if state is None or state.occupations.shape[1] != result.machine.n_qubits:
             return float("nan")
-        return fidelity(result.rho, result.occupations, state)
+        return fidelity(result.rho, result.occupations, state, result.model)
 
 
 @dataclass(frozen=True)

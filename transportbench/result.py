@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from transportbench import TransportbenchWarning
-from transportbench.model import Machine
+from transportbench.model import STATISTICS, Machine, Statistics
+from transportbench.observables import ParticleModel, reduced_state
 from transportbench.options import SolverOptions
 
 PHYSICAL_TOLERANCE = 1e-8
@@ -204,6 +205,10 @@ class Result:
         Trace, hermiticity, positivity, residual and convergence.
     stats : mapping
         Solver statistics: sizes, iterations, grids, error estimates, BLAS threads (backend-specific keys).
+    statistics : {"qubit", "fermion"}
+        The particle model the backend solved (default: ``machine.statistics``; the fermion-only backends
+        record ``"fermion"`` for every machine). With ``machine.order`` it fixes :attr:`model`, and so how
+        a reduced state is taken.
     """
 
     machine: Machine
@@ -216,8 +221,13 @@ class Result:
     seconds: float = float("nan")
     health: Health | None = None
     stats: Mapping[str, Any] = field(default_factory=dict)
+    statistics: Statistics | None = None
 
     def __post_init__(self) -> None:
+        if self.statistics is None:
+            object.__setattr__(self, "statistics", self.machine.statistics)
+        elif self.statistics not in STATISTICS:
+            raise ValueError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
         for name in ("particle_currents", "energy_currents", "stats"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         if not isinstance(self.options, SolverOptions):
@@ -226,9 +236,23 @@ class Result:
             figures = thermodynamics(self.machine, self.particle_currents, self.energy_currents)
             object.__setattr__(self, "health", dataclasses.replace(self.health, **figures))
 
+    @property
+    def model(self) -> ParticleModel:
+        """The particle model of ``rho``: spins, or fermions in the string order ``machine.order``."""
+        return ParticleModel(self.statistics, self.machine.order)
+
+    def reduced_state(self, qubits: Sequence[int]) -> np.ndarray:
+        """The physical reduced state of ``qubits``: :func:`~transportbench.observables.reduced_state` in :attr:`model`.
+
+        For a fermion model this is the fermionic partial trace, independent of the string order. Returns the
+        2^k × 2^k matrix in the standard order of ``qubits`` as listed (the first is the most significant bit).
+        """
+        return reduced_state(self.rho, self.occupations, qubits, self.model)
+
     def __repr__(self) -> str:
         currents = ", ".join(f"{name}={value:.4g}" for name, value in self.energy_currents.items())
-        return (f"Result(backend={self.backend!r}, qubits={self.machine.n_qubits}, basis states={len(self.rho)}, "
+        return (f"Result(backend={self.backend!r}, model={self.statistics}, qubits={self.machine.n_qubits}, "
+                f"basis states={len(self.rho)}, "
                 f"energy currents: {currents}, seconds={self.seconds:.3g}, health={self.health})")
 
 

@@ -70,6 +70,14 @@ class Capabilities:
         if not set(self.statistics) <= set(STATISTICS) or not set(self.bands) <= set(BAND_KINDS):
             raise ValueError(f"statistics must be among {STATISTICS} and bands among {BAND_KINDS}, got {self}")
 
+    def solved_statistics(self, machine: Machine) -> str:
+        """The particle model a solve of ``machine`` uses: the machine's own, or this backend's if it has only one.
+
+        A fermion-only backend solves a qubit machine as fermions (where :meth:`check` accepts it, the
+        Hamiltonians coincide; the states' reduced states are still those of fermionic modes).
+        """
+        return machine.statistics if machine.statistics in self.statistics else self.statistics[0]
+
     def check(self, machine: Machine, backend: str) -> list[str]:
         """ValueError naming the first feature of ``machine`` that ``backend`` cannot represent; returns notes."""
         if machine.ideal_limit and not self.ideal_limit:

@@ -56,9 +56,14 @@ import numpy as np
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities
 from transportbench.backends import heom_hierarchy as hierarchy_module
-from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
+from transportbench.backends.heom_solve import (
+    DEFAULT_MAX_ADOS,
+    Solve,
+    fermion_pair_concurrence,
+    hierarchy_bytes,
+    solve_hierarchy,
+)
 from transportbench.model import Machine, energy_scale
-from transportbench.observables import concurrence, reduced_state
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
 from transportbench.result import Result, assess
@@ -334,8 +339,7 @@ def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome]) -> _Extrapo
     solves = [outcome.final for outcome in outcomes]
     coarse = _richardson(solves[0], solves[1])
     fine = _richardson(solves[1], solves[2])
-    pair = concurrence(reduced_state(fine[0], full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
-        else math.nan
+    pair = fermion_pair_concurrence(machine, fine[0])
     floor = CURRENT_FLOOR * sum(r.rate for r in machine.reservoirs)
     current_error = max(float(np.max(np.abs(fine[1] - coarse[1]))) / max(float(np.max(np.abs(fine[1]))), floor),
                         float(np.max(np.abs(fine[2] - coarse[2])))
@@ -410,4 +414,5 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
         options=chosen, seconds=time.perf_counter() - start, stats=stats,
         health=assess(rho, residual=max(o.final.steady.residual for o in outcomes),
                       converged=all(o.converged for o in outcomes), notes=tuple(notes),
-                      unique=final.steady.unique))
+                      unique=final.steady.unique),
+        statistics="fermion")

@@ -15,7 +15,7 @@ import numpy as np
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends import heom_steady
 from transportbench.model import Machine
-from transportbench.observables import concurrence, reduced_state
+from transportbench.observables import ParticleModel, concurrence, reduced_state
 from transportbench.occupation import full_basis
 from transportbench.resources import blas_threads, check_memory
 
@@ -127,7 +127,17 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
                 steady = _direct_after(failure, machine, built, kept, tiers, pade, depth)
     rho = steady.vector[:n * n].reshape((n, n), order="F")
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
-    pair = concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1])) if machine.n_qubits > 1 \
-        else math.nan
+    pair = fermion_pair_concurrence(machine, rho)
     poles = hierarchy_module.compact_poles(machine, hierarchy_module.poles_per_lead(machine, pade))
     return Solve(poles, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
+
+
+def fermion_pair_concurrence(machine: Machine, rho: np.ndarray) -> float:
+    """C of modes 0 and 1 of a full-basis fermion state (fermionic partial trace in ``machine.order``; NaN for one dot).
+
+    The figure the convergence in Padé terms, depth and band width is judged on.
+    """
+    if machine.n_qubits < 2:
+        return math.nan
+    model = ParticleModel("fermion", machine.order)
+    return concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1], model))

@@ -50,6 +50,7 @@ from transportbench.backends.local_model import (
     sector_layout,
 )
 from transportbench.model import Machine
+from transportbench.observables import ParticleModel
 from transportbench.occupation import full_basis, lookup
 from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory
@@ -557,6 +558,11 @@ class Evolution:
     energy_currents: dict[str, np.ndarray]
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
+
+    @property
+    def model(self) -> ParticleModel:
+        """The particle model of the states: ``machine.statistics`` in the string order ``machine.order``."""
+        return ParticleModel(self.machine.statistics, self.machine.order)
 
 
 def initial_density_matrix(machine: Machine, state: Sequence[int] | np.ndarray | None) -> np.ndarray:

@@ -138,7 +138,7 @@ DEFAULT_RHO_TOL = 3e-4
 point the changes of max |Δρ_ij| and of C(0, 1) that the old tolerance (1e-3 on C) judged were in the ratio
 0.3–1.2 (iterations: 0.33; grid refinements 933 → 1867 → 3735 → 7473 points: 1.18, 0.48, 0.32), so 3e-4 on ρ
 bounds |ΔC| by about 1e-3 as before; there the current test binds first and the converged result (grid,
-iterations, C = 0.98045) is unchanged."""
+iterations, C) is unchanged."""
 DEFAULT_CURRENT_RTOL = 1e-2
 """Default 2vN tolerance on the currents (relative to the largest current of its kind)."""
 CURRENT_FLOOR = 1e-4
@@ -1025,4 +1025,5 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
         options=used, seconds=time.perf_counter() - start, stats=stats,
         health=assess(state.rho, residual=outcome.residual, converged=outcome.converged, notes=notes,
                       unique=outcome.unique),
+        statistics="fermion",
     )
