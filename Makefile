@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
 QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
 
-.PHONY: setup demo test lint bench studies clean
+.PHONY: setup demo test lint bench studies properties clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -48,3 +48,8 @@ studies: setup
 
 clean:
 	rm -rf $(VENV) build
+
+# the property tests with fresh random examples, many more than make test's fixed ones (failures are kept in
+# .hypothesis/ and replayed until fixed); not part of CI
+properties: setup
+	HYPOTHESIS_PROFILE=thorough $(PY) -m pytest -m property

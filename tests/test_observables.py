@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from property_examples import examples
 
 from transportbench.observables import (
     QUBITS,
@@ -70,7 +71,8 @@ def test_concurrence_of_known_states():
         assert concurrence_x_state(werner) == pytest.approx(max(0.0, (3 * p - 1) / 2), abs=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.property
+@settings(max_examples=examples(200))
 @given(populations_raw=st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4).filter(lambda p: sum(p) > 1e-3),
        inner=st.floats(0.0, 1.0), outer=st.floats(0.0, 1.0),
        phases=st.tuples(st.floats(0, 2 * np.pi), st.floats(0, 2 * np.pi)))
