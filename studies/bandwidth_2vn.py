@@ -61,7 +61,7 @@ def solve_2vn(machine: Machine, half_width: float, halvings: int, niter: int, ca
     With ``cache`` (a JSON file) a point solved before with the same settings is read from it, and a new one is
     added to it (minutes per point at large D: a rerun after an interruption resumes).
     """
-    key = f"D={half_width:g} halvings={halvings} niter={niter}"
+    key = f"D={half_width:g} halvings={halvings} niter={niter} reduced_state=fermionic"  # not the older plain trace
     stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
     if key in stored:
         return stored[key]

@@ -318,7 +318,9 @@ def part_key(name: str, settings: Settings) -> str:
               "qmeq:2vN at shifted resonance": ("sparse", "two_vn"),
               "heom": ("gammas", "pade", "depth_pade"), "heom at shifted resonance": ("gammas", "pade", "depth_pade"),
               "heom at exact resonance": ("sparse", "pade", "depth_pade", "resonance_pade", "precision", "grid")}
-    return repr({"part": name, "quick": settings.quick, **{f: getattr(settings, f) for f in fields[name]}})
+    # "reduced_state": parts cached before the fermionic partial trace hold string-ordered concurrences
+    return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic",
+                 **{f: getattr(settings, f) for f in fields[name]}})
 
 
 def cached_part(folder: Path, name: str, settings: Settings) -> xr.Dataset:

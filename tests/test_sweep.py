@@ -289,3 +289,17 @@ def test_one_vocabulary_for_constructors_sweeps_and_the_command_line():
     assert machine_from(arguments) == Machine.triple_dot(U=12.0, mu_hot=9.0, T_cold=0.5)
     with pytest.raises(ValueError, match="'mu_hot' and 'mu.hot' are the same parameter"):
         sweep(base, {"mu_hot": [1.0], "mu.hot": [2.0]}, progress=False)
+
+
+def test_a_sweep_file_of_an_earlier_version_is_computed_again(tmp_path, monkeypatch):
+    # files written before the fermionic partial trace have no "model" variable and string-ordered concurrences
+    path = tmp_path / "old.nc"
+    table = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False)
+    old = table.drop_vars("model").assign(concurrence=table.concurrence * 0 + 0.5)
+    old.to_netcdf(path, engine="h5netcdf")
+    calls = _counting_run_point(monkeypatch)
+    with pytest.warns(JournalWarning, match="earlier transportbench .*lacks model"):
+        again = sweep(Machine.triple_dot(), SMALL, ["local"], path=path, workers=1, progress=False)
+    assert len(calls) == 3
+    assert np.array_equal(again.concurrence.values, table.concurrence.values)
+    assert list(xr.load_dataset(path, engine="h5netcdf").model.values.ravel()) == ["qubit"] * 3

@@ -4,9 +4,11 @@ Units and conventions (used everywhere in the package)
 ------------------------------------------------------
 * ħ = k_B = 1. Energies (ε, g, U, μ, T, γ) share one unit of the user's choice (the paper uses
   ε = 1 GHz); times are in its inverse.
-* Qubit basis: computational states |n_1 n_2 … n_N⟩ with n_i ∈ {0, 1}; qubit 1 is the most
-  significant bit, so the index of a basis state is Σ_i n_i 2^(N−i).
+* Qubits are indexed from 0 (qubit 0 is the paper's qubit 1). Basis: computational states |n_0 n_1 … n_{N−1}⟩
+  with n_i ∈ {0, 1}; qubit 0 is the most significant bit, so the index of a basis state is Σ_i n_i 2^(N−1−i).
 * Currents are positive when they flow from a reservoir into the system.
+* A result's reduced states follow the model it solved (``Result.model``): the plain partial trace for spins,
+  the fermionic partial trace for fermionic dots (independent of the Jordan–Wigner order).
 """
 
 __version__ = "0.1.0"

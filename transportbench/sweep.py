@@ -462,6 +462,11 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     plan.output = Path(path)
     check_output_folder(plan.output)
     existing = _read_output(plan.output, key)
+    missing = sorted(set(template.data_vars) - set(existing.data_vars)) if existing is not None else []
+    if missing:  # written before these variables existed, e.g. before the fermionic partial trace (no "model")
+        warnings.warn(f"{plan.output} was written by an earlier transportbench (it lacks {', '.join(missing)}); "
+                      "its points are computed again and the file is replaced", JournalWarning, stacklevel=2)
+        existing = None
     if existing is not None and not count_failed_points(existing):
         plan.existing = existing
         return plan
