@@ -151,3 +151,16 @@ def test_random_triple_dots_are_seeded_and_inside_their_ranges():
         random_triple_dots(-1)
     with pytest.raises(ValueError, match="seed must be an integer"):
         random_triple_dots(3, seed=1.5)
+
+
+def test_large_w_machine_is_built_without_a_dense_coulomb_table() -> None:
+    # a dense N x N table of Python floats took 1.5 GiB at n = 5000; the sparse one grows with the pairs
+    import tracemalloc
+
+    tracemalloc.start()
+    machine = Machine.w_machine(2000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20
+    assert machine.coulomb_energy(0, 1) == 15.0 and machine.coulomb_energy(1, 2) == 0.0
+    assert machine.coulomb_partners(1) == (0, 2000)

@@ -62,7 +62,9 @@ def _machine_arguments(parser: argparse.ArgumentParser) -> None:
                        help="rate γ of each cold/sink reservoir (default 0.1)")
     group.add_argument("--ideal", action="store_true",
                        help="apply the ideal limit U, μ -> ∞ (paper Eq. 3) to the rates")
-    group.add_argument("--statistics", choices=("qubit", "fermion"), default="qubit", help="particle statistics")
+    group.add_argument("--statistics", choices=("qubit", "fermion"), default="qubit",
+                       help="particle model of the local equation: qubit (spins, the paper's; default) or fermion "
+                            "(spinless fermionic dots, the model QmeQ and HEOM always solve: like for like)")
 
 
 def machine_from(args: argparse.Namespace) -> Machine:

@@ -179,7 +179,7 @@ class Machine:
     statistics: Statistics = "qubit"
     order: tuple[int, ...] = ()
     ideal_limit: bool = False
-    _coulomb_matrix: tuple[tuple[float, ...], ...] = field(default=(), init=False, repr=False, compare=False)
+    _coulomb_by_qubit: tuple[Mapping[int, float], ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         energies = tuple(real(f"energies[{i}]", e) for i, e in enumerate(self.energies))
@@ -206,10 +206,11 @@ class Machine:
             raise ValueError(f"order must be a permutation of 0..{n - 1}, got {self.order!r}")
         object.__setattr__(self, "order", order)
         object.__setattr__(self, "ideal_limit", flag("ideal_limit", self.ideal_limit))
-        matrix = [[0.0] * n for _ in range(n)]
+        partners: list[dict[int, float]] = [{} for _ in range(n)]  # sparse: a W machine of 10^6 qubits stays small
         for (i, j), u in self.coulomb:
-            matrix[i][j] = matrix[j][i] = u
-        object.__setattr__(self, "_coulomb_matrix", tuple(map(tuple, matrix)))
+            if u != 0.0:
+                partners[i][j] = partners[j][i] = u
+        object.__setattr__(self, "_coulomb_by_qubit", tuple(partners))
 
     def _checked_reservoirs(self, n_qubits: int) -> Iterable[Reservoir]:
         names: set[str] = set()
@@ -246,11 +247,11 @@ class Machine:
 
     def coulomb_energy(self, i: int, j: int) -> float:
         """U_ij in energy units (0 for pairs without Coulomb interaction)."""
-        return self._coulomb_matrix[i][j]
+        return self._coulomb_by_qubit[i].get(j, 0.0)
 
     def coulomb_partners(self, qubit: int) -> tuple[int, ...]:
         """Qubits with a nonzero Coulomb energy to ``qubit``, in increasing order."""
-        return tuple(j for j, u in enumerate(self._coulomb_matrix[qubit]) if u != 0.0)
+        return tuple(sorted(self._coulomb_by_qubit[qubit]))
 
     @property
     def jordan_wigner_trivial(self) -> bool:
@@ -359,7 +360,7 @@ def energy_scale(machine: Machine) -> float:
     of adding or removing one electron) and over reservoirs of |μ| + ``FERMI_WINDOW`` × T; 31.1 at the Fig. 3
     point. The backends size their bands and grids with it.
     """
-    addition = [abs(energy) + sum(machine.coulomb_energy(k, q) for q in range(machine.n_qubits))
+    addition = [abs(energy) + sum(machine.coulomb_energy(k, q) for q in machine.coulomb_partners(k))
                 + sum(abs(g) for pair, g in machine.couplings if k in pair)
                 for k, energy in enumerate(machine.energies)]
     windows = [abs(r.chemical_potential) + FERMI_WINDOW * r.temperature for r in machine.reservoirs]
