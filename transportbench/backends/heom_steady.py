@@ -12,11 +12,13 @@ cut the Fig. 3 hierarchy at depth 3 about fivefold.
 
 The linear system
 -----------------
-One of ρ's diagonal equations is replaced by Tr ρ = 1 (they sum to zero, since the hierarchy conserves the
-trace), as QuTiP's ``steady_state`` does. ``"direct"`` factorises the reduced matrix with SuperLU (fill-
-reducing ordering ``permc_spec``, MMD on Aᵀ + A by default: much less fill than COLAMD here); ``"iterative"``
-runs GMRES preconditioned with an incomplete LU of the same matrix. Every solve is followed by the residual
-‖𝓛x‖ in the full generator; a direct solve gets up to ``REFINEMENTS`` steps of iterative refinement.
+The reduced hierarchy is trace-bordered (:mod:`transportbench.backends.steady_linalg`: one of ρ's diagonal
+equations replaced by Tr ρ = 1, as QuTiP's ``steady_state`` does). ``"direct"`` factorises it with SuperLU
+(fill-reducing ordering ``permc_spec``, MMD on Aᵀ + A by default: much less fill than COLAMD here) and gets
+up to ``REFINEMENTS`` steps of iterative refinement; ``"iterative"`` runs GMRES preconditioned by the exact
+shallow hierarchy (:func:`_tier_gmres`); ``"ilu"`` runs GMRES preconditioned by an incomplete LU. Which
+method a backend solve uses is chosen in :mod:`~transportbench.backends.heom_solve`, which builds the
+hierarchy and calls :func:`solve`. Every solve is followed by the residual ‖𝓛x‖ in the full generator.
 """
 
 from __future__ import annotations
@@ -29,16 +31,19 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from transportbench.backends.steady_linalg import (
+    DEGENERACY_CONDITION,
+    condition_estimate,
+    counted_gmres,
+    residual_norms,
+    trace_bordered,
+)
 from transportbench.result import SolveFailure
 
-DIRECT_LIMIT = 150_000
-"""``solver="auto"`` factorises directly up to this many reduced unknowns, and uses GMRES + ILU above."""
 REFINEMENTS = 3
 """Most iterative-refinement steps after a direct solve."""
 RESIDUAL_RTOL = 1e-11
 """A solve is accepted when ‖𝓛x‖ ≤ RESIDUAL_RTOL × ‖𝓛‖₁ × ‖x‖ (here ‖x‖ ≥ ‖ρ‖ ≈ 1)."""
-CONDITION_LIMIT = 1e13
-"""A one-norm condition estimate beyond this counts as a singular system: the steady state is not unique."""
 BASE_DEPTH = 2
 """The shallow hierarchy that the iterative solve factorises exactly (see :func:`_tier_gmres`)."""
 GMRES_RESTART = 60
@@ -138,23 +143,7 @@ class SteadyState:
         """True when the condition estimate shows a nonsingular system, False when singular, None unknown."""
         if math.isnan(self.condition):
             return None
-        return bool(self.condition < CONDITION_LIMIT)
-
-
-def _with_trace_row(matrix: sp.csr_matrix, trace_columns: np.ndarray, row: int) -> sp.csr_matrix:
-    """``matrix`` with equation ``row`` replaced by Σ_{j in trace_columns} x_j = 1."""
-    keep = np.ones(matrix.shape[0])
-    keep[row] = 0.0
-    trace = sp.csr_matrix((np.ones(len(trace_columns)), (np.full(len(trace_columns), row), trace_columns)),
-                          shape=matrix.shape)
-    return (sp.diags(keep) @ matrix + trace).tocsc()
-
-
-def _condition(lu: spla.SuperLU, matrix: sp.csc_matrix) -> float:
-    size = matrix.shape[0]
-    inverse = spla.LinearOperator((size, size), matvec=lu.solve, rmatvec=lambda y: lu.solve(y, trans="H"),
-                                  dtype=complex)
-    return float(spla.norm(matrix, 1) * spla.onenormest(inverse))
+        return bool(self.condition < DEGENERACY_CONDITION)
 
 
 def _direct(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str, estimate_condition: bool) -> tuple[
@@ -166,24 +155,20 @@ def _direct(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str, estimate_co
         x = x + correction
         if np.linalg.norm(correction) <= 1e-15 * np.linalg.norm(x):
             break
-    condition = _condition(lu, matrix) if estimate_condition else math.nan
+    condition = condition_estimate(matrix, lu) if estimate_condition else math.nan
     fill = (lu.L.nnz + lu.U.nnz) / max(matrix.nnz, 1)
     return x, f"direct SuperLU ({permc_spec}, fill {fill:.0f}x)", condition
 
 
 def _gmres(matrix: sp.csc_matrix, rhs: np.ndarray, preconditioner: spla.LinearOperator, x0: np.ndarray,
            what: str) -> tuple[np.ndarray, int]:
-    count = [0]
-
-    def callback(_residual: float) -> None:
-        count[0] += 1
-
-    x, info = spla.gmres(matrix, rhs, x0=x0, M=preconditioner, rtol=GMRES_RTOL, atol=0.0, restart=GMRES_RESTART,
-                         maxiter=GMRES_MAXITER, callback=callback, callback_type="pr_norm")
+    """GMRES to ``GMRES_RTOL``; the solution and its iterations, or SteadyStateError naming the preconditioner."""
+    x, info, iterations = counted_gmres(matrix, rhs, preconditioner, rtol=GMRES_RTOL, restart=GMRES_RESTART,
+                                        maxiter=GMRES_MAXITER, x0=x0)
     if info != 0:
-        raise SteadyStateError(f"GMRES preconditioned by {what} did not converge ({count[0]} iterations, info "
+        raise SteadyStateError(f"GMRES preconditioned by {what} did not converge ({iterations} iterations, info "
                                f"{info}) on {matrix.shape[0]} unknowns; try solver='direct'")
-    return x, count[0]
+    return x, iterations
 
 
 def _ilu_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str) -> tuple[np.ndarray, str, float]:
@@ -263,9 +248,7 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
     trace_columns = np.searchsorted(kept, diagonal)
     if not np.array_equal(kept[trace_columns], diagonal):
         raise ValueError("the kept unknowns must include every diagonal element of ρ")
-    matrix = _with_trace_row(reduced, trace_columns, int(trace_columns[0]))
-    rhs = np.zeros(matrix.shape[0], dtype=complex)
-    rhs[trace_columns[0]] = 1.0
+    matrix, rhs = trace_bordered(reduced, trace_columns)
     if method == "direct":
         x, label, condition = _direct(matrix, rhs, permc_spec, estimate_condition)
     elif method == "iterative" and tiers.max() > 0:
@@ -281,9 +264,7 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
 
 def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method: str, condition: float,
              seconds: float) -> SteadyState:
-    residual = float(np.linalg.norm(generator @ vector))
-    scale = float(spla.norm(generator, 1)) * float(np.linalg.norm(vector))
-    relative = residual / scale if scale > 0 else math.inf
+    residual, relative = residual_norms(generator, vector)
     if not relative <= RESIDUAL_RTOL or not np.all(np.isfinite(vector)):
         raise SteadyStateError(f"the HEOM steady state failed its residual check: ||Lx|| = {residual:.3g} "
                                f"(relative {relative:.3g} > {RESIDUAL_RTOL:g}) after {method} on {unknowns} "

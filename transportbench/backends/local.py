@@ -49,6 +49,13 @@ from transportbench.backends.local_model import (
     make_basis,
     sector_layout,
 )
+from transportbench.backends.steady_linalg import (
+    DEGENERACY_CONDITION,
+    condition_estimate,
+    counted_gmres,
+    residual_norms,
+    trace_bordered,
+)
 from transportbench.model import Machine
 from transportbench.observables import ParticleModel
 from transportbench.occupation import full_basis, lookup
@@ -68,9 +75,6 @@ DEFAULT_RTOL = 1e-12
 """Default relative residual of GMRES."""
 DEFAULT_MAXITER = 50
 """Default GMRES restarts."""
-DEGENERACY_CONDITION = 1e13
-"""1-norm condition number of the bordered steady-state system above which the zero eigenvalue of 𝓛
-is taken to be degenerate (more than one steady state)."""
 
 
 class SolverConvergenceWarning(TransportbenchWarning):
@@ -308,7 +312,7 @@ def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **set
         kets, bras = sector.element_indices()
         energy_gap = model.level_energies[kets] - model.level_energies[bras]
         kernel = _solve_kernel(generator, sector, energy_gap, used)
-        residual = float(np.linalg.norm(generator @ kernel.vector))
+        residual = residual_norms(generator, kernel.vector)[0]
         particle, energy = _currents(model, sector, terms, kernel.vector[None, :])
     notes = [*kernel.notes, f"ΔN = 0 sector of {sector.size} elements; {count} BLAS thread(s)"]
     unique = _uniqueness(machine, model, kernel.singular, notes)
@@ -352,23 +356,9 @@ def default_secular_window(machine: Machine) -> float:
 
 
 def _bordered(generator: sp.csr_matrix, sector: Sector) -> tuple[sp.csc_matrix, np.ndarray]:
-    """𝓛 with the first population equation replaced by the trace condition, and its right-hand side.
-
-    It is singular exactly when the zero eigenvalue of 𝓛 is degenerate (a traceless stationary X solves
-    it with zero right-hand side), so its conditioning measures the uniqueness of the steady state.
-    """
+    """𝓛 with its first population equation replaced by the trace condition (:func:`.steady_linalg.trace_bordered`)."""
     kets, bras = sector.element_indices()
-    diagonal = np.flatnonzero(kets == bras)
-    replaced = diagonal[0]
-    keep = np.ones(sector.size)
-    keep[replaced] = 0.0
-    trace_row = sp.csr_matrix((np.ones(len(diagonal)), (np.zeros(len(diagonal), int), diagonal)),
-                              shape=(1, sector.size))
-    unit = sp.csr_matrix(([1.0], ([replaced], [0])), shape=(sector.size, 1))
-    matrix = (sp.diags(keep) @ generator + unit @ trace_row).tocsc()
-    rhs = np.zeros(sector.size, dtype=complex)
-    rhs[replaced] = 1.0
-    return matrix, rhs
+    return trace_bordered(generator, np.flatnonzero(kets == bras))
 
 
 def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarray, options: LocalOptions) -> _Kernel:
@@ -380,7 +370,7 @@ def _solve_kernel(generator: sp.csr_matrix, sector: Sector, energy_gap: np.ndarr
     except RuntimeError as error:  # SuperLU reports an exactly singular matrix
         return _degenerate(generator, sector, [], f"sparse LU failed ({error})")
     vector = factor.solve(rhs)
-    condition = _condition_estimate(matrix, factor)
+    condition = condition_estimate(matrix, factor)
     notes = [f"direct sparse LU; 1-norm condition estimate {condition:.2e}"]
     if not (np.isfinite(vector).all() and condition <= DEGENERACY_CONDITION):  # NaN counts as singular
         return _degenerate(generator, sector, notes, f"condition estimate {condition:.2e}")
@@ -451,16 +441,8 @@ def _incomplete_lu(block: sp.csc_matrix) -> spla.SuperLU:
 
 def _gmres(matrix: sp.csc_matrix, rhs: np.ndarray, operator: spla.LinearOperator, tol: float,
            restarts: int) -> tuple[np.ndarray, int, int]:
-    """Restarted GMRES; returns the solution, SciPy's info and the number of inner iterations."""
-    iterations = 0
-
-    def count(_residual: float) -> None:
-        nonlocal iterations
-        iterations += 1
-
-    vector, info = spla.gmres(matrix, rhs, M=operator, rtol=tol, atol=0.0, restart=GMRES_RESTART, maxiter=restarts,
-                              callback=count, callback_type="pr_norm")
-    return vector, info, iterations
+    """Restarted GMRES of ``GMRES_RESTART`` steps per cycle; returns the solution, SciPy's info and the iterations."""
+    return counted_gmres(matrix, rhs, operator, rtol=tol, restart=GMRES_RESTART, maxiter=restarts)
 
 
 PROBE_RTOL = 1e-6
@@ -493,16 +475,6 @@ def _probe_singular(matrix: sp.csc_matrix, operator: spla.LinearOperator, restar
     if not growth <= DEGENERACY_CONDITION:
         return f"condition number ≥ {growth:.1e}", note
     return None, note
-
-
-def _condition_estimate(matrix: sp.csc_matrix, factor: spla.SuperLU) -> float:
-    """Hager–Higham estimate of ‖A‖₁‖A⁻¹‖₁ using the LU factors."""
-    inverse = spla.LinearOperator(matrix.shape, matvec=factor.solve,
-                                  rmatvec=lambda x: factor.solve(np.asarray(x, dtype=complex), trans="H"),
-                                  dtype=complex)
-    with np.errstate(invalid="ignore", over="ignore"):  # a singular factor gives inf/NaN: reported, not hidden
-        estimate = spla.onenormest(inverse)
-    return float(spla.norm(matrix, 1) * estimate)
 
 
 def _degenerate(generator: sp.csr_matrix, sector: Sector, notes: list[str], reason: str) -> _Kernel:
