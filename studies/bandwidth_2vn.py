@@ -97,9 +97,10 @@ def exact_reference(machine: Machine, results: str) -> tuple[dict[str, float], d
         return values, errors, f"{path} (HEOM convergence table)"
     result = heom.solve_steady(machine)
     values = observables(result)
-    stages = [e for per_width in result.stats["errors"].values() for e in per_width.values()]
-    c_error = max(e["concurrence"] for e in stages) * 2 + result.stats["wide_band_error"]["concurrence"]
-    i_error = max(e["currents"] for e in stages) * 2 + result.stats["wide_band_error"]["currents"]
+    steps = [change for change in result.error.stages if change.stage != "band"]
+    band = result.error.stage("band")
+    c_error = max(change.concurrence for change in steps) * 2 + band.concurrence
+    i_error = max(change.currents for change in steps) * 2 + band.currents
     errors = {"concurrence": c_error, "I_hot": i_error * abs(values["I_hot"]),
               "JE_hot": i_error * abs(values["JE_hot"])}
     return values, errors, "heom.solve_steady (automatic convergence; error = Padé + depth + band estimates)"

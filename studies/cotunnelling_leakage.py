@@ -29,7 +29,7 @@ HEOM
     Wide band (extrapolated in 1/W from W, 2W, 4W; W = 3 × 81.1 = 243.3), fixed Padé ``PADE`` = 18 and depth 2
     (``converge=False``, so that every γ and every δ is solved with the same hierarchy). At every point the
     study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), takes the band error from
-    the extrapolation (``stats["wide_band_error"]``) and the solver's residual, and solves the same machine
+    the extrapolation (the ``"band"`` stage of ``Result.error``) and the solver's residual, and solves the same machine
     at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). Depth 3 against
     depth 2 at Padé ``DEPTH_PADE`` = 12 (depth 3 at Padé 14 needs 3.1 GiB) is solved at the smallest and the
     largest γ and its relative change interpolated in log γ in between. A point ``converged`` when the Padé
@@ -63,6 +63,7 @@ from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
+from transportbench.result import StageChange
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
 from transportbench.sweep import set_parameter
 
@@ -99,9 +100,10 @@ def heom_point(machine: Machine, pade: int, depth: int) -> dict[str, float]:
     result = heom.solve_steady(machine, heom.HeomOptions(pade=pade, depth=depth, converge=False))
     figures = summarize(result, [CONCURRENCE])
     current = float(figures["particle_current"][0])
-    band = result.stats.get("wide_band_error", {"currents": np.nan, "concurrence": np.nan})
+    band = result.error.stage("band") if result.error is not None else None
+    band = band if band is not None else StageChange("band")  # NaN: no wide-band extrapolation
     return {"current": current, "loss": 1.0 - float(figures[CONCURRENCE.name]),
-            "band_current": float(band["currents"]) * abs(current), "band_loss": float(band["concurrence"]),
+            "band_current": band.currents * abs(current), "band_loss": band.concurrence,
             "residual": float(figures["residual"]), "min_eigenvalue": float(figures["min_eigenvalue"]),
             "seconds": result.seconds}
 

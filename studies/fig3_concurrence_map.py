@@ -26,8 +26,6 @@ lies between the local map and 2vN, with the wide-band and the finite-band Lamb-
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -37,11 +35,10 @@ from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
 from transportbench.compare import compare
-from transportbench.figures import PAPER
+from transportbench.figures import PAPER, ErrorBar
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.result import Result
 from transportbench.sweep import set_parameter, sweep
 
 EXACT = "heom"
@@ -52,47 +49,9 @@ LABELS = {"local": "local (Eq. 2)", "qmeq:Pauli": "Pauli", "qmeq:Lindblad": "Qme
 LARGE_C = 0.5  # "where C is large": the local map's C above this at the 2vN points
 
 
-@dataclass(frozen=True)
-class HeomErrorEstimate:
-    """A HEOM error estimate from ``Result.stats`` as a figure of merit (NaN for other backends).
-
-    ``stage`` "pade" or "depth": the last change of that refinement stage, the largest over the band widths
-    solved (NaN where the stage made no step, e.g. a depth step refused by the memory budget); "band": the
-    wide-band extrapolation error. ``quantity`` "concurrence" (absolute) or "currents" (relative).
-    """
-
-    stage: str
-    quantity: str
-
-    @property
-    def name(self) -> str:
-        """Variable name in the sweep table."""
-        return f"heom_{self.stage}_error_{'C' if self.quantity == 'concurrence' else 'I'}"
-
-    @property
-    def long_name(self) -> str:
-        """What the number is."""
-        what = {"pade": "last Padé step", "depth": "last depth step", "band": "wide-band extrapolation"}[self.stage]
-        return f"HEOM error estimate of the {self.quantity} ({what})"
-
-    @property
-    def units(self) -> str:
-        """Dimensionless (currents: relative to the largest current)."""
-        return ""
-
-    def __call__(self, result: Result) -> float:
-        """The estimate, NaN for a non-HEOM result or a stage without a step."""
-        if result.backend != EXACT:
-            return math.nan
-        if self.stage == "band":
-            return float(result.stats.get("wide_band_error", {}).get(self.quantity, math.nan))
-        values = [stages[self.stage][self.quantity] for stages in result.stats.get("errors", {}).values()
-                  if self.stage in stages]
-        return float(max(values)) if values else math.nan
-
-
-ERROR_FIGURES = tuple(HeomErrorEstimate(stage, quantity) for stage in ("pade", "depth", "band")
-                      for quantity in ("concurrence", "currents"))
+ERROR_FIGURES = tuple(ErrorBar(quantity, stage, name=f"heom_{stage}_error_{'C' if quantity == 'concurrence' else 'I'}")
+                      for stage in ("pade", "depth", "band") for quantity in ("concurrence", "currents"))
+"""HEOM's error estimate per stage as figures of the sweep (NaN where a stage made no step)."""
 
 
 def heom_error(table: xr.Dataset, quantity: str = "C") -> xr.DataArray:

@@ -37,9 +37,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from transportbench.figures import PAPER
+from transportbench.figures import PAPER, ErrorBar
 from transportbench.model import Machine
-from transportbench.regime import THRESHOLDS, ReferenceUncertainty, validate_regime
+from transportbench.regime import THRESHOLDS, validate_regime
 from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import set_parameter, sweep
 
@@ -49,7 +49,9 @@ TWOVN = "qmeq:2vN"
 LABELS = {"local": "local (Eq. 2)", "qmeq:Pauli": "Pauli", "qmeq:1vN": "1vN", TWOVN: "2vN (D = 3 × scale)"}
 TOLERANCE = 1e-2
 """|ΔC| and relative current error above which an approach is wrong (if also above HEOM's error)."""
-FIGURES = (*PAPER, ReferenceUncertainty("concurrence"), ReferenceUncertainty("currents"))
+FIGURES = (*PAPER, ErrorBar("concurrence", name="reference_uncertainty_C"),
+           ErrorBar("currents", name="reference_uncertainty_I"))
+"""The paper's figures and every approach's own error estimate (HEOM's is read as the reference's error bar)."""
 EQUILIBRIUM_HEOM = {"pade": 10, "depth": 2, "converge": False}
 VERDICTS = ("valid", "marginal", "violated")
 

@@ -11,6 +11,7 @@ import pytest
 from scipy.integrate import quad_vec
 from textbook import lorentzian_green
 
+from transportbench.figures import ErrorBar
 from transportbench.model import Band, Machine, Reservoir
 from transportbench.observables import concurrence, populations
 from transportbench.resources import ResourceBudgetError, blas_threads, memory_budget
@@ -172,12 +173,14 @@ def test_fig3_point_converges_within_tolerances() -> None:
     result = heom.solve_steady(FIG3)
     assert result.health.converged and result.health.status() == "ok"
     assert result.stats["pade"] == 10 and result.stats["depth"] == 3
-    assert result.stats["errors"]["W=93.3"]["depth"]["concurrence"] < 1e-4
+    assert [change.stage for change in result.error.stages] == ["pade", "depth"]  # a Lorentzian band: no band step
+    assert result.error.stage("depth").concurrence < 1e-4
+    assert result.error.concurrence == pytest.approx(sum(change.concurrence for change in result.error.stages))
     notes = "\n".join(result.health.notes)
     assert "error estimate from the Padé terms" in notes and "error estimate from the depth" in notes
     assert "final: W=93.3, pade=10, depth=3" in notes
     pair = concurrence(result.reduced_state([0, 1]))
-    assert 0.97 < pair < 0.99  # 2vN (D = 93.3) gives 0.980, 1vN 0.991
+    assert 0.97 < pair < 0.99  # 2vN (D = 93.3) gives 0.982, 1vN 0.991
     assert result.particle_currents["hot"] == pytest.approx(1.62e-4, rel=0.02)
 
 
@@ -197,7 +200,10 @@ def test_convergence_at_small_gamma_stops_at_depth_3() -> None:
 def test_wide_band_extrapolation_reports_its_error() -> None:
     result = heom.solve_steady(WIDE_CHAIN, wide_band_width=20.0, pade=10, depth=2)
     assert any(note.startswith("wide band: extrapolated in 1/W from W = 20, 40, 80") for note in result.health.notes)
-    assert result.stats["band_widths"] == (20.0, 40.0, 80.0) and result.stats["wide_band_error"]["currents"] < 2e-3
+    assert result.stats["band_widths"] == (20.0, 40.0, 80.0) and result.error.stage("band").currents < 2e-3
+    assert [change.stage for change in result.error.stages] == ["band"]  # fixed pade and depth: no such steps
+    assert ErrorBar("currents")(result) == pytest.approx(result.error.currents)
+    assert ErrorBar("currents", "band")(result) == result.error.stage("band").currents
     # U = 0, wide band: the Landauer current with energy-independent rates
     _, particle, _ = _landauer(WIDE_CHAIN, 1e5)
     assert result.particle_currents["left"] == pytest.approx(particle[0], rel=2e-3)

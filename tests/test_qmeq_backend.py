@@ -270,6 +270,10 @@ def test_2vN_fig3_point_converged():
     grid = re.search(r"last refinement changed rho by (\S+) \(max \|drho_ij\|\) and the currents by (\S+) ",
                      result.health.notes[1])
     assert float(grid[1]) < qmeq_backend.DEFAULT_RHO_TOL and float(grid[2]) < 1e-2
+    refinement = result.error.stage("grid")
+    assert refinement.rho == stats["grid_rho_change"] and refinement.currents == stats["grid_current_change"]
+    assert 0 < refinement.concurrence < 1e-3  # ΔC of the fermionic pair between the last two grids
+    assert result.error.stage("iterations").rho == stats["iteration_rho_change"]
     assert c01(result) > 0.98  # paper SI (2vN); the fermionic C of modes 0 and 1
     assert result.particle_currents["hot"] == pytest.approx(1.317e-4, rel=0.01)
     assert any("bandwidth check" in note for note in result.health.notes)

@@ -1,5 +1,6 @@
-"""Health's thermodynamic figures: energy balance and entropy production against analytic results."""
+"""Health's thermodynamic figures: energy balance and entropy production against analytic results; error estimates."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -67,3 +68,21 @@ def test_results_are_read_only_and_compare_by_identity():
         result.options["basis"] = "full"
     with pytest.raises(TypeError):
         result.particle_currents["left"] = 0.0
+
+
+def test_error_estimate_adds_the_measured_stages_and_error_bars_read_it() -> None:
+    from transportbench.figures import ErrorBar
+    from transportbench.result import ErrorEstimate, StageChange
+
+    estimate = ErrorEstimate((StageChange("pade", 1e-5, 2e-3), StageChange("depth", 3e-5, math.nan, rho=1e-4),
+                              StageChange("iterations", rho=2e-6)))
+    assert estimate.concurrence == pytest.approx(4e-5) and estimate.currents == pytest.approx(2e-3)
+    assert estimate.stage("band") is None and estimate.stage("depth").rho == 1e-4
+    assert math.isnan(ErrorEstimate((StageChange("iterations", rho=1e-6),)).concurrence)
+    result = solve_steady(Machine.triple_dot())
+    assert result.error is None and math.isnan(ErrorBar()(result))
+    with_error = dataclasses.replace(result, error=estimate)
+    assert ErrorBar("concurrence", "depth")(with_error) == 3e-5 and math.isnan(ErrorBar("currents", "band")(with_error))
+    assert ErrorBar("currents").name == "error_I" and ErrorBar("concurrence", "pade").name == "error_C_pade"
+    with pytest.raises(ValueError, match="quantity"):
+        ErrorBar("fidelity")

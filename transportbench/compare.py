@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from transportbench.backends import get_backend
-from transportbench.figures import PAPER, FigureOfMerit, check_figures, evaluate
+from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
 from transportbench.resources import ResourceBudgetError
@@ -105,6 +105,8 @@ def summarize(result: Result, figures: Sequence[FigureOfMerit] = PAPER) -> dict[
         "particle_current": np.array([result.particle_currents[r.name] for r in machine.reservoirs]),
         "energy_current": np.array([result.energy_currents[r.name] for r in machine.reservoirs]),
         "seconds": result.seconds,
+        "concurrence_uncertainty": ErrorBar("concurrence")(result),
+        "current_uncertainty": ErrorBar("currents")(result),
     }
     if health is not None:
         summary.update(trace_error=health.trace_error, hermiticity_error=health.hermiticity_error,
@@ -139,7 +141,9 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         approach solved: ``qubit`` for spins, ``fermion`` for fermionic modes, whose reduced states are the
         fermionic partial trace, independent of the Jordan–Wigner order), one per figure (default
         ``concurrence`` of qubits 0 and 1, ``fidelity`` with the ideal state, ``sink_population``), ``population``,
-        ``particle_current`` and ``energy_current`` per reservoir (into the system > 0), health figures
+        ``particle_current`` and ``energy_current`` per reservoir (into the system > 0),
+        ``concurrence_uncertainty`` and ``current_uncertainty`` (the approach's own error estimate,
+        :attr:`Result.error`, NaN where it has none), health figures
         (``trace_error``, ``hermiticity_error``, ``min_eigenvalue``, ``residual``, ``converged``, ``unique``,
         ``energy_imbalance``, ``entropy_production``), ``status`` (``ok`` or what is wrong), ``seconds``,
         ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
@@ -216,6 +220,12 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
                                  {"long_name": "particle current into the system", "units": "energy unit (hbar = 1)"}),
             "energy_current": (("approach", "reservoir"), stacked("energy_current", n_res),
                                {"long_name": "energy current into the system (Eq. 9)", "units": "energy unit squared"}),
+            "concurrence_uncertainty": ("approach", np.array(column("concurrence_uncertainty"), float),
+                                        {"long_name": "the approach's own error estimate of C(0,1) (refining "
+                                                      "backends: HEOM, 2vN; NaN for the others)"}),
+            "current_uncertainty": ("approach", np.array(column("current_uncertainty"), float),
+                                    {"long_name": "the approach's own error estimate of the currents, relative to "
+                                                  "the largest (refining backends; NaN for the others)"}),
             "trace_error": ("approach", np.array(column("trace_error"), float)),
             "hermiticity_error": ("approach", np.array(column("hermiticity_error"), float)),
             "min_eigenvalue": ("approach", np.array(column("min_eigenvalue"), float)),
@@ -286,6 +296,13 @@ def format_notes(dataset: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def _with_error_bar(row: xr.Dataset, name: str) -> str:
+    """A figure's value; C(0,1) with the approach's own error bar where it has one."""
+    value = f"{float(row[name]):.6g}"
+    error = float(row.concurrence_uncertainty) if name == "concurrence" else float("nan")
+    return value + (f" ± {error:.1g}" if np.isfinite(error) else "")
+
+
 def format_table(dataset: xr.Dataset) -> str:
     """A readable text table of a :func:`compare` dataset (one row per approach)."""
     reservoirs = [str(r) for r in dataset.reservoir.values]
@@ -301,7 +318,7 @@ def format_table(dataset: xr.Dataset) -> str:
         status = str(row.status.values)
         if str(row.warnings.values):
             status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
-        cells = [str(spec), str(row.model.values), *(f"{float(row[name]):.6g}" for name in figures)]
+        cells = [str(spec), str(row.model.values), *(_with_error_bar(row, name) for name in figures)]
         cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
         cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
         if deviations:

@@ -133,6 +133,49 @@ class SinkPopulation:
         return float(populations(result.rho, result.occupations)[sink_qubits(result.machine)].sum())
 
 
+ERROR_QUANTITIES = ("concurrence", "currents")
+
+
+@dataclass(frozen=True)
+class ErrorBar:
+    """A refining backend's own error estimate (:attr:`Result.error`) as a figure: in total or of one stage.
+
+    ``quantity`` "concurrence" (|ΔC(0, 1)|, absolute) or "currents" (relative to the largest current);
+    ``stage`` None for the total (the stages added) or one stage (``"pade"``, ``"depth"``, ``"band"``,
+    ``"grid"``, ``"iterations"``). NaN where the backend gives no estimate or the stage made no step.
+    """
+
+    quantity: str = "concurrence"
+    stage: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.quantity not in ERROR_QUANTITIES:
+            raise ValueError(f"quantity must be one of {ERROR_QUANTITIES}, got {self.quantity!r}")
+        suffix = "C" if self.quantity == "concurrence" else "I"
+        object.__setattr__(self, "name", self.name or f"error_{suffix}" + (f"_{self.stage}" if self.stage else ""))
+
+    @property
+    def long_name(self) -> str:
+        """What the number is."""
+        what = "every refinement stage added" if self.stage is None else f"last {self.stage} step"
+        return f"the backend's own error estimate of the {self.quantity} ({what})"
+
+    @property
+    def units(self) -> str:
+        """Dimensionless (currents: relative to the largest current)."""
+        return ""
+
+    def __call__(self, result: Result) -> float:
+        """The estimate, NaN where there is none."""
+        if result.error is None:
+            return float("nan")
+        if self.stage is None:
+            return float(getattr(result.error, self.quantity))
+        change = result.error.stage(self.stage)
+        return float("nan") if change is None else float(getattr(change, self.quantity))
+
+
 PAPER: tuple[FigureOfMerit, ...] = (Concurrence(0, 1, name="concurrence"), Fidelity(), SinkPopulation())
 """The paper's figures: C of qubits 0 and 1 (paper's 1 and 2), fidelity with the ideal state, sink population."""
 

@@ -176,6 +176,13 @@ def reduced_state(rho: np.ndarray, occupations: np.ndarray, qubits: Sequence[int
     return fermionic_partial_trace(rho, occupations, qubits, model.order)
 
 
+def pair_concurrence(rho: np.ndarray, occupations: np.ndarray, model: ParticleModel) -> float:
+    """C(0, 1): the concurrence of qubits (modes) 0 and 1 in ``model``; NaN for a single qubit."""
+    if np.asarray(occupations).shape[1] < 2:
+        return float("nan")
+    return concurrence(reduced_state(rho, occupations, [0, 1], model))
+
+
 def populations(rho: np.ndarray, occupations: np.ndarray) -> np.ndarray:
     """Excitation probability ⟨n_i⟩ of every qubit."""
     return np.real(np.diag(rho)) @ np.asarray(occupations, dtype=float)

@@ -354,53 +354,6 @@ def validate_regime(machine: Machine, *, safe: float | None = None, marginal: fl
     return Verdict(status, conditions, warnings_, current_status, exact)
 
 
-def reference_uncertainty(stats: Mapping[str, Any]) -> tuple[float, float]:
-    """HEOM's own error estimate of (C, currents relative to the largest) from ``Result.stats``.
-
-    The largest last change of each refinement stage (Padé terms, depth) over the band widths solved, added,
-    plus the wide-band extrapolation error when the band is wide (README, "The exact reference: HEOM").
-    """
-    concurrence = current = 0.0
-    for step in ("pade", "depth"):
-        changes = [errors[step] for errors in stats.get("errors", {}).values() if step in errors]
-        concurrence += max((c["concurrence"] for c in changes), default=0.0)
-        current += max((c["currents"] for c in changes), default=0.0)
-    band = stats.get("wide_band_error", {})
-    return concurrence + band.get("concurrence", 0.0), current + band.get("currents", 0.0)
-
-
-@dataclass(frozen=True)
-class ReferenceUncertainty:
-    """Figure of merit (:mod:`transportbench.figures`): HEOM's own error estimate of a result, for sweeps.
-
-    ``quantity`` "concurrence" (absolute, of C(0, 1)) or "currents" (relative to the largest); NaN for a
-    result of any other backend. The sum of :func:`reference_uncertainty`.
-    """
-
-    quantity: str = "concurrence"
-
-    @property
-    def name(self) -> str:
-        """``reference_uncertainty_C`` or ``reference_uncertainty_I``."""
-        return f"reference_uncertainty_{'C' if self.quantity == 'concurrence' else 'I'}"
-
-    @property
-    def long_name(self) -> str:
-        """What the number is."""
-        return f"HEOM error estimate of the {self.quantity} (Padé + depth + wide-band steps)"
-
-    @property
-    def units(self) -> str:
-        """Dimensionless (currents relative to the largest current)."""
-        return ""
-
-    def __call__(self, result: Any) -> float:
-        """The estimate, NaN unless ``result`` is a HEOM result."""
-        if result.backend not in REFERENCES:
-            return math.nan
-        return reference_uncertainty(result.stats)[0 if self.quantity == "concurrence" else 1]
-
-
 def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str, Any] | None = None,
                 local_result: Any = None) -> ExactError:
     """Solve ``machine`` with the local Lindblad equation and with the exact ``reference``; their difference.
@@ -435,7 +388,7 @@ def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str,
     approximate = local_result if local_result is not None else local.solve_steady(machine)
     pair = Concurrence(0, 1)
     name = machine.reservoirs[0].name
-    c_error, i_error = reference_uncertainty(exact.stats)
+    c_error, i_error = (exact.error.concurrence, exact.error.currents) if exact.error else (math.nan, math.nan)
     converged = bool(exact.health.converged) if exact.options.converge else False
     if caught and not converged:
         warnings.warn(f"{reference} did not converge for the regime check: {caught[0].message}", stacklevel=2)

@@ -39,6 +39,63 @@ to round-off (equilibrium) passes both checks; imbalances are then flagged above
 
 
 @dataclass(frozen=True)
+class StageChange:
+    """The last change of one refinement stage of a converged solve: that stage's error estimate.
+
+    Attributes
+    ----------
+    stage : str
+        What was refined: ``"pade"`` (exponents of the bath correlation functions), ``"depth"`` (hierarchy
+        depth), ``"band"`` (the wide-band limit), ``"grid"`` (energy grid), ``"iterations"``.
+    concurrence : float
+        |ΔC(0, 1)| of the physical reduced state (absolute; NaN where the stage did not measure it).
+    currents : float
+        Largest change of a particle or energy current, relative to the largest current of its kind.
+    rho : float
+        max_ij |Δρ_ij| (NaN where the stage did not measure it).
+    """
+
+    stage: str
+    concurrence: float = math.nan
+    currents: float = math.nan
+    rho: float = math.nan
+
+
+@dataclass(frozen=True)
+class ErrorEstimate:
+    """A refining backend's own error bar of a result: the last change of every stage, and their sums.
+
+    A stage that a budget stopped before its first step is absent (see ``Health.converged`` and the notes);
+    the totals then lack it.
+    """
+
+    stages: tuple[StageChange, ...] = ()
+
+    def stage(self, name: str) -> StageChange | None:
+        """The change of stage ``name``, or None if it made no step."""
+        return next((change for change in self.stages if change.stage == name), None)
+
+    def _total(self, quantity: str) -> float:
+        values = [getattr(change, quantity) for change in self.stages if math.isfinite(getattr(change, quantity))]
+        return float(sum(values)) if values else math.nan
+
+    @property
+    def concurrence(self) -> float:
+        """Error estimate of C(0, 1): the stages' |ΔC| added (absolute; NaN if no stage measured it)."""
+        return self._total("concurrence")
+
+    @property
+    def currents(self) -> float:
+        """Error estimate of the currents: the stages' relative changes added (NaN if none measured them)."""
+        return self._total("currents")
+
+    def __str__(self) -> str:
+        parts = [f"{change.stage}: |ΔC| {change.concurrence:.1e}, currents {change.currents:.1e}"
+                 for change in self.stages]
+        return "; ".join(parts) or "no refinement step measured"
+
+
+@dataclass(frozen=True)
 class Health:
     """Checks of a computed density matrix (all dimensionless unless stated).
 
@@ -204,11 +261,15 @@ class Result:
     health : Health
         Trace, hermiticity, positivity, residual and convergence.
     stats : mapping
-        Solver statistics: sizes, iterations, grids, error estimates, BLAS threads (backend-specific keys).
+        Solver statistics: sizes, iterations, grids, BLAS threads (backend-specific keys; for reading, not for
+        logic: the error bar is :attr:`error`).
     statistics : {"qubit", "fermion"}
         The particle model the backend solved (default: ``machine.statistics``; the fermion-only backends
         record ``"fermion"`` for every machine). With ``machine.order`` it fixes :attr:`model`, and so how
         a reduced state is taken.
+    error : ErrorEstimate or None
+        The backend's own error estimate per refinement stage (backends that refine: ``heom``, ``qmeq:2vN``
+        with ``converge=True``); None where the backend does not estimate one.
     """
 
     machine: Machine
@@ -222,6 +283,7 @@ class Result:
     health: Health | None = None
     stats: Mapping[str, Any] = field(default_factory=dict)
     statistics: Statistics | None = None
+    error: ErrorEstimate | None = None
 
     def __post_init__(self) -> None:
         if self.statistics is None:

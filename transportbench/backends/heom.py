@@ -66,7 +66,7 @@ from transportbench.backends.heom_solve import (
 from transportbench.model import Machine, energy_scale
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
-from transportbench.result import Result, assess
+from transportbench.result import ErrorEstimate, Result, StageChange, assess
 from transportbench.validation import choice, flag, integer, positive
 
 NAME = "heom"
@@ -244,7 +244,7 @@ class Outcome:
     final: Solve
     converged: bool
     notes: tuple[str, ...]
-    errors: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    errors: dict[str, Change] = dataclasses.field(default_factory=dict)
     """The last change of each refinement stage ("pade", "depth"): its error estimate."""
 
 
@@ -280,7 +280,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcom
                               max_ados=chosen.max_ados)
     notes = [current.describe()]
     met = True
-    errors: dict[str, dict[str, float]] = {}
+    errors: dict[str, Change] = {}
     for step in ("pade", "depth"):
         last: Change | None = None
         why = ""
@@ -292,7 +292,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcom
             notes.append(f"{finer.describe()}; {step} step changed {last}")
         label = "Padé terms" if step == "pade" else "depth"
         if last is not None:
-            errors[step] = {"concurrence": last.concurrence, "currents": last.currents}
+            errors[step] = last
         if last is None or not last.within(chosen.tol, chosen.current_rtol):
             met = False
             message = (f"HEOM: the {label} did not converge within the budget ({why}); last change "
@@ -348,6 +348,19 @@ def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome]) -> _Extrapo
     return _Extrapolated(fine[0], fine[1], fine[2], error)
 
 
+def error_estimate(outcomes: list[Outcome], band: Change | None) -> ErrorEstimate:
+    """The typed error bar: each refinement stage's last change, the largest over the widths solved, and the band's."""
+    stages = []
+    for step in ("pade", "depth"):
+        changes = [outcome.errors[step] for outcome in outcomes if step in outcome.errors]
+        if changes:
+            stages.append(StageChange(step, concurrence=max(c.concurrence for c in changes),
+                                      currents=max(c.currents for c in changes)))
+    if band is not None:
+        stages.append(StageChange("band", concurrence=band.concurrence, currents=band.currents))
+    return ErrorEstimate(tuple(stages))
+
+
 # --------------------------------------------------------------------------------------- public
 def band_widths(machine: Machine, chosen: HeomOptions) -> tuple[float, ...]:
     """The Lorentzian half-widths solved: the leads' W, or the extrapolation's W, 2W, 4W for wide bands."""
@@ -374,10 +387,10 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
     Result
         ``backend="heom"``, ρ on the full 2^N basis, currents per reservoir (into the system positive;
         energy and energy² units), ``options`` (the resolved :class:`HeomOptions`: solving again with them
-        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved and the error
-        estimates of the Padé, depth and band steps), ``health`` with the residual ‖𝓛x‖ of the final
-        hierarchy solve (energy units), ``converged``, ``unique`` (a condition estimate on the direct path,
-        None on the iterative one) and notes: every hierarchy solved.
+        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved), ``error`` (the
+        :class:`~transportbench.result.ErrorEstimate` of the Padé, depth and band steps), ``health`` with
+        the residual ‖𝓛x‖ of the final hierarchy solve (energy units), ``converged``, ``unique`` (a condition
+        estimate on the direct path, None on the iterative one) and notes: every hierarchy solved.
 
     Raises
     ------
@@ -396,13 +409,12 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
-    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths,
-                             "errors": {f"W={o.final.band_width:g}": o.errors for o in outcomes}}
+    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths}
+    band_error = None
     if chosen.wide_band_width is not None:
         extrapolated = extrapolate_wide_band(machine, outcomes)
-        rho, particle, energy = extrapolated.rho, extrapolated.particle, extrapolated.energy
-        stats["wide_band_error"] = {"concurrence": extrapolated.error.concurrence,
-                                    "currents": extrapolated.error.currents}
+        rho, particle, energy, band_error = (extrapolated.rho, extrapolated.particle, extrapolated.energy,
+                                             extrapolated.error)
         notes.append(f"wide band: extrapolated in 1/W from W = {', '.join(f'{w:g}' for w in widths)}; error "
                      f"estimate {extrapolated.error}")
     notes.extend(CAPABILITIES.check(machine, NAME))
@@ -415,4 +427,4 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
         health=assess(rho, residual=max(o.final.steady.residual for o in outcomes),
                       converged=all(o.converged for o in outcomes), notes=tuple(notes),
                       unique=final.steady.unique),
-        statistics="fermion")
+        statistics="fermion", error=error_estimate(outcomes, band_error))

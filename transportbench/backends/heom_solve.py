@@ -6,7 +6,6 @@ The budget checks (ADO count, memory) happen here, before QuTiP builds anything.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ import numpy as np
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends import heom_steady
 from transportbench.model import Machine
-from transportbench.observables import ParticleModel, concurrence, reduced_state
+from transportbench.observables import ParticleModel, pair_concurrence
 from transportbench.occupation import full_basis
 from transportbench.resources import blas_threads, check_memory
 
@@ -133,11 +132,8 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
 
 
 def fermion_pair_concurrence(machine: Machine, rho: np.ndarray) -> float:
-    """C of modes 0 and 1 of a full-basis fermion state (fermionic partial trace in ``machine.order``; NaN for one dot).
+    """C of modes 0 and 1 of a full-basis fermion state (fermionic partial trace; NaN for one dot).
 
     The figure the convergence in Padé terms, depth and band width is judged on.
     """
-    if machine.n_qubits < 2:
-        return math.nan
-    model = ParticleModel("fermion", machine.order)
-    return concurrence(reduced_state(rho, full_basis(machine.n_qubits), [0, 1], model))
+    return pair_concurrence(rho, full_basis(machine.n_qubits), ParticleModel("fermion", machine.order))

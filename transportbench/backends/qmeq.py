@@ -99,10 +99,11 @@ from tqdm.auto import tqdm
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget
 from transportbench.model import Band, Machine, energy_scale
+from transportbench.observables import ParticleModel, pair_concurrence
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory, format_bytes, memory_budget_bytes
-from transportbench.result import DegenerateSteadyStateWarning, Result, SolveFailure, assess
+from transportbench.result import DegenerateSteadyStateWarning, ErrorEstimate, Result, SolveFailure, StageChange, assess
 from transportbench.validation import flag, integer, nonnegative, positive
 
 NAME = "qmeq"
@@ -813,6 +814,7 @@ class _Outcome:
     unique: bool | None
     notes: tuple[str, ...]
     stats: dict[str, Any]
+    error: ErrorEstimate | None = None
 
 
 def _refine_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, max_kpnt: int, tolerance: _Tolerance,
@@ -853,11 +855,12 @@ def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolera
 
 
 def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tolerance: _Tolerance,
-                  bar: Any) -> tuple[_GridSolve, bool, list[str], dict[str, Any]]:
+                  bar: Any) -> tuple[_GridSolve, bool, list[str], dict[str, Any], ErrorEstimate]:
     """Refine the grid, check the iterations and (optionally) the bandwidth; warn where the budget ran out.
 
     Returns the finest grid's solve, whether the tolerances were met, the notes (error estimates, every
-    grid solved, the bandwidth check) and the statistics.
+    grid solved, the bandwidth check), the statistics and the error estimate (grid and iteration stages;
+    the band half-width D is part of the 2vN model, so its check stays a note and a warning).
     """
     niter = options.niter
     solves, grid_change, limit = _refine_grid(machine, bandwidth, options.kpnt, niter, options.max_kpnt, tolerance,
@@ -888,7 +891,19 @@ def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tole
         grids.append(double.record())
         stats.update(bandwidth_rho_change=change[0], bandwidth_current_change=change[1])
     stats["grids"] = tuple(grids)
-    return final, grid_met and iterations_met, notes, stats
+    stages = [_iteration_stage(final)]
+    if len(solves) > 1:
+        model = ParticleModel("fermion", machine.order)
+        occupations = full_basis(machine.n_qubits)
+        pair_change = abs(pair_concurrence(final.observables.rho, occupations, model)
+                          - pair_concurrence(solves[-2].observables.rho, occupations, model))
+        stages.insert(0, StageChange("grid", concurrence=pair_change, currents=grid_change[1], rho=grid_change[0]))
+    return final, grid_met and iterations_met, notes, stats, ErrorEstimate(tuple(stages))
+
+
+def _iteration_stage(solve: _GridSolve) -> StageChange:
+    """The last 2vN iteration's change as an error-estimate stage (ρ and currents; C not measured)."""
+    return StageChange("iterations", currents=solve.iteration_change[1], rho=solve.iteration_change[0])
 
 
 def _solve_2vN(machine: Machine, options: QmeqOptions) -> _Outcome:
@@ -901,7 +916,7 @@ def _solve_2vN(machine: Machine, options: QmeqOptions) -> _Outcome:
     with tqdm(desc="2vN", unit="iteration", file=sys.stderr, leave=False,
               disable=None if progress is None else not progress) as bar:
         if options.converge:
-            final, converged, notes, refinement = _converge_2vN(machine, bandwidth, options, tolerance, bar)
+            final, converged, notes, refinement, error = _converge_2vN(machine, bandwidth, options, tolerance, bar)
             stats.update(refinement)
         else:
             final = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerance, False, bar)
@@ -910,12 +925,14 @@ def _solve_2vN(machine: Machine, options: QmeqOptions) -> _Outcome:
                      f"not assessed; the last iteration changed rho by {final.iteration_change[0]:.2g} "
                      f"(max |drho_ij|) and the currents by {final.iteration_change[1]:.2g} (relative)", final.summary()]
             stats["grids"] = (final.record(),)
+            error = ErrorEstimate((_iteration_stage(final),))
     stats.update(kpnt=final.kpnt, iterations=final.iterations, iteration_rho_change=final.iteration_change[0],
                  iteration_current_change=final.iteration_change[1])
     notes.append(f"cost estimate of the first grid (kpnt={options.kpnt}): {format_bytes(cost.bytes)}, about "
                  f"{qmeq_budget.format_seconds(cost.seconds_per_iteration)} per iteration")
     unique, note = final.uniqueness
-    return _Outcome(final.observables, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), stats)
+    return _Outcome(final.observables, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), stats,
+                    error)
 
 
 # ---------------------------------------------------------------------------------- first order
@@ -970,7 +987,9 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
         ``iteration_rho_change``/``iteration_current_change``, ``seconds_per_iteration_estimate``, and with
         ``converge``: ``grid_rho_change``/``grid_current_change`` (last refinement), ``refinement_limit``
         (what stopped an unconverged refinement, else None), ``bandwidth_rho_change``/
-        ``bandwidth_current_change`` (the bandwidth check, when it ran). ``health``: the residual
+        ``bandwidth_current_change`` (the bandwidth check, when it ran). ``error`` (2vN): the
+        :class:`~transportbench.result.ErrorEstimate` of the last grid refinement (ΔC, ρ, currents) and
+        of the last iteration (ρ, currents). ``health``: the residual
         (first-order: ‖K φ₀‖ in QmeQ's own kernel; 2vN: NaN), whether the convergence criteria were met,
         whether the steady state is unique, and notes in words.
 
@@ -1025,5 +1044,5 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
         options=used, seconds=time.perf_counter() - start, stats=stats,
         health=assess(state.rho, residual=outcome.residual, converged=outcome.converged, notes=notes,
                       unique=outcome.unique),
-        statistics="fermion",
+        statistics="fermion", error=outcome.error,
     )
