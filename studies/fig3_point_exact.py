@@ -15,7 +15,7 @@ the change from depth 3 to depth 4 at Padé 6 (or, without depth 4, from depth 2
 between the (2W0, 4W0) and (4W0, 8W0) extrapolations. ``heom.solve_steady`` with its automatic
 convergence (W0, 2W0, 4W0) is the cross-check.
 
-Every approach of ``compare.ALL_APPROACHES`` (2vN converged in its grid on the default flat band
+Every registered approach (``backends.all_approaches()``) (2vN converged in its grid on the default flat band
 D = 93.3, as the old ``si_2vn_check``) is then listed with ΔC and ΔI/I against the exact value and whether
 the deviation exceeds the exact error bar. ``--quick``: depth 2 only and Padé 6, 10, 2vN on a fixed coarse grid.
 """
@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from transportbench.backends import heom
-from transportbench.compare import ALL_APPROACHES, compare, format_notes, format_table
+from transportbench.backends import all_approaches, heom
+from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.reporting import results_folder, save, study_arguments
@@ -213,7 +213,7 @@ def main() -> None:
     options = {"qmeq:2vN": {"converge": False, "kpnt": 1001}} if args.quick else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # every warning is recorded in the table's "warnings" column
-        approaches = compare(machine, ALL_APPROACHES, options=options)
+        approaches = compare(machine, all_approaches(), options=options)
     print()
     print(format_table(approaches))
     print(format_notes(approaches))

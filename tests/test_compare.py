@@ -230,7 +230,7 @@ def test_1vn_leakage_at_the_shifted_resonance_is_second_order():
 
 @pytest.mark.qmeq
 def test_compare_runs_every_first_order_approach_at_the_fig3_point():
-    from transportbench.compare import FIRST_ORDER
+    FIRST_ORDER = ("qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN")
 
     table = compare(Machine.triple_dot(), ["local", *FIRST_ORDER])
     assert all(str(e) == "" for e in table.error.values)

@@ -23,7 +23,8 @@ from typing import NoReturn
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import ALL_APPROACHES, compare, format_table
+from transportbench.backends import all_approaches
+from transportbench.compare import compare, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.sweep import (
@@ -209,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare_cmd = commands.add_parser("compare", help="one machine through several approaches, as a table")
     _machine_arguments(compare_cmd)
-    compare_cmd.add_argument("--approaches", nargs="+", default=list(ALL_APPROACHES),
-                             help=f"approaches (default: {' '.join(ALL_APPROACHES)})")
+    compare_cmd.add_argument("--approaches", nargs="+", default=list(all_approaches()),
+                             help=f"approaches (default: every registered one, {' '.join(all_approaches())})")
     compare_cmd.add_argument("--out", help="write the table to a .nc (NetCDF) or .json file")
     compare_cmd.set_defaults(run=_run_compare)
 

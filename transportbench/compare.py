@@ -5,7 +5,8 @@ equation, paper Eq. 2) and ``"qmeq:Pauli"``, ``"qmeq:Lindblad"``, ``"qmeq:Redfie
 ``"qmeq:2vN"`` (QmeQ's approaches with explicit leads), and ``"heom"`` (the exact reference for Lorentzian
 bands). Every approach name and option is checked before anything is solved (ValueError); a failure of one
 approach while solving is recorded in its row (``error``, status ``FAILED``) and does not lose the others.
-When the exact reference ``"heom"`` is in the table, every row also gets its deviation from it.
+When an exact reference (a backend declaring ``Capabilities.exact``: ``"heom"``) is in the table, every row
+also gets its deviation from it (from the first, if there are several).
 """
 
 from __future__ import annotations
@@ -18,21 +19,15 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from transportbench.backends import get_backend
+from transportbench.backends import all_approaches, exact_approaches, get_backend
 from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
 from transportbench.resources import ResourceBudgetError
 from transportbench.result import Result, SolveFailure
 
-FIRST_ORDER = ("qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN")
-ALL_APPROACHES = ("local", *FIRST_ORDER, "qmeq:2vN", "heom")
-
-
 HEADERS = {"concurrence": "C(0,1)", "fidelity": "F_target", "sink_population": "sink pop."}
 """Short column headers of the paper's figures in :func:`format_table`."""
-REFERENCE = "heom"
-"""The approach every other one is measured against when it is in a comparison (exact for Lorentzian bands)."""
 
 
 def split_approach(spec: str) -> tuple[str, str | None]:
@@ -118,7 +113,7 @@ def summarize(result: Result, figures: Sequence[FigureOfMerit] = PAPER) -> dict[
     return summary
 
 
-def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
+def compare(machine: Machine, approaches: Sequence[str] | None = None,
             options: Mapping[str, Mapping[str, Any]] | None = None,
             figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
     """Solve ``machine`` with every approach and return one labelled table.
@@ -127,8 +122,9 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
     ----------
     machine : Machine
         The machine (energies in one unit, ħ = k_B = 1).
-    approaches : sequence of str
-        Approach names (see the module docstring).
+    approaches : sequence of str, optional
+        Approach names (see the module docstring); default every registered approach
+        (:func:`~transportbench.backends.all_approaches`).
     options : mapping {approach: {option: value}}, optional
         Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
     figures : sequence of FigureOfMerit
@@ -149,7 +145,7 @@ def compare(machine: Machine, approaches: Sequence[str] = ALL_APPROACHES,
         ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
         on) and ``error`` (empty when the approach succeeded).
     """
-    approaches, options = check_comparison(approaches, options, machine)
+    approaches, options = check_comparison(all_approaches() if approaches is None else approaches, options, machine)
     figures = check_figures(figures)
     rows, passed_on = [], []
     for spec in approaches:
@@ -249,8 +245,9 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
         attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1",
                "figures": ", ".join(figure.name for figure in figures)},
     )
-    if REFERENCE in approaches:
-        dataset = with_deviations(dataset, REFERENCE)
+    references = [spec for spec in approaches if spec in exact_approaches()]
+    if references:
+        dataset = with_deviations(dataset, references[0])
     return dataset
 
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import ALL_APPROACHES, compare, format_notes, format_table
+from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.reporting import results_folder, save
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     machine = Machine.triple_dot()
     print(validate_regime(machine))
-    table = compare(machine, ALL_APPROACHES)
+    table = compare(machine)
     print()
     print(format_table(table))
     fermion = compare(machine.replace(statistics="fermion"), ["local"]).sel(approach="local", reservoir="hot")

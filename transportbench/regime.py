@@ -42,14 +42,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from transportbench.backends import exact_approaches
 from transportbench.level_shifts import level_shift
 from transportbench.model import Machine
 from transportbench.thermal import fermi
 
 CURRENT_FLOOR = 1e-12
 """A local current below this × Σγ counts as none (the cotunnelling condition is then not applied)."""
-REFERENCES = ("heom",)
-"""Exact references :func:`validate_regime` can compare the local Lindblad equation with."""
 THRESHOLDS: dict[str, tuple[float, float]] = {
     "weak coupling": (0.1, 0.5),
     "local coupling": (0.1, 0.5),
@@ -320,8 +319,8 @@ def validate_regime(machine: Machine, *, safe: float | None = None, marginal: fl
         The verdicts for the state and concurrence (``status``) and for the currents (``current_status``),
         every condition with its ratio, a warning per condition that is not safe, and the exact error.
     """
-    if reference is not None and reference not in REFERENCES:
-        raise ValueError(f"unknown reference {reference!r}; valid: {list(REFERENCES)} or None")
+    if reference is not None and reference not in exact_approaches():
+        raise ValueError(f"unknown reference {reference!r}; valid: {list(exact_approaches())} or None")
     if options is not None and reference is None:
         raise ValueError("options are the reference's: give them with reference='heom'")
     thresholds = {}
@@ -379,8 +378,8 @@ def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str,
     from transportbench.backends import get_backend, local  # QuTiP only when the reference is solved
     from transportbench.figures import Concurrence
 
-    if reference not in REFERENCES:
-        raise ValueError(f"unknown reference {reference!r}; valid: {list(REFERENCES)} or None")
+    if reference not in exact_approaches():
+        raise ValueError(f"unknown reference {reference!r}; valid: {list(exact_approaches())} or None")
     backend = get_backend(reference)
     with warnings.catch_warnings(record=True) as caught:  # a ConvergenceWarning is kept as converged=False
         warnings.simplefilter("always")

@@ -159,3 +159,24 @@ def get_backend(name: str) -> ModuleType:
                                      "solve_steady") if not hasattr(module, name)]
         raise TypeError(f"the module {known[key]} registered as backend {key!r} lacks {', '.join(missing)}")
     return module
+
+
+def all_approaches() -> tuple[str, ...]:
+    """Every approach of every registered backend, in its one spelling and in registry order.
+
+    A backend without ``APPROACHES`` is one approach (``"local"``, ``"heom"``); one with them contributes
+    ``"NAME:approach"`` for each (``"qmeq:Pauli"`` … ``"qmeq:2vN"``). Imports the backend modules, never
+    QmeQ or QuTiP themselves.
+    """
+    names: list[str] = []
+    for name in registry():
+        module = get_backend(name)
+        choices = getattr(module, "APPROACHES", None)
+        spellings = [module.NAME] if choices is None else [f"{module.NAME}:{choice}" for choice in choices.values()]
+        names.extend(spellings)
+    return tuple(names)
+
+
+def exact_approaches() -> tuple[str, ...]:
+    """The approaches whose backend declares itself exact (``Capabilities.exact``): the references."""
+    return tuple(spec for spec in all_approaches() if get_backend(spec.partition(":")[0]).CAPABILITIES.exact)
