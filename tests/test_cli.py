@@ -85,6 +85,14 @@ def test_cli_entry_point_help_shows_units():
     assert "hbar = k_B = 1" in completed.stdout and "--over" in completed.stdout
 
 
+def test_python_m_transportbench_and_version():
+    import transportbench
+
+    completed = subprocess.run([sys.executable, "-m", "transportbench", "--version"], capture_output=True,
+                               text=True, check=True, timeout=60)
+    assert completed.stdout.strip() == f"transportbench {transportbench.__version__}"
+
+
 @pytest.mark.parametrize(("arguments", "fragments"), [
     (["compare", "--approaches", "qmeq:3vN"], ["3vN"]),
     (["compare", "--approaches", "lindbald"], ["lindbald"]),

@@ -23,6 +23,7 @@ from typing import NoReturn
 import numpy as np
 import xarray as xr
 
+from transportbench import __version__
 from transportbench.backends import all_approaches
 from transportbench.compare import compare, format_table
 from transportbench.model import Machine
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``transportbench`` command."""
     parser = _Parser(prog="transportbench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare_cmd = commands.add_parser("compare", help="one machine through several approaches, as a table")
