@@ -272,3 +272,19 @@ def test_cli_validate_passes_the_reference(monkeypatch, capsys):
     assert seen == ["heom", None]
     assert main(["validate", "--reference", "qutip"]) == 2  # only heom is a reference
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments", [
+    ["compare", "--gamma-hot", "0", "--gamma-cold", "0", "--approaches", "qmeq:Pauli", "heom"],
+    ["sweep", "--over", "gamma=0.1,0", "--approaches", "heom"],
+    ["sweep", "--over", "T_cold=1,0.5,0", "--approaches", "local", "heom"],
+])
+def test_a_point_a_backend_cannot_solve_is_refused_before_any_solve(arguments, tmp_path):
+    # before: BLAS "ZTRSV parameter number 6" noise and a traceback, or two points solved before the refusal
+    completed = subprocess.run([sys.executable, "-m", "transportbench", *arguments], capture_output=True, text=True,
+                               timeout=120, cwd=tmp_path)
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("transportbench: error:"), completed.stderr
+    assert "ZTRSV" not in completed.stderr and "Traceback" not in completed.stderr
+    assert "sweep point" in lines[0] if arguments[0] == "sweep" else "rate γ > 0" in lines[0]

@@ -385,7 +385,7 @@ def test_registry_and_case_insensitive_names():
     (Machine.triple_dot(ideal_limit=True), {"approach": "Pauli"}, "ideal limit"),
     (Machine.triple_dot(dephasing=(0.0, 0.01, 0.0)), {"approach": "Pauli"}, "dephasing"),
     (Machine.triple_dot(T_cold=0.0), {"approach": "Pauli"}, "T = 0"),
-    (Machine(energies=(1.0,)), {"approach": "Pauli"}, "at least one reservoir"),
+    (Machine(energies=(1.0,)), {"approach": "Pauli"}, "reservoir with a rate"),
 ])
 def test_bad_approaches_options_and_machines_raise(machine, options, message):
     with pytest.raises(ValueError, match=message):

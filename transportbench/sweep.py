@@ -10,7 +10,8 @@ information) and written to the NetCDF with NaNs and the error visible, but the 
 rerun of the same sweep computes those points again (and only those). ``count_failed_points`` counts them.
 
 Everything is checked before the first point is solved (:func:`plan_sweep`): the approaches and options,
-every value of every axis (the machine is built at every grid point), the output folder, an existing output
+every value of every axis (the machine is built at every grid point, and every approach's backend is asked
+whether it can represent it), the output folder, an existing output
 file, the journal, and the reachability of a Dask scheduler. Damaged journal lines (cut, garbage, a record
 of the wrong shape) are skipped with a :class:`JournalWarning` naming the file and the lines; the damaged
 file is kept next to the repaired one.
@@ -54,7 +55,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
-from transportbench.compare import check_comparison, compare, table_from_rows
+from transportbench.compare import check_approach, check_comparison, compare, table_from_rows
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
 from transportbench.model import Machine, Reservoir
 from transportbench.resources import set_blas_threads
@@ -447,7 +448,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     journal lines.
     """
     approaches, options = check_comparison(approaches, options, machine)
-    axes = _check_axes(machine, over)
+    axes = _check_axes(machine, over, approaches, options)
     if workers is not None:
         integer("workers", workers, minimum=1)
     if scheduler is not None:
@@ -525,8 +526,12 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     return plan.run(progress=progress, retry_failed=retry_failed)
 
 
-def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """The axes as float arrays, after building the machine at every grid point (ValueError naming the value)."""
+def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = (),
+                options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, np.ndarray]:
+    """The axes as float arrays, after building the machine at every grid point.
+
+    Every approach's backend is asked whether it can represent each point (ValueError naming the point).
+    """
     if not over:
         raise ValueError("over must name at least one parameter to sweep")
     axes = {}
@@ -551,6 +556,12 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]]) -> dict[s
             except (ValueError, KeyError) as error:
                 message = error.args[0] if error.args else error
                 raise ValueError(f"sweep parameter {name} = {value:g}: {message}") from None
+        for spec in approaches:
+            try:
+                check_approach(spec, (options or {}).get(spec), current)
+            except ValueError as error:
+                where = ", ".join(f"{name} = {value:g}" for name, value in zip(axes, point, strict=True))
+                raise ValueError(f"sweep point {where}: {error}") from None
     return axes
 
 

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from transportbench import TransportbenchWarning
-from transportbench.backends import Capabilities
+from transportbench.backends import Capabilities, require_coupled_reservoir
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import (
     DEFAULT_MAX_ADOS,
@@ -193,8 +193,7 @@ def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
     CAPABILITIES.check(machine, NAME)
     if options is not None and options.pade is not None:
         hierarchy_module.poles_per_lead(machine, options.pade)  # every reservoir named, no other
-    if not machine.reservoirs:
-        raise ValueError("HEOM needs at least one reservoir: without leads the steady state is not unique")
+    require_coupled_reservoir(machine, NAME)
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"the Padé expansion of the Fermi function needs T > 0; reservoirs {cold} have T = 0")

@@ -97,7 +97,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
-from transportbench.backends import Capabilities, qmeq_budget
+from transportbench.backends import Capabilities, qmeq_budget, require_coupled_reservoir
 from transportbench.model import Band, Machine, energy_scale
 from transportbench.observables import ParticleModel, pair_concurrence
 from transportbench.occupation import full_basis
@@ -433,8 +433,7 @@ def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
     """Refuse what QmeQ cannot represent or the memory budget cannot hold (ValueError); notes otherwise."""
     _check_bands(machine, options.approach)  # before CAPABILITIES: its Lorentzian message does not say why
     notes = CAPABILITIES.check(machine, NAME)
-    if not machine.reservoirs:
-        raise ValueError("QmeQ needs at least one reservoir: without leads the steady state is not unique")
+    require_coupled_reservoir(machine, NAME)
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"QmeQ divides by the temperature; reservoirs {cold} have T = 0: use T > 0")
@@ -446,7 +445,7 @@ def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
 def check_machine(machine: Machine, options: QmeqOptions | None = None) -> None:
     """ValueError naming what ``machine`` asks that QmeQ cannot represent with ``options``, before any work.
 
-    Refused: the ideal limit, dephasing, reservoirs at T = 0, no reservoir, Lorentzian or mixed bands, flat
+    Refused: the ideal limit, dephasing, reservoirs at T = 0, no reservoir with γ > 0, Lorentzian or mixed bands, flat
     bands narrower than :func:`energy_scale` (2vN: flat bands of different D), a qubit machine whose fermion
     model differs (:attr:`~transportbench.model.Machine.jordan_wigner_trivial` false), and an estimated memory
     beyond the budget (:class:`~transportbench.resources.ResourceBudgetError`).
