@@ -288,3 +288,22 @@ def test_a_point_a_backend_cannot_solve_is_refused_before_any_solve(arguments, t
     assert len(lines) == 1 and lines[0].startswith("transportbench: error:"), completed.stderr
     assert "ZTRSV" not in completed.stderr and "Traceback" not in completed.stderr
     assert "sweep point" in lines[0] if arguments[0] == "sweep" else "rate γ > 0" in lines[0]
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [
+    (["--over", "mu=0:1:100000000"], "100,000,000 values"),
+    (["--over", "mu=0:1:1000", "--over", "U=0:1:1000"], "1,000,000 points"),
+])
+def test_grids_beyond_the_limit_are_refused_at_once(arguments, fragment, tmp_path):
+    # before: nothing for 60 s (1e8 machines were being built)
+    completed = subprocess.run([sys.executable, "-m", "transportbench", "sweep", *arguments, "--approaches", "local"],
+                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert completed.returncode == 2 and fragment in completed.stderr and "MAX_GRID_POINTS" in completed.stderr
+
+
+def test_more_workers_than_cpus_are_capped_and_said(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "transportbench", "sweep", "--over", "mu=2,4", "--workers",
+                                "1000", "--approaches", "local"], capture_output=True, text=True, timeout=120,
+                               cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert "workers=1000 capped at the" in completed.stderr

@@ -267,6 +267,8 @@ def test_one_spelling_of_every_approach():
     assert list(table.approach.values) == ["local"]
     with pytest.raises(ValueError, match="twice"):
         compare(Machine.triple_dot(), ["local", "Local"])
+    with pytest.raises(ValueError, match="several approaches; name one: qmeq:Pauli, .*qmeq:2vN"):
+        canonical_approach("qmeq")  # it used to mean 2vN without saying so
 
 
 def test_scans_take_the_figure_of_merit():

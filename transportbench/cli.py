@@ -29,6 +29,7 @@ from transportbench.compare import compare, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.sweep import (
+    MAX_GRID_POINTS,
     PARAMETERS,
     SweepInterrupted,
     WorkerDied,
@@ -88,10 +89,17 @@ def parse_axis(text: str) -> tuple[str, np.ndarray]:
     try:
         if ":" in spec:
             start, stop, count = spec.split(":")
-            return name, np.linspace(float(start), float(stop), int(count))
-        return name, np.array([float(v) for v in spec.split(",")])
+            bounds, size = (float(start), float(stop)), int(count)
+        else:
+            values = np.array([float(v) for v in spec.split(",")])
     except ValueError:
         raise ValueError(f"--over {name}: cannot read the values {spec!r}") from None
+    if ":" not in spec:
+        return name, values
+    if size > MAX_GRID_POINTS:  # refused before the values are allocated
+        raise ValueError(f"--over {name}: {size:,} values, more than the sweep's limit MAX_GRID_POINTS = "
+                         f"{MAX_GRID_POINTS:,}")
+    return name, np.linspace(*bounds, size)
 
 
 def parse_axes(texts: Sequence[str]) -> dict[str, np.ndarray]:

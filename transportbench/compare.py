@@ -41,14 +41,17 @@ def split_approach(spec: str) -> tuple[str, str | None]:
 def canonical_approach(spec: str) -> str:
     """The one spelling of an approach in tables and ``Result.backend``: ``"QMEQ:pauli"`` → ``"qmeq:Pauli"``.
 
-    ValueError for an unknown backend or approach (deprecated backend names give their new name with a
-    DeprecationWarning).
+    ValueError for an unknown backend or approach, and for a backend with several approaches named without
+    one (``"qmeq"``); deprecated backend names give their new name with a DeprecationWarning.
     """
     backend, approach = split_approach(spec)
     module = get_backend(backend)
+    approaches = getattr(module, "APPROACHES", None)
+    if approach is None and approaches is not None:  # "qmeq" alone used to mean 2vN without saying so
+        raise ValueError(f"the {module.NAME!r} backend has several approaches; name one: "
+                         f"{', '.join(f'{module.NAME}:{name}' for name in approaches.values())}")
     if approach is None:
         return module.NAME
-    approaches = getattr(module, "APPROACHES", None)
     if approaches is None:
         raise ValueError(f"the {module.NAME!r} backend has no approaches to choose from; use {module.NAME!r}, "
                          f"not {spec!r}")

@@ -36,6 +36,7 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import math
 import os
 import signal
 import socket
@@ -96,6 +97,8 @@ SCHEDULER_TIMEOUT = 5.0
 """Seconds to wait for a Dask scheduler to accept a connection before the sweep is refused."""
 STOP_TIMEOUT = 5.0
 """Seconds a terminated worker process gets to exit before it is killed."""
+MAX_GRID_POINTS = 100_000
+"""Largest sweep grid accepted (every point's machine is built and checked before the first solve)."""
 TAG_LENGTH = 16
 """Characters of the fingerprint repeated in every journal record (records stay attributable without the header)."""
 
@@ -105,6 +108,10 @@ Values = dict[str, list[Any]]
 
 class JournalWarning(TransportbenchWarning):
     """Damaged lines of a sweep journal were skipped (the points are computed again)."""
+
+
+class WorkersCappedWarning(TransportbenchWarning):
+    """More local workers were asked for than there are CPUs or points; the sweep uses fewer."""
 
 
 class WorkerDied(RuntimeError):
@@ -450,7 +457,12 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     approaches, options = check_comparison(approaches, options, machine)
     axes = _check_axes(machine, over, approaches, options)
     if workers is not None:
-        integer("workers", workers, minimum=1)
+        workers = integer("workers", workers, minimum=1)
+        cpus = os.cpu_count() or 1
+        if workers > cpus:
+            warnings.warn(f"workers={workers} capped at the {cpus} CPUs of this machine (and at the number of "
+                          "points still to compute)", WorkersCappedWarning, stacklevel=3)
+            workers = cpus
     if scheduler is not None:
         check_scheduler(scheduler)
     figures = check_figures(figures)
@@ -499,7 +511,8 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     options : mapping, optional
         Backend options per approach (as in ``compare``).
     workers : int, optional
-        Local worker processes (default: the number of CPUs; 1 runs in this process).
+        Local worker processes (default: the number of CPUs; 1 runs in this process). More than the CPUs
+        are capped at the CPUs (:class:`WorkersCappedWarning`), and never more than the points to compute.
     scheduler : str, optional
         Address of a Dask distributed scheduler (e.g. ``"tcp://10.0.0.5:8786"``); needs the ``dask`` extra.
     progress : bool
@@ -543,6 +556,10 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approache
         if array.ndim != 1 or not array.size or not np.isfinite(array).all():
             raise ValueError(f"values of {name!r} must be a non-empty 1-d list of finite numbers, got {values!r}")
         axes[name] = array
+    points = math.prod(len(values) for values in axes.values())
+    if points > MAX_GRID_POINTS:
+        raise ValueError(f"the sweep grid has {points:,} points, more than MAX_GRID_POINTS = {MAX_GRID_POINTS:,}; "
+                         "split it into several sweeps")
     spellings: dict[tuple[str, str], str] = {}
     for name in axes:
         earlier = spellings.setdefault(split_parameter(name), name)
@@ -674,7 +691,7 @@ def _execute(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values
                 raise SweepInterrupted(plan, running=1) from interrupt
             record(index, values)
     else:
-        _execute_local(plan, todo, record, plan.workers or os.cpu_count() or 1)
+        _execute_local(plan, todo, record, min(plan.workers or os.cpu_count() or 1, len(todo)))
 
 
 def _execute_local(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values], None],
