@@ -11,6 +11,7 @@ also gets its deviation from it (from the first, if there are several).
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from transportbench.backends import all_approaches, exact_approaches, get_backend
 from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
@@ -118,7 +120,7 @@ def summarize(result: Result, figures: Sequence[FigureOfMerit] = PAPER) -> dict[
 
 def compare(machine: Machine, approaches: Sequence[str] | None = None,
             options: Mapping[str, Mapping[str, Any]] | None = None,
-            figures: Sequence[FigureOfMerit] = PAPER) -> xr.Dataset:
+            figures: Sequence[FigureOfMerit] = PAPER, progress: bool = True) -> xr.Dataset:
     """Solve ``machine`` with every approach and return one labelled table.
 
     Parameters
@@ -132,6 +134,9 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
     figures : sequence of FigureOfMerit
         The figures of merit to compute (:mod:`transportbench.figures`); default the paper's.
+    progress : bool
+        Show which approach is being solved, with the time so far (a tqdm bar on stderr, or a widget in
+        Jupyter); removed when the table is complete.
 
     Returns
     -------
@@ -151,7 +156,9 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
     approaches, options = check_comparison(all_approaches() if approaches is None else approaches, options, machine)
     figures = check_figures(figures)
     rows, passed_on = [], []
-    for spec in approaches:
+    bar = tqdm(approaches, desc="compare", unit="approach", leave=False, disable=not progress, file=sys.stderr)
+    for spec in bar:
+        bar.set_postfix_str(f"solving {spec}")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -195,7 +195,7 @@ def run_point(machine: Machine, names: Sequence[str], values: Sequence[float], a
     """Compare the approaches at one grid point; returns the table's variables as plain lists."""
     for name, value in zip(names, values, strict=True):
         machine = set_parameter(machine, name, value)
-    table = compare(machine, approaches, options, figures)
+    table = compare(machine, approaches, options, figures, progress=False)  # the sweep has its own bar
     return {name: table[name].values.tolist() for name in table.data_vars}
 
 
