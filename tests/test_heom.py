@@ -370,3 +370,11 @@ def test_auto_solver_falls_back_to_the_direct_lu_when_gmres_fails(monkeypatch: p
     with memory_budget((iterative_bytes + direct_bytes) / 2 / 2**30), \
             pytest.raises(ResourceBudgetError, match="after the iterative solve failed"):
         heom.solve_steady(FIG3, pade=4, depth=3)  # the LU does not fit: the refusal says why it was tried
+
+
+def test_progress_shows_every_hierarchy_with_its_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    heom.solve_steady(CHAIN, pade=6, depth=2, progress=True)
+    shown = capsys.readouterr().err
+    assert "HEOM" in shown and "W=4 pade=6 depth=2" in shown
+    heom.solve_steady(CHAIN, pade=6, depth=2, progress=False)
+    assert capsys.readouterr().err == ""

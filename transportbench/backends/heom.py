@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -52,6 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, require_coupled_reservoir
@@ -132,6 +134,9 @@ class HeomOptions(SolverOptions):
     wide_band_width : float, optional
         Wide-band leads only: the smallest Lorentzian half-width W (energy units) of the extrapolation,
         which solves at W, 2W and 4W and extrapolates linearly in 1/W; default :func:`default_band_width`.
+    progress : bool, optional
+        A progress bar on stderr (a widget in Jupyter): every hierarchy solved, with its W, Padé terms and
+        depth; None (default): only when stderr is a terminal.
 
     In ``Result.options`` ``converge``, ``depth``, ``pade`` and ``wide_band_width`` are filled in.
     """
@@ -146,6 +151,7 @@ class HeomOptions(SolverOptions):
     max_ados: int = DEFAULT_MAX_ADOS
     solver: str = "auto"
     wide_band_width: float | None = None
+    progress: bool | None = None
 
     def check(self) -> None:
         """Validate every setting (ValueError naming it)."""
@@ -167,6 +173,8 @@ class HeomOptions(SolverOptions):
         choice("solver", self.solver, SOLVERS)
         if self.wide_band_width is not None:
             positive("wide_band_width", self.wide_band_width)
+        if self.progress is not None:
+            flag("progress", self.progress)
         start_depth = self.depth or START_DEPTH
         start_pade = max(self.pade.values()) if isinstance(self.pade, Mapping) else self.pade or START_PADE
         if self.converge and (start_depth > self.max_depth or start_pade > self.max_pade):
@@ -247,7 +255,16 @@ class Outcome:
     """The last change of each refinement stage ("pade", "depth"): its error estimate."""
 
 
-def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: Solve, step: str) -> tuple[
+def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hierarchy_module.Poles, depth: int,
+           bar: tqdm) -> Solve:
+    """One hierarchy solve, shown on the progress bar."""
+    bar.set_postfix_str(f"W={band_width:g} pade={pade} depth={depth}")
+    solved = solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver, max_ados=chosen.max_ados)
+    bar.update()
+    return solved
+
+
+def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: Solve, step: str, bar: tqdm) -> tuple[
         Solve | None, str]:
     """The next solve in Padé terms or depth, or (None, why) when a budget stops it (max_*, ADOs, memory)."""
     if step == "pade":
@@ -261,13 +278,12 @@ def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: S
         if depth > chosen.max_depth:
             return None, f"max_depth={chosen.max_depth} reached"
     try:
-        return solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver,
-                               max_ados=chosen.max_ados), ""
+        return _solve(machine, chosen, band_width, pade, depth, bar), ""
     except ValueError as refusal:  # max_ados or the memory budget (ResourceBudgetError is a ValueError)
         return None, str(refusal)
 
 
-def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
+def converge(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
     """Raise the Padé terms (at the starting depth), then the depth, until C(0, 1) and the currents settle.
 
     Each stage stops when one step changes C by at most ``tol`` and every current by at most
@@ -275,8 +291,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcom
     estimate. A budget that stops a stage first (``max_pade``, ``max_depth``, ``max_ados``, memory) emits
     a :class:`ConvergenceWarning`.
     """
-    current = solve_hierarchy(machine, band_width, chosen.pade, chosen.depth, solver=chosen.solver,
-                              max_ados=chosen.max_ados)
+    current = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
     notes = [current.describe()]
     met = True
     errors: dict[str, Change] = {}
@@ -284,7 +299,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcom
         last: Change | None = None
         why = ""
         while last is None or not last.within(chosen.tol, chosen.current_rtol):
-            finer, why = _refine(machine, chosen, band_width, current, step)
+            finer, why = _refine(machine, chosen, band_width, current, step, bar)
             if finer is None:
                 break
             last, current = change(machine, finer, current), finer
@@ -304,15 +319,14 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcom
     return Outcome(current, met, tuple(notes), errors)
 
 
-def _fixed(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
-    solved = solve_hierarchy(machine, band_width, chosen.pade, chosen.depth, solver=chosen.solver,
-                             max_ados=chosen.max_ados)
+def _fixed(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
+    solved = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
     return Outcome(solved, False, (solved.describe(), "fixed pade and depth (converge=False): convergence not "
                                                       "assessed"))
 
 
-def _at_width(machine: Machine, chosen: HeomOptions, band_width: float) -> Outcome:
-    return converge(machine, chosen, band_width) if chosen.converge else _fixed(machine, chosen, band_width)
+def _at_width(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
+    return (converge if chosen.converge else _fixed)(machine, chosen, band_width, bar)
 
 
 @dataclass(frozen=True)
@@ -404,7 +418,9 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
     check_machine(machine, chosen)
     hierarchy_module.import_qutip()
     widths = band_widths(machine, chosen)
-    outcomes = [_at_width(machine, chosen, width) for width in widths]
+    with tqdm(desc="HEOM", unit="hierarchy", file=sys.stderr, leave=False,
+              disable=None if chosen.progress is None else not chosen.progress) as bar:
+        outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
