@@ -30,7 +30,7 @@ def test_compare_table_records_failures_without_losing_other_rows(monkeypatch):
     text = format_table(table)
     assert "FAILED" in text and "local" in text
     notes = format_notes(table).splitlines()  # only the solved approach has notes
-    assert len(notes) == 1 and notes[0].startswith("local: ")
+    assert len(notes) == 1 and notes[0].startswith("local notes: ")
     assert table.energy_current.sel(approach="local", reservoir="hot") > 0
 
 
@@ -175,7 +175,8 @@ def test_compare_records_and_passes_on_warnings():
     with pytest.warns(DegenerateSteadyStateWarning):
         table = compare(machine, ["local"], options={"local": {"solver": "direct"}})
     assert "DegenerateSteadyStateWarning" in str(table.warnings.values[0])
-    assert "warning(s)" in format_table(table)
+    assert "1 warning; see the notes" in format_table(table)
+    assert "local warnings: DegenerateSteadyStateWarning" in format_notes(table)
 
 
 @pytest.mark.qmeq

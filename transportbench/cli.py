@@ -25,7 +25,7 @@ import xarray as xr
 
 from transportbench import __version__
 from transportbench.backends import all_approaches
-from transportbench.compare import compare, format_table
+from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.sweep import (
@@ -140,7 +140,9 @@ def _first_line(text: str) -> str:
 def _run_compare(args: argparse.Namespace) -> int:
     check_output(args.out, (".nc", ".json"))
     table = compare(machine_from(args), args.approaches)  # checks every approach before solving
-    print(format_table(table))
+    print(format_table(table, wide=args.wide))
+    if args.notes:
+        print(format_notes(table))
     _write(table, args.out)
     failed = [f"{spec}: {_first_line(str(error))}"
               for spec, error in zip(table.approach.values, table.error.values, strict=True) if error]
@@ -223,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("--approaches", nargs="+", default=list(all_approaches()),
                              help=f"approaches (default: every registered one, {' '.join(all_approaches())})")
     compare_cmd.add_argument("--out", help="write the table to a .nc (NetCDF) or .json file")
+    compare_cmd.add_argument("--wide", action="store_true",
+                             help="also energy currents, every current deviation, min eigenvalue, σ and time")
+    compare_cmd.add_argument("--notes", action="store_true", help="also every approach's notes and warnings")
     compare_cmd.set_defaults(run=_run_compare)
 
     sweep_cmd = commands.add_parser("sweep", help="a parameter grid, resumable, in parallel",

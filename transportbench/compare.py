@@ -294,12 +294,13 @@ def _figure_names(dataset: xr.Dataset) -> list[str]:
 
 
 def format_notes(dataset: xr.Dataset) -> str:
-    """The backends' notes of a :func:`compare` dataset, one ``approach: notes`` line per approach that has any."""
+    """The backends' notes and warnings of a :func:`compare` dataset, one line per approach that has any."""
     lines = []
     for approach in dataset.approach.values:
-        notes = str(dataset.notes.sel(approach=approach).values)
-        if notes:
-            lines.append(f"{approach}: {notes}")
+        for kind in ("notes", "warnings"):
+            text = str(dataset[kind].sel(approach=approach).values)
+            if text:
+                lines.append(f"{approach} {kind}: {text}")
     return "\n".join(lines)
 
 
@@ -310,31 +311,47 @@ def _with_error_bar(row: xr.Dataset, name: str) -> str:
     return value + (f" ± {error:.1g}" if np.isfinite(error) else "")
 
 
-def format_table(dataset: xr.Dataset) -> str:
-    """A readable text table of a :func:`compare` dataset (one row per approach)."""
+def _status_in_words(row: xr.Dataset) -> str:
+    """The health status, with the number of warnings the approach emitted (their text: :func:`format_notes`)."""
+    count = str(row.warnings.values).count("Warning: ")
+    return str(row.status.values) + (f" ({count} warning{'s' * (count > 1)}; see the notes)" if count else "")
+
+
+def format_table(dataset: xr.Dataset, wide: bool = False) -> str:
+    """A readable text table of a :func:`compare` dataset (one row per approach), units in a line below it.
+
+    Compact by default: approach, model, the figures (C(0,1) with the approach's own error bar), the
+    particle currents, the signed deviations from the exact reference (when it is in the table) and the
+    status. ``wide=True`` adds the energy currents J^E, every reservoir's current deviation, the smallest
+    eigenvalue, the entropy production and the time.
+    """
     reservoirs = [str(r) for r in dataset.reservoir.values]
     figures = _figure_names(dataset)
-    deviations = "current_error" in dataset
-    header = ["approach", "model", *(HEADERS.get(name, name) for name in figures)] + [f"Q_{r}" for r in reservoirs] \
-        + [f"I_{r}" for r in reservoirs] \
-        + ([f"Δ{HEADERS.get(name, name)}" for name in figures] + ["ΔI/I"] if deviations else []) \
-        + ["min eig", "σ", "time [s]", "status"]
+    reference = dataset.attrs.get("reference")
+    shown = reservoirs if wide else reservoirs[:1]
+    header = ["approach", "model", *(HEADERS.get(name, name) for name in figures), *(f"I_{r}" for r in reservoirs)]
+    header += [f"J^E_{r}" for r in reservoirs] if wide else []
+    header += [f"Δ{HEADERS.get(name, name)}" for name in figures] + [f"ΔI_{r}/I" for r in shown] if reference else []
+    header += ["min eig", "σ", "time [s]"] if wide else []
+    header += ["status"]
     lines = []
     for spec in dataset.approach.values:
         row = dataset.sel(approach=spec)
-        status = str(row.status.values)
-        if str(row.warnings.values):
-            status += f" ({str(row.warnings.values).count('Warning: ')} warning(s), see 'warnings')"
         cells = [str(spec), str(row.model.values), *(_with_error_bar(row, name) for name in figures)]
-        cells += [f"{float(v):+.4e}" for v in row.energy_current.values]
         cells += [f"{float(v):+.4e}" for v in row.particle_current.values]
-        if deviations:
+        cells += [f"{float(v):+.4e}" for v in row.energy_current.values] if wide else []
+        if reference:
             cells += [f"{float(row[f'{name}_error']):+.1e}" for name in figures]
-            cells += [f"{float(np.max(np.abs(row.current_error.values))):.1e}"]
+            cells += [f"{float(row.current_error.sel(reservoir=r)):+.1%}" for r in shown]
         cells += [f"{float(row.min_eigenvalue):.1e}", f"{float(row.entropy_production):.2e}",
-                  f"{float(row.seconds):.2f}", status]
-        lines.append(cells)
+                  f"{float(row.seconds):.2f}"] if wide else []
+        lines.append([*cells, _status_in_words(row)])
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(header)]
     render = [" ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), " ".join("-" * w for w in widths)]
     render += [" ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) for cells in lines]
-    return "\n".join(render)
+    units = ("currents into the system: I in the machine's energy unit (ħ = 1)" + (", J^E in its square" if wide
+                                                                                    else ""))
+    if reference:
+        units += (f"; Δ = value − {reference}'s (C(0,1) ± is each approach's own error bar), ΔI/I relative to "
+                  f"{reference}'s largest current")
+    return "\n".join([*render, units])
