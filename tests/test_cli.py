@@ -307,3 +307,21 @@ def test_more_workers_than_cpus_are_capped_and_said(tmp_path):
                                cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     assert "workers=1000 capped at the" in completed.stderr
+
+
+def test_a_second_sweep_on_the_same_output_is_refused_while_the_first_runs(tmp_path):
+    # before: both exited 0 and the file held only the second (both appended to and deleted one journal)
+    path = tmp_path / "shared.nc"
+    first = _start_slow_sweep(path)
+    try:
+        _wait_for_points(first, path, 1)
+        environment = {**os.environ, "POINT_DELAY": "0.4"}
+        second = subprocess.run([sys.executable, "-c", SLOW_CLI, "sweep", *GRID, "--workers", "1", "--out",
+                                 str(path)], capture_output=True, text=True, timeout=120, env=environment)
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2 and "another sweep (process" in second.stderr, second.stderr
+    assert first.returncode == 0, err
+    assert xr.load_dataset(path).sizes["mu"] == 6 and not path.with_name("shared.nc.lock").exists()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import hashlib
 import importlib.util
 import itertools
@@ -420,6 +421,10 @@ class SweepPlan:
         """
         if self.existing is not None:
             return self.existing
+        with _exclusive(self.output):
+            return self._run(progress, retry_failed)
+
+    def _run(self, progress: bool, retry_failed: bool) -> xr.Dataset:
         todo = self.todo if retry_failed else [index for index in self.grid if index not in self.points]
         bar = tqdm(total=len(self.grid), initial=len(self.grid) - len(todo), desc="sweep", disable=not progress)
 
@@ -537,6 +542,37 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     plan = plan_sweep(machine, over, approaches, path=path, options=options, workers=workers, scheduler=scheduler,
                       figures=figures)
     return plan.run(progress=progress, retry_failed=retry_failed)
+
+
+@contextlib.contextmanager
+def _exclusive(output: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on ``<output>.lock`` while a sweep writes its journal and output.
+
+    A second sweep on the same output (the same sweep or another) is refused with FileExistsError instead of
+    both appending to one journal and the last one overwriting the file. The lock dies with the process.
+    """
+    if output is None:
+        yield
+        return
+    path = output.with_name(output.name + ".lock")
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            raise FileExistsError(f"another sweep (process {owner}) is writing {output}; wait for it to finish or "
+                                  "choose another output path") from None
+        if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+            raise FileExistsError(f"another sweep finished with {output} while this one started; run it again")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
 
 def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = (),
