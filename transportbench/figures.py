@@ -134,6 +134,7 @@ class SinkPopulation:
 
 
 ERROR_QUANTITIES = ("concurrence", "currents")
+"""What an :class:`ErrorBar` can report: the error of C(0, 1) or of the currents (fields of ``StageChange``)."""
 
 
 @dataclass(frozen=True)
