@@ -378,3 +378,10 @@ def test_progress_shows_every_hierarchy_with_its_settings(capsys: pytest.Capture
     assert "HEOM" in shown and "W=4 pade=6 depth=2" in shown
     heom.solve_steady(CHAIN, pade=6, depth=2, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_temperature_too_small_for_the_pade_expansion_is_named() -> None:
+    # before: OverflowError "complex exponentiation" from the bath's exponents
+    machine = Machine.triple_dot(T_hot=1e-250, band=LORENTZ)
+    with pytest.raises(ValueError, match=r"reservoir 'hot': T = 1e-250 is too small"):
+        heom.solve_steady(machine, pade=2, depth=1)

@@ -420,7 +420,13 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
     widths = band_widths(machine, chosen)
     with tqdm(desc="HEOM", unit="hierarchy", file=sys.stderr, leave=False,
               disable=None if chosen.progress is None else not chosen.progress) as bar:
-        outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
+        try:
+            outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
+        except OverflowError:  # QuTiP's bath exponents at T ≲ 1e-200 × the energies
+            coldest = min(machine.reservoirs, key=lambda r: r.temperature)
+            raise ValueError(f"reservoir {coldest.name!r}: T = {coldest.temperature:g} is too small for the Padé "
+                             "expansion of its Fermi function (the bath's exponents overflow); use a larger T"
+                             ) from None
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
