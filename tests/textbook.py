@@ -31,6 +31,14 @@ def coherent_generator(machine) -> np.ndarray:
     return -1j * (np.kron(h, identity) - np.kron(identity, h.T))
 
 
+def single_particle_hamiltonian(machine) -> np.ndarray:
+    """H with H = Σ h_ij c_i† c_j at U = 0: the energies on the diagonal, the flip-flops off it (complex)."""
+    h = np.diag(machine.energies).astype(complex)
+    for (i, j), g in machine.couplings:
+        h[i, j] = h[j, i] = g
+    return h
+
+
 def gaussian_pair_state(density: np.ndarray, a: int, b: int) -> np.ndarray:
     """Reduced state of fermionic modes a, b of a Gaussian (number-conserving, U = 0) state, by Wick's theorem.
 
@@ -55,9 +63,7 @@ def local_gaussian_density(machine) -> np.ndarray:
     from transportbench.thermal import fermi
 
     n = machine.n_qubits
-    h = np.diag(machine.energies).astype(complex)
-    for (i, j), g in machine.couplings:
-        h[i, j] = h[j, i] = g
+    h = single_particle_hamiltonian(machine)
     gain, loss = np.zeros(n), np.zeros(n)
     for reservoir in machine.reservoirs:
         filled = float(fermi(machine.energies[reservoir.qubit], reservoir.chemical_potential, reservoir.temperature))
@@ -75,9 +81,7 @@ def lorentzian_self_energy(omega: float, reservoir, width: float) -> complex:
 def lorentzian_green(machine, omega: float, width: float) -> tuple[np.ndarray, list[np.ndarray]]:
     """Retarded G(ω) of the single-particle chain and Γ_r(ω) as matrices on the dots."""
     n = machine.n_qubits
-    h = np.diag(machine.energies).astype(complex)
-    for (i, j), g in machine.couplings:
-        h[i, j] = h[j, i] = g
+    h = single_particle_hamiltonian(machine)
     broadenings = []
     for reservoir in machine.reservoirs:
         sigma = np.zeros((n, n), dtype=complex)

@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from transportbench.backends import all_approaches, exact_approaches, get_backend
+from transportbench.backends import all_approaches, get_backend
 from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
@@ -255,7 +255,7 @@ def table_from_rows(machine: Machine, approaches: list[str], rows: list[dict[str
         attrs={"machine": repr(machine), "units": "energies in the machine's unit, hbar = k_B = 1",
                "figures": ", ".join(figure.name for figure in figures)},
     )
-    references = [spec for spec in approaches if spec in exact_approaches()]
+    references = [spec for spec in approaches if get_backend(split_approach(spec)[0]).CAPABILITIES.exact]
     if references:
         dataset = with_deviations(dataset, references[0])
     return dataset

@@ -183,6 +183,11 @@ def pair_concurrence(rho: np.ndarray, occupations: np.ndarray, model: ParticleMo
     return concurrence(reduced_state(rho, occupations, [0, 1], model))
 
 
+def fermion_pair_concurrence(rho: np.ndarray, order: Sequence[int]) -> float:
+    """C(0, 1) of a full-basis fermion state written in the string ``order``: the modes' fermionic trace."""
+    return pair_concurrence(rho, full_basis(len(order)), ParticleModel("fermion", order))
+
+
 def populations(rho: np.ndarray, occupations: np.ndarray) -> np.ndarray:
     """Excitation probability ⟨n_i⟩ of every qubit."""
     return np.real(np.diag(rho)) @ np.asarray(occupations, dtype=float)

@@ -376,7 +376,7 @@ def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str,
         Both concurrences and currents and the reference's own error estimate.
     """
     from transportbench.backends import get_backend, local  # QuTiP only when the reference is solved
-    from transportbench.figures import Concurrence
+    from transportbench.figures import Concurrence, ErrorBar
 
     if reference not in exact_approaches():
         raise ValueError(f"unknown reference {reference!r}; valid: {list(exact_approaches())} or None")
@@ -387,7 +387,7 @@ def exact_error(machine: Machine, reference: str = "heom", options: Mapping[str,
     approximate = local_result if local_result is not None else local.solve_steady(machine)
     pair = Concurrence(0, 1)
     name = machine.reservoirs[0].name
-    c_error, i_error = (exact.error.concurrence, exact.error.currents) if exact.error else (math.nan, math.nan)
+    c_error, i_error = ErrorBar("concurrence")(exact), ErrorBar("currents")(exact)
     converged = bool(exact.health.converged) if exact.options.converge else False
     if caught and not converged:
         warnings.warn(f"{reference} did not converge for the regime check: {caught[0].message}", stacklevel=2)

@@ -58,14 +58,9 @@ from tqdm.auto import tqdm
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, require_coupled_reservoir
 from transportbench.backends import heom_hierarchy as hierarchy_module
-from transportbench.backends.heom_solve import (
-    DEFAULT_MAX_ADOS,
-    Solve,
-    fermion_pair_concurrence,
-    hierarchy_bytes,
-    solve_hierarchy,
-)
+from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
 from transportbench.model import Machine, energy_scale
+from transportbench.observables import fermion_pair_concurrence
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
 from transportbench.result import ErrorEstimate, Result, StageChange, assess
@@ -352,7 +347,7 @@ def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome]) -> _Extrapo
     solves = [outcome.final for outcome in outcomes]
     coarse = _richardson(solves[0], solves[1])
     fine = _richardson(solves[1], solves[2])
-    pair = fermion_pair_concurrence(machine, fine[0])
+    pair = fermion_pair_concurrence(fine[0], machine.order)
     floor = CURRENT_FLOOR * sum(r.rate for r in machine.reservoirs)
     current_error = max(float(np.max(np.abs(fine[1] - coarse[1]))) / max(float(np.max(np.abs(fine[1]))), floor),
                         float(np.max(np.abs(fine[2] - coarse[2])))

@@ -14,8 +14,7 @@ import numpy as np
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends import heom_steady
 from transportbench.model import Machine
-from transportbench.observables import ParticleModel, pair_concurrence
-from transportbench.occupation import full_basis
+from transportbench.observables import fermion_pair_concurrence
 from transportbench.resources import blas_threads, check_memory
 
 DEFAULT_MAX_ADOS = 100_000
@@ -126,14 +125,7 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
                 steady = _direct_after(failure, machine, built, kept, tiers, pade, depth)
     rho = steady.vector[:n * n].reshape((n, n), order="F")
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
-    pair = fermion_pair_concurrence(machine, rho)
+    pair = fermion_pair_concurrence(rho, machine.order)  # the figure the convergence is judged on
     poles = hierarchy_module.compact_poles(machine, hierarchy_module.poles_per_lead(machine, pade))
     return Solve(poles, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
 
-
-def fermion_pair_concurrence(machine: Machine, rho: np.ndarray) -> float:
-    """C of modes 0 and 1 of a full-basis fermion state (fermionic partial trace; NaN for one dot).
-
-    The figure the convergence in Padé terms, depth and band width is judged on.
-    """
-    return pair_concurrence(rho, full_basis(machine.n_qubits), ParticleModel("fermion", machine.order))

@@ -99,7 +99,7 @@ from tqdm.auto import tqdm
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget, require_coupled_reservoir
 from transportbench.model import Band, Machine, energy_scale
-from transportbench.observables import ParticleModel, pair_concurrence
+from transportbench.observables import fermion_pair_concurrence
 from transportbench.occupation import full_basis
 from transportbench.options import SolverOptions
 from transportbench.resources import blas_threads, check_memory, format_bytes, memory_budget_bytes
@@ -892,10 +892,8 @@ def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tole
     stats["grids"] = tuple(grids)
     stages = [_iteration_stage(final)]
     if len(solves) > 1:
-        model = ParticleModel("fermion", machine.order)
-        occupations = full_basis(machine.n_qubits)
-        pair_change = abs(pair_concurrence(final.observables.rho, occupations, model)
-                          - pair_concurrence(solves[-2].observables.rho, occupations, model))
+        pair_change = abs(fermion_pair_concurrence(final.observables.rho, machine.order)
+                          - fermion_pair_concurrence(solves[-2].observables.rho, machine.order))
         stages.insert(0, StageChange("grid", concurrence=pair_change, currents=grid_change[1], rho=grid_change[0]))
     return final, grid_met and iterations_met, notes, stats, ErrorEstimate(tuple(stages))
 
