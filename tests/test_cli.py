@@ -169,8 +169,8 @@ def test_study_outside_a_source_tree_says_how_to_run_it(monkeypatch, capsys, tmp
 
 # Interrupts: the real CLI in a subprocess, points slowed to 0.4 s, two workers.
 
-def _start_slow_sweep(path: Path) -> subprocess.Popen:
-    environment = {**os.environ, "POINT_DELAY": "0.4", "PYTHONUNBUFFERED": "1"}
+def _start_slow_sweep(path: Path, point_delay: float = 0.4) -> subprocess.Popen:
+    environment = {**os.environ, "POINT_DELAY": str(point_delay), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-c", SLOW_CLI, "sweep", *GRID, "--workers", "2", "--out", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
                             start_new_session=True)
@@ -312,7 +312,7 @@ def test_more_workers_than_cpus_are_capped_and_said(tmp_path):
 def test_a_second_sweep_on_the_same_output_is_refused_while_the_first_runs(tmp_path):
     # before: both exited 0 and the file held only the second (both appended to and deleted one journal)
     path = tmp_path / "shared.nc"
-    first = _start_slow_sweep(path)
+    first = _start_slow_sweep(path, point_delay=2.0)  # 12 s: the second must start while it runs, even under load
     try:
         _wait_for_points(first, path, 1)
         environment = {**os.environ, "POINT_DELAY": "0.4"}

@@ -758,8 +758,14 @@ def _execute_local(plan: SweepPlan, todo: list[Index], record: Callable[[Index, 
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued points and terminate the workers now (the executor has no public way to do so)."""
+    """Cancel the queued points and terminate the workers now (the executor has no public way to do so).
+
+    The executor's manager thread is joined at the end: ``shutdown(wait=False)`` forgets it, and a manager
+    thread still closing its wake-up pipe at interpreter exit raced ``concurrent.futures``' exit hook
+    ("OSError: Bad file descriptor" printed after an interrupted sweep).
+    """
     processes = list((pool._processes or {}).values())
+    manager = pool._executor_manager_thread
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
@@ -768,7 +774,8 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join()
-    pool.shutdown(wait=True)  # the manager thread sees the dead workers and ends
+    if manager is not None:
+        manager.join(STOP_TIMEOUT)  # it sees the dead workers, closes its pipes and ends
 
 
 def _harvest(futures: Mapping[Future[Values], Index], record: Callable[[Index, Values], None]) -> None:
