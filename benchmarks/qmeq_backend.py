@@ -39,6 +39,7 @@ import numpy as np
 from table_format import markdown_table
 
 from transportbench.backends import qmeq as qmeq_backend
+from transportbench.convergence import ConvergenceWarning
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence
 from transportbench.result import Result
@@ -86,7 +87,7 @@ def converged_2vn_row(machine: Machine) -> tuple[tuple[str, ...], Result, list[s
     """2vN with the default convergence control; warnings are collected and printed, not raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", qmeq_backend.BandwidthWarning)
-        warnings.simplefilter("always", qmeq_backend.ConvergenceWarning)
+        warnings.simplefilter("always", ConvergenceWarning)
         result, wall, cpu = timed(lambda: qmeq_backend.solve_steady(machine), 1)
     settings = f"converged: D={result.stats['band_half_width']:.1f}, grids listed below"
     return row("Fig. 3 triple dot", result, settings, wall, cpu), result, [str(w.message) for w in caught]

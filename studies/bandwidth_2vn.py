@@ -71,8 +71,8 @@ def solve_2vn(machine: Machine, half_width: float, halvings: int, niter: int, ca
         warnings.simplefilter("ignore")  # a fixed grid is "not converged" by construction; its changes are kept
         result = qmeq.solve_steady(banded, approach="2vN", **settings)
     point = {**observables(result), "kpnt": settings["kpnt"], "spacing": 2 * half_width / (settings["kpnt"] - 1),
-             "iteration_current_change": result.stats["iteration_current_change"],
-             "iteration_rho_change": result.stats["iteration_rho_change"], "seconds": result.seconds,
+             "iteration_current_change": result.error.stage("iterations").currents,
+             "iteration_rho_change": result.error.stage("iterations").rho, "seconds": result.seconds,
              "status": result.health.status()}
     if cache is not None:
         stored = json.loads(cache.read_text()) if cache.exists() else {}

@@ -19,6 +19,8 @@ import pytest
 from transportbench.backends import all_approaches, exact_approaches, get_backend
 from transportbench.compare import solve, split_approach
 from transportbench.model import BAND_KINDS, Band, Machine, Reservoir
+from transportbench.options import RunOptions
+from transportbench.resources import ResourceBudgetError
 
 
 @dataclass(frozen=True)
@@ -176,3 +178,16 @@ def test_bands_and_statistics_a_backend_lacks_are_refused(spec, declared):
     else:
         with pytest.raises(ValueError, match="flip-flop crosses another dot"):
             _solve(crossing, spec, declared)
+
+
+@pytest.mark.parametrize(("spec", "declared"), _params())
+def test_run_options_set_threads_and_budget_for_every_backend(spec, declared):
+    """One RunOptions for every backend: the thread count is used and recorded, a tiny budget refuses the solve."""
+    machine = Machine.triple_dot(statistics="fermion")
+    backend = get_backend(split_approach(spec)[0])
+    approach = {"approach": split_approach(spec)[1]} if split_approach(spec)[1] else {}
+    settings = {**approach, **(declared.options or {})}
+    result = backend.solve_steady(machine, run=RunOptions(threads=2, progress=False), **settings)
+    assert result.stats["blas_threads"] == 2 and not set(RunOptions.NAMES) & set(result.options)
+    with pytest.raises(ResourceBudgetError, match="above the memory budget of 1 KiB"):
+        backend.solve_steady(machine, run=RunOptions(memory_gib=2**-20), **settings)

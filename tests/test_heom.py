@@ -11,6 +11,7 @@ import pytest
 from scipy.integrate import quad_vec
 from textbook import lorentzian_green
 
+from transportbench.convergence import ConvergenceWarning
 from transportbench.figures import ErrorBar
 from transportbench.model import Band, Machine, Reservoir
 from transportbench.observables import concurrence, populations
@@ -185,7 +186,7 @@ def test_fig3_point_converges_within_tolerances() -> None:
 
 
 def test_convergence_budget_warns() -> None:
-    with pytest.warns(heom.ConvergenceWarning, match="did not converge within the budget"):
+    with pytest.warns(ConvergenceWarning, match="did not converge within the budget"):
         result = heom.solve_steady(FIG3, converge=True, pade=4, max_pade=4, max_depth=2)
     assert not result.health.converged
 
@@ -342,7 +343,7 @@ def test_padé_terms_per_reservoir_are_checked_and_raised_together() -> None:
                          ({"hot": 0, "cold": 8}, "pade\\['hot'\\]"), ({}, "empty")):
         with pytest.raises(ValueError, match=message):
             heom.solve_steady(FIG3, pade=bad, depth=2)
-    with pytest.warns(heom.ConvergenceWarning) as caught:
+    with pytest.warns(ConvergenceWarning) as caught:
         result = heom.solve_steady(FIG3, converge=True, pade={"hot": 6, "cold": 8}, max_pade=10, max_depth=2,
                                    tol=1e-12, current_rtol=1e-12)
     assert any("max_pade=10 reached" in str(w.message) for w in caught)

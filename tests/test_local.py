@@ -317,7 +317,11 @@ def test_evolve_rejects_bad_input():
     with pytest.raises(ValueError, match="iterative solver only"):
         local.LocalOptions(solver="direct", maxiter=10)
     with pytest.raises(ValueError, match="threads"):
-        local.LocalOptions(threads=True)
+        local.solve_steady(machine, threads=True)
+    with pytest.raises(ValueError, match="memory_gib"):
+        local.solve_steady(machine, memory_gib=-1.0)
+    with pytest.raises(ValueError, match="run must be a RunOptions"):
+        local.solve_steady(machine, run={"threads": 1})
 
 
 def test_options_objects_round_trip_and_statistics_are_separate():

@@ -1,17 +1,23 @@
 """Solver options as frozen, validated objects: one class per approach family, units in its docstring.
 
-A backend's ``solve_steady(machine, options=None, **settings)`` takes an options object, or settings by
-keyword that build one (``LocalOptions(rtol=1e-10)`` and ``rtol=1e-10`` are the same request). Unknown or
-inapplicable settings are ValueErrors when the object is made, before any work. ``Result.options`` holds the
-object actually used, defaults resolved, so ``solve_steady(machine, result.options)`` solves the same problem
-again; solver statistics (iterations, grids, error estimates) go to ``Result.stats``.
+A backend's ``solve_steady(machine, options=None, /, *, run=None, **settings)`` takes an options object, or
+settings by keyword that build one (``LocalOptions(rtol=1e-10)`` and ``rtol=1e-10`` are the same request).
+Unknown or inapplicable settings are ValueErrors when the object is made, before any work. ``Result.options``
+holds the object actually used, defaults resolved, so ``solve_steady(machine, result.options)`` solves the same
+problem again; solver statistics (iterations, grids) go to ``Result.stats`` and error estimates to
+``Result.error``. How a solve runs (BLAS threads, progress bar, memory budget) is the same for every backend
+and apart from what it solves: :class:`RunOptions`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
+
+from transportbench.resources import blas_threads, memory_budget
+from transportbench.validation import flag, integer, positive
 
 OptionsType = TypeVar("OptionsType", bound="SolverOptions")
 
@@ -61,3 +67,63 @@ class SolverOptions(Mapping[str, Any]):
     def changed(self, **settings: Any) -> SolverOptions:
         """A copy with ``settings`` changed (validated again)."""
         return type(self).build(self, **settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a solve runs, the same for every backend; it never changes what is solved.
+
+    Every backend's ``solve_steady(machine, options=None, /, *, run=None, **settings)`` takes one; the
+    settings ``threads``, ``progress`` and ``memory_gib`` given by keyword go here rather than to the
+    backend's own options (:meth:`split`).
+
+    Attributes
+    ----------
+    threads : int, optional
+        BLAS/LAPACK threads of the solve (the user override of
+        :func:`~transportbench.resources.blas_threads`); None: ``TRANSPORTBENCH_BLAS_THREADS``, the
+        process-wide setting, else the backend's choice (one for sparse work, every CPU for dense work).
+        The count used is ``Result.stats["blas_threads"]``.
+    progress : bool, optional
+        A progress bar on stderr (a widget in Jupyter) for backends with long work (HEOM, 2vN); None: only
+        when stderr is a terminal.
+    memory_gib : float, optional
+        The memory budget of this solve in GiB (2^30 bytes); None: the budget of
+        :mod:`transportbench.resources`. Work estimated beyond it is refused before it is allocated.
+    """
+
+    threads: int | None = None
+    progress: bool | None = None
+    memory_gib: float | None = None
+
+    NAMES: ClassVar[tuple[str, ...]] = ("threads", "progress", "memory_gib")
+
+    def __post_init__(self) -> None:
+        if self.threads is not None:
+            object.__setattr__(self, "threads", integer("threads", self.threads, 1))
+        if self.progress is not None:
+            object.__setattr__(self, "progress", flag("progress", self.progress))
+        if self.memory_gib is not None:
+            positive("memory_gib", self.memory_gib)
+
+    @classmethod
+    def split(cls, run: RunOptions | None, settings: Mapping[str, Any]) -> tuple[RunOptions, dict[str, Any]]:
+        """``run`` with the run settings among ``settings`` applied, and the backend's own settings left over."""
+        if run is not None and not isinstance(run, cls):
+            raise ValueError(f"run must be a RunOptions, got {type(run).__name__}")
+        given = {name: value for name, value in settings.items() if name in cls.NAMES}
+        rest = {name: value for name, value in settings.items() if name not in cls.NAMES}
+        return dataclasses.replace(run or cls(), **given), rest
+
+    @contextlib.contextmanager
+    def applied(self, kind: Literal["sparse", "dense"]) -> Iterator[int]:
+        """Run the block with these threads (for work of ``kind``) and memory budget; yields the thread count."""
+        with contextlib.ExitStack() as stack:
+            if self.memory_gib is not None:
+                stack.enter_context(memory_budget(self.memory_gib))
+            yield stack.enter_context(blas_threads(kind, self.threads))
+
+    @property
+    def bar_disabled(self) -> bool | None:
+        """Tqdm's ``disable``: None (only on a terminal) unless ``progress`` says otherwise."""
+        return None if self.progress is None else not self.progress

@@ -47,7 +47,7 @@ from transportbench.level_shifts import level_shift
 from transportbench.model import Machine
 from transportbench.thermal import fermi
 
-CURRENT_FLOOR = 1e-12
+NO_CURRENT = 1e-12
 """A local current below this × Σγ counts as none (the cotunnelling condition is then not applied)."""
 THRESHOLDS: dict[str, tuple[float, float]] = {
     "weak coupling": (0.1, 0.5),
@@ -216,7 +216,7 @@ def regime_conditions(machine: Machine, local_result: Any = None) -> tuple[Condi
     concurrence = pair(local_result)
     conditions.append(Condition("Lamb shift", "", abs(pair(shifted) - concurrence), 1.0))
     current = max(abs(i) for i in local_result.particle_currents.values())
-    if current <= CURRENT_FLOOR * sum(r.rate for r in machine.reservoirs):  # no current: nothing to correct
+    if current <= NO_CURRENT * sum(r.rate for r in machine.reservoirs):  # no current: nothing to correct
         return tuple(conditions)
     change = max(abs(shifted.particle_currents[name] - i) for name, i in local_result.particle_currents.items())
     conditions.append(Condition("Lamb shift current", "", change, current, currents_only=True))

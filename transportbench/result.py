@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -310,6 +311,33 @@ class Result:
         2^k × 2^k matrix in the standard order of ``qubits`` as listed (the first is the most significant bit).
         """
         return reduced_state(self.rho, self.occupations, qubits, self.model)
+
+    @classmethod
+    def from_solve(cls, machine: Machine, backend: str, rho: np.ndarray, occupations: np.ndarray,
+                   particle: Sequence[float], energy: Sequence[float], options: SolverOptions, started: float, *,
+                   residual: float, converged: bool, unique: bool | None, notes: Sequence[str],
+                   stats: Mapping[str, Any], statistics: Statistics | None = None,
+                   error: ErrorEstimate | None = None) -> Result:
+        """The end of every backend's solve: currents named by reservoir, the wall time and the health measured.
+
+        Parameters
+        ----------
+        particle, energy : sequence of float
+            Currents per reservoir in the order of ``machine.reservoirs`` (into the system positive).
+        started : float
+            ``time.perf_counter()`` when the solve began; ``seconds`` is the time since.
+        residual, converged, unique, notes
+            The solver's evidence, for :func:`assess`.
+
+        The other parameters are the attributes of the same names.
+        """
+        names = [r.name for r in machine.reservoirs]
+        return cls(machine=machine, backend=backend, rho=rho, occupations=occupations,
+                   particle_currents=dict(zip(names, map(float, particle), strict=True)),
+                   energy_currents=dict(zip(names, map(float, energy), strict=True)),
+                   options=options, seconds=time.perf_counter() - started, stats=stats,
+                   health=assess(rho, residual=residual, converged=converged, notes=tuple(notes), unique=unique),
+                   statistics=statistics, error=error)
 
     def __repr__(self) -> str:
         currents = ", ".join(f"{name}={value:.4g}" for name, value in self.energy_currents.items())

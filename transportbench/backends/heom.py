@@ -47,24 +47,23 @@ import dataclasses
 import math
 import sys
 import time
-import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, require_coupled_reservoir
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
+from transportbench.convergence import Axis, Observed, Stop, Tolerances, describe_change, measure_change, refine
 from transportbench.model import Machine, energy_scale
 from transportbench.observables import fermion_pair_concurrence
 from transportbench.occupation import full_basis
-from transportbench.options import SolverOptions
-from transportbench.result import ErrorEstimate, Result, StageChange, assess
-from transportbench.validation import choice, flag, integer, positive
+from transportbench.options import RunOptions, SolverOptions
+from transportbench.result import ErrorEstimate, Result, StageChange
+from transportbench.validation import choice, flag, integer, nonnegative, positive
 
 NAME = "heom"
 BAND_FACTOR = 3.0
@@ -82,15 +81,11 @@ DEFAULT_CURRENT_RTOL = 1e-2
 """Default tolerance on every current, relative to the largest of its kind."""
 DEFAULT_MAX_DEPTH = 4
 DEFAULT_MAX_PADE = 30
-CURRENT_FLOOR = 1e-12
-"""Currents are compared relative to max(largest current, CURRENT_FLOOR × Σγ (× energy scale))."""
+DEFAULT_CURRENT_FLOOR = 1e-12
+"""Default ``current_floor``: current changes are relative to max(largest current, floor × Σγ (× energy scale))."""
 SOLVERS = ("auto", "direct", "iterative", "ilu", "qutip")
 WIDE_BAND_FACTORS = (1.0, 2.0, 4.0)
 """Wide-band leads are solved at these multiples of ``wide_band_width`` and extrapolated linearly in 1/W."""
-
-
-class ConvergenceWarning(TransportbenchWarning):
-    """The HEOM budget (depth, Padé terms or ADOs) ran out before the tolerances were met."""
 
 
 # --------------------------------------------------------------------------------------- checks
@@ -118,6 +113,10 @@ class HeomOptions(SolverOptions):
         Tolerance on C(0, 1) (absolute), default ``DEFAULT_TOL``.
     current_rtol : float
         Tolerance on every particle and energy current, relative to the largest of its kind.
+    current_floor : float
+        Currents below ``current_floor`` × Σγ (energy currents: × :func:`energy_scale` too) are judged
+        absolutely against that floor (dimensionless, ≥ 0; default ``DEFAULT_CURRENT_FLOOR``); raise it for a
+        machine at equilibrium, whose currents are zero up to the solver's round-off.
     max_depth, max_pade, max_ados : int
         Budgets of the convergence; ``max_ados`` also refuses a fixed solve.
     solver : {"auto", "direct", "iterative", "ilu", "qutip"}
@@ -129,9 +128,6 @@ class HeomOptions(SolverOptions):
     wide_band_width : float, optional
         Wide-band leads only: the smallest Lorentzian half-width W (energy units) of the extrapolation,
         which solves at W, 2W and 4W and extrapolates linearly in 1/W; default :func:`default_band_width`.
-    progress : bool, optional
-        A progress bar on stderr (a widget in Jupyter): every hierarchy solved, with its W, Padé terms and
-        depth; None (default): only when stderr is a terminal.
 
     In ``Result.options`` ``converge``, ``depth``, ``pade`` and ``wide_band_width`` are filled in.
     """
@@ -141,12 +137,12 @@ class HeomOptions(SolverOptions):
     pade: int | Mapping[str, int] | None = None
     tol: float = DEFAULT_TOL
     current_rtol: float = DEFAULT_CURRENT_RTOL
+    current_floor: float = DEFAULT_CURRENT_FLOOR
     max_depth: int = DEFAULT_MAX_DEPTH
     max_pade: int = DEFAULT_MAX_PADE
     max_ados: int = DEFAULT_MAX_ADOS
     solver: str = "auto"
     wide_band_width: float | None = None
-    progress: bool | None = None
 
     def check(self) -> None:
         """Validate every setting (ValueError naming it)."""
@@ -163,13 +159,12 @@ class HeomOptions(SolverOptions):
             integer("pade", self.pade, minimum=1)
         positive("tol", self.tol)
         positive("current_rtol", self.current_rtol)
+        nonnegative("current_floor", self.current_floor)
         for name in ("max_depth", "max_pade", "max_ados"):
             integer(name, getattr(self, name), minimum=1)
         choice("solver", self.solver, SOLVERS)
         if self.wide_band_width is not None:
             positive("wide_band_width", self.wide_band_width)
-        if self.progress is not None:
-            flag("progress", self.progress)
         start_depth = self.depth or START_DEPTH
         start_pade = max(self.pade.values()) if isinstance(self.pade, Mapping) else self.pade or START_PADE
         if self.converge and (start_depth > self.max_depth or start_pade > self.max_pade):
@@ -214,40 +209,23 @@ def estimate_memory(machine: Machine, options: HeomOptions | None = None) -> flo
 
 # ---------------------------------------------------------------------------------- convergence
 @dataclass(frozen=True)
-class Change:
-    """The change of the observables between two solves: |ΔC| and the largest relative current change."""
-
-    concurrence: float
-    currents: float
-
-    def within(self, tol: float, current_rtol: float) -> bool:
-        """Whether both changes are within their tolerances."""
-        return self.concurrence <= tol and self.currents <= current_rtol
-
-    def __str__(self) -> str:
-        return f"|ΔC| = {self.concurrence:.1e}, currents {self.currents:.1e} (relative)"
-
-
-def change(machine: Machine, new: Solve, old: Solve) -> Change:
-    """:class:`Change` from ``old`` to ``new`` (currents relative to the largest of their kind, with a floor)."""
-    floor = CURRENT_FLOOR * sum(r.rate for r in machine.reservoirs)
-    relative = max(
-        float(np.max(np.abs(new.particle - old.particle))) / max(float(np.max(np.abs(new.particle))), floor),
-        float(np.max(np.abs(new.energy - old.energy)))
-        / max(float(np.max(np.abs(new.energy))), floor * energy_scale(machine)))
-    pair = abs(new.concurrence - old.concurrence) if math.isfinite(new.concurrence) else 0.0
-    return Change(float(pair), relative)
-
-
-@dataclass(frozen=True)
 class Outcome:
-    """The solve returned, whether the tolerances were met, and the record (notes) of how it was reached."""
+    """The solve returned at one band width, whether the tolerances were met, its error estimate and notes."""
 
     final: Solve
     converged: bool
     notes: tuple[str, ...]
-    errors: dict[str, Change] = dataclasses.field(default_factory=dict)
-    """The last change of each refinement stage ("pade", "depth"): its error estimate."""
+    error: ErrorEstimate = ErrorEstimate()
+
+
+def observed(solve: Solve) -> Observed:
+    """What the convergence compares between two hierarchy solves."""
+    return Observed(solve.rho, solve.particle, solve.energy, solve.concurrence)
+
+
+def tolerances(chosen: HeomOptions) -> Tolerances:
+    """The convergence tolerances of resolved ``chosen``: C(0, 1) and the currents (ρ is not judged)."""
+    return Tolerances(currents=chosen.current_rtol, current_floor=chosen.current_floor, concurrence=chosen.tol)
 
 
 def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hierarchy_module.Poles, depth: int,
@@ -259,59 +237,45 @@ def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hiera
     return solved
 
 
-def _refine(machine: Machine, chosen: HeomOptions, band_width: float, current: Solve, step: str, bar: tqdm) -> tuple[
-        Solve | None, str]:
-    """The next solve in Padé terms or depth, or (None, why) when a budget stops it (max_*, ADOs, memory)."""
-    if step == "pade":
+def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> tuple[Axis[Solve], ...]:
+    """The refinement axes: Padé terms (every lead + ``PADE_STEP``), then the depth (+1), within the budgets."""
+
+    def attempt(pade: hierarchy_module.Poles, depth: int) -> Solve | Stop:
+        try:
+            return _solve(machine, chosen, band_width, pade, depth, bar)
+        except ValueError as refusal:  # max_ados or the memory budget (ResourceBudgetError is a ValueError)
+            return Stop(str(refusal))
+
+    def more_pade(current: Solve) -> Solve | Stop:
         poles = hierarchy_module.poles_per_lead(machine, current.pade)
         more = tuple(min(count + PADE_STEP, chosen.max_pade) for count in poles)
-        pade, depth = hierarchy_module.compact_poles(machine, more), current.depth
         if more == poles:
-            return None, f"max_pade={chosen.max_pade} reached"
-    else:
-        pade, depth = current.pade, current.depth + 1
-        if depth > chosen.max_depth:
-            return None, f"max_depth={chosen.max_depth} reached"
-    try:
-        return _solve(machine, chosen, band_width, pade, depth, bar), ""
-    except ValueError as refusal:  # max_ados or the memory budget (ResourceBudgetError is a ValueError)
-        return None, str(refusal)
+            return Stop(f"max_pade={chosen.max_pade} reached")
+        return attempt(hierarchy_module.compact_poles(machine, more), current.depth)
+
+    def deeper(current: Solve) -> Solve | Stop:
+        if current.depth + 1 > chosen.max_depth:
+            return Stop(f"max_depth={chosen.max_depth} reached")
+        return attempt(current.pade, current.depth + 1)
+
+    return Axis("pade", "Padé terms", more_pade), Axis("depth", "depth", deeper)
 
 
 def converge(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
     """Raise the Padé terms (at the starting depth), then the depth, until C(0, 1) and the currents settle.
 
-    Each stage stops when one step changes C by at most ``tol`` and every current by at most
-    ``current_rtol``; the finer solve is kept and the last change of each stage is reported as its error
-    estimate. A budget that stops a stage first (``max_pade``, ``max_depth``, ``max_ados``, memory) emits
-    a :class:`ConvergenceWarning`.
+    Runs on :func:`transportbench.convergence.refine`: each stage stops when one step changes C by at most
+    ``tol`` and every current by at most ``current_rtol``; the finer solve is kept and the last change of each
+    stage is its error estimate. A budget that stops a stage first (``max_pade``, ``max_depth``,
+    ``max_ados``, memory) emits a :class:`~transportbench.convergence.ConvergenceWarning`.
     """
-    current = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
-    notes = [current.describe()]
-    met = True
-    errors: dict[str, Change] = {}
-    for step in ("pade", "depth"):
-        last: Change | None = None
-        why = ""
-        while last is None or not last.within(chosen.tol, chosen.current_rtol):
-            finer, why = _refine(machine, chosen, band_width, current, step, bar)
-            if finer is None:
-                break
-            last, current = change(machine, finer, current), finer
-            notes.append(f"{finer.describe()}; {step} step changed {last}")
-        label = "Padé terms" if step == "pade" else "depth"
-        if last is not None:
-            errors[step] = last
-        if last is None or not last.within(chosen.tol, chosen.current_rtol):
-            met = False
-            message = (f"HEOM: the {label} did not converge within the budget ({why}); last change "
-                       f"{last if last else 'not measured'} (tol {chosen.tol:g}, current_rtol {chosen.current_rtol:g})")
-            warnings.warn(message, ConvergenceWarning, stacklevel=4)
-            notes.append(message)
-        else:
-            notes.append(f"error estimate from the {label}: {last}")
-    notes.append(f"final: W={band_width:g}, pade={current.pade}, depth={current.depth}")
-    return Outcome(current, met, tuple(notes), errors)
+    first = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
+    refinement = refine(first, _axes(machine, chosen, band_width, bar), observed, machine, tolerances(chosen),
+                        "HEOM", describe=Solve.describe)
+    final = refinement.final
+    notes = (first.describe(), *refinement.notes,
+             f"final: W={band_width:g}, pade={final.pade}, depth={final.depth}")
+    return Outcome(final, refinement.converged, notes, refinement.error)
 
 
 def _fixed(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
@@ -329,43 +293,48 @@ class _Extrapolated:
     rho: np.ndarray
     particle: np.ndarray
     energy: np.ndarray
-    error: Change
+    error: StageChange
 
 
-def _richardson(first: Solve, second: Solve) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def _richardson(first: Solve, second: Solve) -> Observed:
     """Linear extrapolation in 1/W from widths W₁ < W₂ to 1/W = 0 (ρ, currents, C)."""
     weight = first.band_width / (second.band_width - first.band_width)  # x∞ = x₂ + (x₂ − x₁) W₁/(W₂ − W₁)
-    rho = second.rho + weight * (second.rho - first.rho)
-    particle = second.particle + weight * (second.particle - first.particle)
-    energy = second.energy + weight * (second.energy - first.energy)
-    pair = second.concurrence + weight * (second.concurrence - first.concurrence)
-    return rho, particle, energy, pair
+    return Observed(second.rho + weight * (second.rho - first.rho),
+                    second.particle + weight * (second.particle - first.particle),
+                    second.energy + weight * (second.energy - first.energy),
+                    second.concurrence + weight * (second.concurrence - first.concurrence))
 
 
-def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome]) -> _Extrapolated:
-    """Extrapolate the solves at three widths to W → ∞; the error is the change between the last two extrapolations."""
+def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome], floor: float) -> _Extrapolated:
+    """Extrapolate the solves at three widths to W → ∞; the error is the change between the last two extrapolations.
+
+    The concurrence's error adds the difference between C extrapolated and C of the extrapolated ρ; ``floor``
+    is the current floor (fraction of Σγ) of the relative current changes.
+    """
     solves = [outcome.final for outcome in outcomes]
     coarse = _richardson(solves[0], solves[1])
     fine = _richardson(solves[1], solves[2])
-    pair = fermion_pair_concurrence(fine[0], machine.order)
-    floor = CURRENT_FLOOR * sum(r.rate for r in machine.reservoirs)
-    current_error = max(float(np.max(np.abs(fine[1] - coarse[1]))) / max(float(np.max(np.abs(fine[1]))), floor),
-                        float(np.max(np.abs(fine[2] - coarse[2])))
-                        / max(float(np.max(np.abs(fine[2]))), floor * energy_scale(machine)))
-    error = Change(abs(fine[3] - coarse[3]) + abs(pair - fine[3]), current_error)
-    return _Extrapolated(fine[0], fine[1], fine[2], error)
+    pair = fermion_pair_concurrence(fine.rho, machine.order)
+    change = measure_change(machine, fine, coarse, floor, "band")
+    error = dataclasses.replace(change, concurrence=change.concurrence + abs(pair - fine.concurrence))
+    return _Extrapolated(fine.rho, fine.particle, fine.energy, error)
 
 
-def error_estimate(outcomes: list[Outcome], band: Change | None) -> ErrorEstimate:
+def _largest(values: Iterable[float]) -> float:
+    """The largest finite value (NaN if none: not measured)."""
+    return max((value for value in values if math.isfinite(value)), default=math.nan)
+
+
+def error_estimate(outcomes: list[Outcome], band: StageChange | None) -> ErrorEstimate:
     """The typed error bar: each refinement stage's last change, the largest over the widths solved, and the band's."""
     stages = []
     for step in ("pade", "depth"):
-        changes = [outcome.errors[step] for outcome in outcomes if step in outcome.errors]
+        changes = [change for outcome in outcomes if (change := outcome.error.stage(step)) is not None]
         if changes:
-            stages.append(StageChange(step, concurrence=max(c.concurrence for c in changes),
-                                      currents=max(c.currents for c in changes)))
+            stages.append(StageChange(step, **{quantity: _largest(getattr(c, quantity) for c in changes)
+                                               for quantity in ("concurrence", "currents", "rho")}))
     if band is not None:
-        stages.append(StageChange("band", concurrence=band.concurrence, currents=band.currents))
+        stages.append(band)
     return ErrorEstimate(tuple(stages))
 
 
@@ -377,7 +346,8 @@ def band_widths(machine: Machine, chosen: HeomOptions) -> tuple[float, ...]:
     return tuple(factor * chosen.wide_band_width for factor in WIDE_BAND_FACTORS)
 
 
-def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **settings: Any) -> Result:
+def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run: RunOptions | None = None,
+                 **settings: Any) -> Result:
     """Steady state of ``machine`` from the HEOM (conventions in the module docstring).
 
     Parameters
@@ -389,6 +359,10 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
         (ValueError, :func:`check_machine`): the ideal limit, dephasing, flat bands, no reservoirs, T = 0.
     options : HeomOptions, optional
         Convergence and solver settings; ``settings`` (the same names as keywords) build or change them.
+    run : RunOptions, optional
+        BLAS threads (default every CPU), the progress bar (every hierarchy solved, with its W, Padé terms and
+        depth) and the memory budget of each hierarchy; the keywords ``threads``, ``progress`` and
+        ``memory_gib`` among ``settings`` change them.
 
     Returns
     -------
@@ -409,12 +383,13 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
         QuTiP is missing.
     """
     start = time.perf_counter()
+    run, settings = RunOptions.split(run, settings)
     chosen = HeomOptions.build(options, **settings).resolved(machine)
     check_machine(machine, chosen)
     hierarchy_module.import_qutip()
     widths = band_widths(machine, chosen)
-    with tqdm(desc="HEOM", unit="hierarchy", file=sys.stderr, leave=False,
-              disable=None if chosen.progress is None else not chosen.progress) as bar:
+    with run.applied("dense") as count, tqdm(desc="HEOM", unit="hierarchy", file=sys.stderr, leave=False,
+                                             disable=run.bar_disabled) as bar:
         try:
             outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
         except OverflowError:  # QuTiP's bath exponents at T ≲ 1e-200 × the energies
@@ -425,22 +400,17 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, **sett
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
-    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths}
+    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths,
+                             "blas_threads": count}
     band_error = None
     if chosen.wide_band_width is not None:
-        extrapolated = extrapolate_wide_band(machine, outcomes)
+        extrapolated = extrapolate_wide_band(machine, outcomes, chosen.current_floor)
         rho, particle, energy, band_error = (extrapolated.rho, extrapolated.particle, extrapolated.energy,
                                              extrapolated.error)
         notes.append(f"wide band: extrapolated in 1/W from W = {', '.join(f'{w:g}' for w in widths)}; error "
-                     f"estimate {extrapolated.error}")
+                     f"estimate {describe_change(extrapolated.error)}")
     notes.extend(CAPABILITIES.check(machine, NAME))
-    names = [r.name for r in machine.reservoirs]
-    return Result(
-        machine=machine, backend=NAME, rho=rho, occupations=full_basis(machine.n_qubits),
-        particle_currents=dict(zip(names, map(float, particle), strict=True)),
-        energy_currents=dict(zip(names, map(float, energy), strict=True)),
-        options=chosen, seconds=time.perf_counter() - start, stats=stats,
-        health=assess(rho, residual=max(o.final.steady.residual for o in outcomes),
-                      converged=all(o.converged for o in outcomes), notes=tuple(notes),
-                      unique=final.steady.unique),
-        statistics="fermion", error=error_estimate(outcomes, band_error))
+    return Result.from_solve(machine, NAME, rho, full_basis(machine.n_qubits), particle, energy, chosen, start,
+                             residual=max(o.final.steady.residual for o in outcomes),
+                             converged=all(o.converged for o in outcomes), unique=final.steady.unique, notes=notes,
+                             stats=stats, statistics="fermion", error=error_estimate(outcomes, band_error))

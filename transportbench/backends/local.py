@@ -36,7 +36,6 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities
 from transportbench.backends.local_model import (
     LocalModel,
@@ -56,10 +55,11 @@ from transportbench.backends.steady_linalg import (
     residual_norms,
     trace_bordered,
 )
+from transportbench.convergence import ConvergenceWarning
 from transportbench.model import Machine
 from transportbench.observables import ParticleModel
 from transportbench.occupation import full_basis, lookup
-from transportbench.options import SolverOptions
+from transportbench.options import RunOptions, SolverOptions
 from transportbench.resources import blas_threads, check_memory
 from transportbench.result import DegenerateSteadyStateWarning, Result, assess
 from transportbench.validation import choice, integer, nonnegative, positive
@@ -75,10 +75,6 @@ DEFAULT_RTOL = 1e-12
 """Default relative residual of GMRES."""
 DEFAULT_MAXITER = 50
 """Default GMRES restarts."""
-
-
-class SolverConvergenceWarning(TransportbenchWarning):
-    """An iterative solver stopped before reaching its tolerance."""
 
 
 # ------------------------------------------------------------------------------------ memory model
@@ -200,9 +196,6 @@ class LocalOptions(SolverOptions):
     secular_window : float, optional
         Energy window (energy units) of the coherences the preconditioner solves exactly; default
         :func:`default_secular_window`. Iterative only.
-    threads : int, optional
-        BLAS threads for the solve (the user override of :func:`~transportbench.resources.blas_threads`;
-        default: ``TRANSPORTBENCH_BLAS_THREADS``, else one).
 
     Settings that only the iterative solver uses are a ValueError with ``solver="direct"``. In
     ``Result.options`` the solver ``"auto"`` chose and the iterative defaults it used are filled in.
@@ -213,7 +206,6 @@ class LocalOptions(SolverOptions):
     rtol: float | None = None
     maxiter: int | None = None
     secular_window: float | None = None
-    threads: int | None = None
 
     def check(self) -> None:
         """Validate every setting (ValueError naming it)."""
@@ -225,8 +217,6 @@ class LocalOptions(SolverOptions):
             integer("maxiter", self.maxiter, minimum=1)
         if self.secular_window is not None:
             nonnegative("secular_window", self.secular_window)
-        if self.threads is not None:
-            integer("threads", self.threads, minimum=1)
         iterative_only = [name for name in ("rtol", "maxiter", "secular_window") if getattr(self, name) is not None]
         if self.solver == "direct" and iterative_only:
             raise ValueError(f"{iterative_only} apply to the iterative solver only, not to solver='direct'")
@@ -268,7 +258,8 @@ def estimate_memory(machine: Machine, options: LocalOptions | None = None) -> fl
                               options.solver)
 
 
-def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **settings: Any) -> Result:
+def solve_steady(machine: Machine, options: LocalOptions | None = None, /, *, run: RunOptions | None = None,
+                 **settings: Any) -> Result:
     """Steady state of the local Lindblad equation of ``machine``.
 
     Parameters
@@ -277,6 +268,9 @@ def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **set
         The machine (energies in any one unit; ħ = k_B = 1).
     options : LocalOptions, optional
         The solver options; ``settings`` (the same names as keywords) build or change them.
+    run : RunOptions, optional
+        BLAS threads (default one: the sparse solve gains nothing from more) and memory budget; the keywords
+        ``threads`` and ``memory_gib`` among ``settings`` change them.
 
     Returns
     -------
@@ -298,10 +292,11 @@ def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **set
         When the estimated memory (:func:`steady_state_bytes`) exceeds the budget of
         :mod:`transportbench.resources`, before the large allocations (during the basis search).
     """
+    run, settings = RunOptions.split(run, settings)
     options = LocalOptions.build(options, **settings)
     check_machine(machine, options)
     start = time.perf_counter()
-    with blas_threads("sparse", options.threads) as count:
+    with run.applied("sparse") as count:
         occupations = _budgeted_basis(machine, options.basis, lambda counts: steady_state_bytes(
             machine, counts, options.solver), f"the local Lindblad steady state (solver {options.solver!r})")
         model = build_local_model(machine, occupations)
@@ -316,16 +311,12 @@ def solve_steady(machine: Machine, options: LocalOptions | None = None, /, **set
         particle, energy = _currents(model, sector, terms, kernel.vector[None, :])
     notes = [*kernel.notes, f"ΔN = 0 sector of {sector.size} elements; {count} BLAS thread(s)"]
     unique = _uniqueness(machine, model, kernel.singular, notes)
-    rho = sector.to_matrix(kernel.vector)
-    return Result(
-        machine=machine, backend=NAME, rho=rho, occupations=model.occupations,
-        particle_currents={name: float(value[0]) for name, value in particle.items()},
-        energy_currents={name: float(value[0]) for name, value in energy.items()},
-        options=used, seconds=time.perf_counter() - start,
-        health=assess(rho, residual=residual, converged=kernel.converged, notes=tuple(notes), unique=unique),
-        stats={"solver": used.solver, "basis_size": len(model.occupations), "sector_size": sector.size,
-               "blas_threads": count, **kernel.stats},
-    )
+    names = [r.name for r in machine.reservoirs]
+    return Result.from_solve(
+        machine, NAME, sector.to_matrix(kernel.vector), model.occupations, [particle[name][0] for name in names],
+        [energy[name][0] for name in names], used, start, residual=residual, converged=kernel.converged,
+        unique=unique, notes=notes, stats={"solver": used.solver, "basis_size": len(model.occupations),
+                                           "sector_size": sector.size, "blas_threads": count, **kernel.stats})
 
 
 def _uniqueness(machine: Machine, model: LocalModel, singular: str | None, notes: list[str]) -> bool | None:
@@ -393,7 +384,7 @@ def _secular_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, energy_gap: np.ndarra
              f"exact): {iterations} iterations, info={info}"]
     if not converged:
         message = f"GMRES did not reach rtol={tol:g} within {maxiter} restarts (info={info})"
-        warnings.warn(message, SolverConvergenceWarning, stacklevel=4)
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
         notes.append(message)
     singular, probe_note = _probe_singular(matrix, operator, restarts=iterations // GMRES_RESTART + 2)
     notes.append(probe_note)

@@ -25,8 +25,8 @@ Failures
     :class:`~transportbench.result.SolveFailure`; a missing or uncompiled QmeQ stays an ImportError or
     RuntimeError (an installation problem, not a property of the machine).
 Threads
-    QmeQ's LAPACK calls run under :func:`transportbench.resources.blas_threads` ("dense": every CPU unless
-    the ``threads`` option or ``TRANSPORTBENCH_BLAS_THREADS`` says otherwise); the count is in
+    QmeQ's LAPACK calls run under :meth:`transportbench.options.RunOptions.applied` ("dense": every CPU
+    unless ``RunOptions.threads`` or ``TRANSPORTBENCH_BLAS_THREADS`` says otherwise); the count is in
     ``Result.stats["blas_threads"]``.
 
 Conventions
@@ -98,12 +98,22 @@ from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget, require_coupled_reservoir
+from transportbench.convergence import (
+    Axis,
+    ConvergenceWarning,
+    Observed,
+    Stop,
+    Tolerances,
+    describe_change,
+    measure_change,
+    refine,
+)
 from transportbench.model import Band, Machine, energy_scale
 from transportbench.observables import fermion_pair_concurrence
 from transportbench.occupation import full_basis
-from transportbench.options import SolverOptions
-from transportbench.resources import blas_threads, check_memory, format_bytes, memory_budget_bytes
-from transportbench.result import DegenerateSteadyStateWarning, ErrorEstimate, Result, SolveFailure, StageChange, assess
+from transportbench.options import RunOptions, SolverOptions
+from transportbench.resources import check_memory, format_bytes, memory_budget_bytes
+from transportbench.result import DegenerateSteadyStateWarning, ErrorEstimate, Result, SolveFailure, StageChange
 from transportbench.validation import flag, integer, nonnegative, positive
 
 NAME = "qmeq"
@@ -142,9 +152,9 @@ bounds |ΔC| by about 1e-3 as before; there the current test binds first and the
 iterations, C) is unchanged."""
 DEFAULT_CURRENT_RTOL = 1e-2
 """Default 2vN tolerance on the currents (relative to the largest current of its kind)."""
-CURRENT_FLOOR = 1e-4
+DEFAULT_CURRENT_FLOOR = 1e-4
 """Default ``current_floor``: currents are compared relative to max(largest current, floor), the floor being
-CURRENT_FLOOR × Σγ for particle currents and that times :func:`energy_scale` for energy currents, so that
+DEFAULT_CURRENT_FLOOR × Σγ for particle currents and that times :func:`energy_scale` for energy currents, so that
 near-zero currents are judged absolutely. Why this value: at equilibrium (Fig. 3 parameters, μ_hot = 0)
 2vN leaves spurious currents that change by up to 1.3e-7 (particle) and 1.2e-6 (energy) between nested
 grids, which a relative test can never settle (it ran 468 s into a ConvergenceWarning); with this floor
@@ -159,10 +169,6 @@ TWO_VN_SETTINGS: tuple[str, ...] = ("kpnt", "niter", "converge", "rho_tol", "cur
                                     "max_kpnt", "check_bandwidth")
 """The settings of :class:`QmeqOptions` that apply to 2vN only."""
 WIDE_BAND_2VN = "2vN approaches the wide band only slowly as D grows (band-edge level shifts ~ gamma E / D)"
-
-
-class ConvergenceWarning(TransportbenchWarning):
-    """The 2vN budget (energy grid ``max_kpnt`` or iterations ``niter``) ended before the tolerance was met."""
 
 
 class BandwidthWarning(TransportbenchWarning):
@@ -234,10 +240,6 @@ class QmeqOptions(SolverOptions):
         First-order approaches: keep (QmeQ's ``itype=1``, wide-band digamma principal parts) or drop
         (``itype=3``) the principal parts; Pauli and Lindblad have none. 2vN always keeps them, so
         ``lamb_shift=False`` with 2vN is a ValueError. Default True.
-    threads : int, optional
-        BLAS/LAPACK threads for QmeQ's linear algebra (the user override of
-        :func:`transportbench.resources.blas_threads`); None: ``TRANSPORTBENCH_BLAS_THREADS``, the
-        process-wide setting, or every CPU. The count used is ``Result.stats["blas_threads"]``.
     progress : bool, optional
         2vN: a progress bar on stderr (iterations of every grid, with the last changes); None: only when
         stderr is a terminal. First-order approaches show none.
@@ -261,7 +263,7 @@ class QmeqOptions(SolverOptions):
     current_floor : float, optional
         2vN: currents below ``current_floor`` × Σγ (particles per unit time; energy currents: × that times
         :func:`energy_scale`, energy² units) are judged absolutely, i.e. a change counts relative to the
-        floor; ≥ 0, default ``CURRENT_FLOOR``. Lower it to resolve currents far below the machine's rate
+        floor; ≥ 0, default ``DEFAULT_CURRENT_FLOOR``. Lower it to resolve currents far below the machine's rate
         scale (e.g. cotunnelling leakage); 0 makes the test purely relative, which cannot settle at
         equilibrium.
     max_kpnt : int, optional
@@ -276,8 +278,6 @@ class QmeqOptions(SolverOptions):
 
     approach: str = "2vN"
     lamb_shift: bool = True
-    threads: int | None = None
-    progress: bool | None = None
     kpnt: int | None = None
     niter: int | None = None
     converge: bool | None = None
@@ -294,10 +294,6 @@ class QmeqOptions(SolverOptions):
 
         store("approach", canonical_approach(self.approach))
         store("lamb_shift", flag("lamb_shift", self.lamb_shift))
-        if self.threads is not None:
-            store("threads", integer("threads", self.threads, 1))
-        if self.progress is not None:
-            store("progress", flag("progress", self.progress))
         given = [name for name in TWO_VN_SETTINGS if getattr(self, name) is not None]
         if self.approach != "2vN":
             if given:
@@ -328,7 +324,7 @@ class QmeqOptions(SolverOptions):
             "niter": (MAX_NITER if converge else FIXED_NITER) if self.niter is None else self.niter,
             "rho_tol": DEFAULT_RHO_TOL if self.rho_tol is None else self.rho_tol,
             "current_rtol": DEFAULT_CURRENT_RTOL if self.current_rtol is None else self.current_rtol,
-            "current_floor": CURRENT_FLOOR if self.current_floor is None else self.current_floor,
+            "current_floor": DEFAULT_CURRENT_FLOOR if self.current_floor is None else self.current_floor,
         }
         if converge:
             settings["max_kpnt"] = MAX_KPNT if self.max_kpnt is None else self.max_kpnt
@@ -622,25 +618,11 @@ def hamiltonian(system: Any, machine: Machine) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- observables
-@dataclass(frozen=True)
-class _Observables:
-    """A solved state: ρ in the project's basis and the currents (whose changes decide 2vN convergence)."""
-
-    rho: np.ndarray
-    particle: np.ndarray
-    energy: np.ndarray
-
-    def changes(self, other: _Observables, particle_floor: float, energy_floor: float) -> tuple[float, float]:
-        """(max_ij |Δρ_ij|, largest relative change of a particle or energy current)."""
-        d_rho = float(np.max(np.abs(self.rho - other.rho)))
-        d_particle = np.max(np.abs(self.particle - other.particle)) / max(np.max(np.abs(self.particle)), particle_floor)
-        d_energy = np.max(np.abs(self.energy - other.energy)) / max(np.max(np.abs(self.energy)), energy_floor)
-        return d_rho, float(max(d_particle, d_energy))
-
-
-def _observe(system: Any, machine: Machine) -> _Observables:
-    return _Observables(density_matrix(system, machine), np.array(system.current, dtype=float),
-                        np.array(system.energy_current, dtype=float))
+def _observe(system: Any, machine: Machine) -> Observed:
+    """ρ in the project's basis, the currents and C(0, 1) of the modes: what 2vN's convergence compares."""
+    rho = density_matrix(system, machine)
+    return Observed(rho, np.array(system.current, dtype=float), np.array(system.energy_current, dtype=float),
+                    fermion_pair_concurrence(rho, machine.order))
 
 
 # ------------------------------------------------------------------------------------ uniqueness
@@ -671,31 +653,9 @@ def _uniqueness(system: Any) -> tuple[bool | None, str | None]:
 
 
 # ------------------------------------------------------------------------------------------- 2vN
-@dataclass(frozen=True)
-class _Tolerance:
-    """Tolerances of the 2vN convergence checks and the floors of the relative current changes."""
-
-    rho: float
-    current: float
-    current_floor: float
-    particle_floor: float
-    energy_floor: float
-
-    def changes(self, new: _Observables, old: _Observables) -> tuple[float, float]:
-        """(max |Δρ_ij|, relative change of the currents) from ``old`` to ``new``."""
-        return new.changes(old, self.particle_floor, self.energy_floor)
-
-    def met(self, changes: tuple[float, float], fraction: float = 1.0) -> bool:
-        """Whether both changes are within ``fraction`` of their tolerance."""
-        return changes[0] <= fraction * self.rho and changes[1] <= fraction * self.current
-
-
-def _tolerance(machine: Machine, options: QmeqOptions) -> _Tolerance:
-    """The tolerances of resolved 2vN ``options`` with the current floors of ``machine``."""
-    total_rate = sum(r.rate for r in machine.reservoirs)
-    floor = options.current_floor
-    return _Tolerance(options.rho_tol, options.current_rtol, floor, floor * total_rate,
-                      floor * total_rate * energy_scale(machine))
+def _tolerances(options: QmeqOptions) -> Tolerances:
+    """The tolerances of resolved 2vN ``options``: ρ and the currents are judged, C(0, 1) only measured."""
+    return Tolerances(currents=options.current_rtol, current_floor=options.current_floor, rho=options.rho_tol)
 
 
 @dataclass(frozen=True)
@@ -705,22 +665,32 @@ class _GridSolve:
     bandwidth: float
     kpnt: int
     iterations: int
-    iteration_change: tuple[float, float]
-    observables: _Observables
+    iteration_change: StageChange
+    iterations_converged: bool
+    iteration_notes: tuple[str, ...]
+    observed: Observed
     uniqueness: tuple[bool | None, str | None]
     seconds: float
 
     def summary(self) -> str:
         """Grid, iterations, particle currents and wall time, as a note."""
-        currents = ", ".join(f"{current:.5g}" for current in self.observables.particle)
+        currents = ", ".join(f"{current:.5g}" for current in self.observed.particle)
         return (f"2vN grid D={self.bandwidth:g} kpnt={self.kpnt} spacing={2 * self.bandwidth / (self.kpnt - 1):.3g}: "
                 f"{self.iterations} iterations, particle currents ({currents}), {self.seconds:.3g} s")
 
     def record(self) -> dict[str, Any]:
         """The grid as an entry of ``Result.stats["grids"]``."""
         return {"band_half_width": self.bandwidth, "kpnt": self.kpnt, "iterations": self.iterations,
-                "iteration_rho_change": self.iteration_change[0],
-                "iteration_current_change": self.iteration_change[1], "seconds": self.seconds}
+                "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
+class _Iterate:
+    """The state after ``count`` 2vN iterations on one grid (``system`` is QmeQ's, iterated in place)."""
+
+    system: Any
+    count: int
+    observed: Observed
 
 
 def _first_iteration(system: Any) -> None:
@@ -737,34 +707,38 @@ def _first_iteration(system: Any) -> None:
         system.solve(niter=1)
 
 
-
-
-def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, tolerance: _Tolerance,
+def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, tolerances: Tolerances,
                 stop_early: bool, bar: Any) -> _GridSolve:
     """Iterate 2vN on one grid of [−D, D] (D = ``bandwidth``), advancing the progress bar ``bar`` per iteration.
 
     Runs ``niter`` iterations, or fewer with ``stop_early``: once one iteration changes ρ and the currents
-    by at most half their tolerance (after ``MIN_NITER`` iterations).
+    by at most half their tolerance (after ``MIN_NITER`` iterations), an axis of
+    :func:`transportbench.convergence.refine` whose verdict the caller reports.
     """
     start = time.perf_counter()
+    where = f"kpnt={kpnt}, D={bandwidth:g}"
     bar.set_description_str(f"2vN kpnt={kpnt} D={bandwidth:g}")
     system = _build(machine, "2vN", True, bandwidth, kpnt)
     _first_iteration(system)
-    _require_success(system, f"2vN iteration 0 (kpnt={kpnt}, D={bandwidth:g})")
+    _require_success(system, f"2vN iteration 0 ({where})")
     bar.update()
-    history = [_observe(system, machine)]
-    change = (math.inf, math.inf)
-    while len(history) < niter:
+
+    def iterate(current: _Iterate) -> _Iterate | Stop:
+        if current.count >= niter:
+            return Stop(f"niter={niter}")
         system.solve(qdq=False, restartq=False, niter=1)
-        _require_success(system, f"2vN iteration {len(history)} (kpnt={kpnt}, D={bandwidth:g})")
-        history.append(_observe(system, machine))
-        change = tolerance.changes(history[-1], history[-2])
-        bar.set_postfix_str(f"drho={change[0]:.1e} dI={change[1]:.1e}", refresh=False)
+        _require_success(system, f"2vN iteration {current.count} ({where})")
         bar.update()
-        if stop_early and len(history) >= MIN_NITER and tolerance.met(change, fraction=0.5):
-            break
-    return _GridSolve(bandwidth, kpnt, len(history), change, history[-1], _uniqueness(system),
-                      time.perf_counter() - start)
+        return _Iterate(system, current.count + 1, _observe(system, machine))
+
+    steps = MIN_NITER - 1 if stop_early else niter - 1
+    axis = Axis("iterations", f"2vN iterations ({where})", iterate, minimum_steps=steps, fraction=0.5)
+    refinement = refine(_Iterate(system, 1, _observe(system, machine)), (axis,), lambda state: state.observed,
+                        machine, tolerances, "2vN", warn=False)
+    last = refinement.error.stage("iterations") or StageChange("iterations")
+    bar.set_postfix_str(f"drho={last.rho:.1e} dI={last.currents:.1e}", refresh=False)
+    return _GridSolve(bandwidth, kpnt, refinement.final.count, last, refinement.converged, refinement.notes,
+                      refinement.final.observed, _uniqueness(system), time.perf_counter() - start)
 
 
 def initial_kpnt(machine: Machine, bandwidth: float) -> int:
@@ -807,7 +781,7 @@ def _refined(kpnt: int) -> int:
 class _Outcome:
     """A finished solve before it becomes a :class:`Result`: the state, its record and its statistics."""
 
-    observables: _Observables
+    observed: Observed
     residual: float
     converged: bool
     unique: bool | None
@@ -816,44 +790,37 @@ class _Outcome:
     error: ErrorEstimate | None = None
 
 
-def _refine_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, max_kpnt: int, tolerance: _Tolerance,
-                 bar: Any) -> tuple[list[_GridSolve], tuple[float, float], str]:
-    """Halve the grid spacing until two grids agree within the tolerance or the next grid is out of budget.
+def _grid_axis(machine: Machine, options: QmeqOptions, tolerances: Tolerances, bar: Any) -> Axis[_GridSolve]:
+    """Halving the grid spacing (nested grids) up to ``max_kpnt`` or the memory budget (checked before building)."""
 
-    Returns the grids solved, the change between the last two and what limits the refinement: ``max_kpnt``
-    or the memory budget (the next grid's :func:`estimate`, checked before it is built).
-    """
-    solves = [_solve_grid(machine, bandwidth, kpnt, niter, tolerance, True, bar)]
-    change = (math.inf, math.inf)
-    while not tolerance.met(change):
-        finer = _refined(solves[-1].kpnt)
-        if finer > max_kpnt:
-            break
-        cost = estimate(machine, "2vN", bandwidth, finer)
+    def halve(current: _GridSolve) -> _GridSolve | Stop:
+        finer = _refined(current.kpnt)
+        if finer > options.max_kpnt:
+            return Stop(f"max_kpnt={options.max_kpnt}")
+        cost = estimate(machine, "2vN", current.bandwidth, finer)
         if not cost.fits():
-            return solves, change, (f"the memory budget ({format_bytes(memory_budget_bytes())}; kpnt={finer} would "
-                                    f"need {format_bytes(cost.bytes)})")
-        solves.append(_solve_grid(machine, bandwidth, finer, niter, tolerance, True, bar))
-        change = tolerance.changes(solves[-1].observables, solves[-2].observables)
-    return solves, change, f"max_kpnt={max_kpnt}"
+            return Stop(f"the memory budget ({format_bytes(memory_budget_bytes())}; kpnt={finer} would need "
+                        f"{format_bytes(cost.bytes)})")
+        return _solve_grid(machine, current.bandwidth, finer, options.niter, tolerances, True, bar)
+
+    return Axis("grid", "energy grid", halve)
 
 
-def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolerance: _Tolerance,
-                     bar: Any) -> tuple[str, _GridSolve, tuple[float, float]]:
+def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolerances: Tolerances,
+                     bar: Any) -> tuple[str, _GridSolve, StageChange]:
     """Solve on [−2D, 2D] with the spacing of ``reference`` (a grid shown to be fine enough); compare in a note."""
-    double = _solve_grid(machine, 2 * reference.bandwidth, _refined(reference.kpnt), niter, tolerance, True, bar)
-    change = tolerance.changes(double.observables, reference.observables)
+    double = _solve_grid(machine, 2 * reference.bandwidth, _refined(reference.kpnt), niter, tolerances, True, bar)
+    change = measure_change(machine, double.observed, reference.observed, tolerances.current_floor, "band")
     note = (f"bandwidth check: D = {reference.bandwidth:g} -> {double.bandwidth:g} (same spacing, kpnt "
-            f"{reference.kpnt} -> {double.kpnt}) changes rho by {change[0]:.2g} (max |drho_ij|) and the currents by "
-            f"{change[1]:.2g} (relative)")
-    if not tolerance.met(change):
+            f"{reference.kpnt} -> {double.kpnt}) changed {describe_change(change)}")
+    if not tolerances.met(change):
         warnings.warn(f"the 2vN result depends on the band half-width D beyond the tolerance; {note}. D is part of "
                       "the 2vN model here; it is recorded in Result.stats['band_half_width']", BandwidthWarning,
                       stacklevel=5)
     return note, double, change
 
 
-def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tolerance: _Tolerance,
+def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tolerances: Tolerances,
                   bar: Any) -> tuple[_GridSolve, bool, list[str], dict[str, Any], ErrorEstimate]:
     """Refine the grid, check the iterations and (optionally) the bandwidth; warn where the budget ran out.
 
@@ -861,74 +828,52 @@ def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tole
     grid solved, the bandwidth check), the statistics and the error estimate (grid and iteration stages;
     the band half-width D is part of the 2vN model, so its check stays a note and a warning).
     """
-    niter = options.niter
-    solves, grid_change, limit = _refine_grid(machine, bandwidth, options.kpnt, niter, options.max_kpnt, tolerance,
-                                              bar)
-    final = solves[-1]
+    first = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerances, True, bar)
+    refinement = refine(first, (_grid_axis(machine, options, tolerances, bar),), lambda grid: grid.observed,
+                        machine, tolerances, "2vN", describe=_GridSolve.summary)
+    final, solves = refinement.final, refinement.solves
     notes = [f"2vN on [-{bandwidth:g}, {bandwidth:g}] with kpnt={final.kpnt} (spacing "
-             f"{2 * bandwidth / (final.kpnt - 1):.3g}) and {final.iterations} iterations; error estimates: last "
-             f"refinement changed rho by {grid_change[0]:.2g} (max |drho_ij|) and the currents by "
-             f"{grid_change[1]:.2g} (relative), the last iteration by {final.iteration_change[0]:.2g} and "
-             f"{final.iteration_change[1]:.2g}"]
-    grid_met = tolerance.met(grid_change)
-    iterations_met = tolerance.met(final.iteration_change, fraction=0.5)
-    budget = {f"the grid is not converged within {limit}": grid_met,
-              f"the iterations are not converged within niter={niter}": iterations_met}
-    problems = [text for text, met in budget.items() if not met]
-    for problem in problems:
-        message = (f"2vN: {problem} (rho_tol {tolerance.rho:g} on max |drho_ij|, current_rtol "
-                   f"{tolerance.current:g}); {notes[0]}")
-        warnings.warn(message, ConvergenceWarning, stacklevel=4)
-        notes.append(message)
-    notes.extend(solve.summary() for solve in solves)
-    stats: dict[str, Any] = {"grid_rho_change": grid_change[0], "grid_current_change": grid_change[1],
-                             "refinement_limit": limit if not grid_met else None}
+             f"{2 * bandwidth / (final.kpnt - 1):.3g}) and {final.iterations} iterations; the last iteration "
+             f"changed {describe_change(final.iteration_change)}", first.summary(), *refinement.notes]
+    if not final.iterations_converged:
+        warnings.warn(final.iteration_notes[-1], ConvergenceWarning, stacklevel=4)
+        notes.extend(final.iteration_notes)
+    grid_met = refinement.converged
+    stats: dict[str, Any] = {"refinement_limit": refinement.stopped_by.get("grid")}
     grids = [solve.record() for solve in solves]
     if options.check_bandwidth and grid_met:
-        note, double, change = _bandwidth_check(machine, solves[-2], niter, tolerance, bar)
+        note, double, change = _bandwidth_check(machine, solves[-2], options.niter, tolerances, bar)
         notes.append(note)
         grids.append(double.record())
-        stats.update(bandwidth_rho_change=change[0], bandwidth_current_change=change[1])
+        stats.update(bandwidth_rho_change=change.rho, bandwidth_current_change=change.currents)
     stats["grids"] = tuple(grids)
-    stages = [_iteration_stage(final)]
-    if len(solves) > 1:
-        pair_change = abs(fermion_pair_concurrence(final.observables.rho, machine.order)
-                          - fermion_pair_concurrence(solves[-2].observables.rho, machine.order))
-        stages.insert(0, StageChange("grid", concurrence=pair_change, currents=grid_change[1], rho=grid_change[0]))
-    return final, grid_met and iterations_met, notes, stats, ErrorEstimate(tuple(stages))
+    error = ErrorEstimate((*refinement.error.stages, final.iteration_change))
+    return final, grid_met and final.iterations_converged, notes, stats, error
 
 
-def _iteration_stage(solve: _GridSolve) -> StageChange:
-    """The last 2vN iteration's change as an error-estimate stage (ρ and currents; C not measured)."""
-    return StageChange("iterations", currents=solve.iteration_change[1], rho=solve.iteration_change[0])
-
-
-def _solve_2vN(machine: Machine, options: QmeqOptions) -> _Outcome:
+def _solve_2vN(machine: Machine, options: QmeqOptions, run: RunOptions) -> _Outcome:
     bandwidth = band_half_width(machine)
-    tolerance = _tolerance(machine, options)
+    tolerances = _tolerances(options)
     cost = estimate(machine, "2vN", bandwidth, options.kpnt)
     stats: dict[str, Any] = {"memory_estimate_bytes": cost.bytes,
                              "seconds_per_iteration_estimate": cost.seconds_per_iteration}
-    progress = options.progress
-    with tqdm(desc="2vN", unit="iteration", file=sys.stderr, leave=False,
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(desc="2vN", unit="iteration", file=sys.stderr, leave=False, disable=run.bar_disabled) as bar:
         if options.converge:
-            final, converged, notes, refinement, error = _converge_2vN(machine, bandwidth, options, tolerance, bar)
+            final, converged, notes, refinement, error = _converge_2vN(machine, bandwidth, options, tolerances, bar)
             stats.update(refinement)
         else:
-            final = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerance, False, bar)
+            final = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerances, False, bar)
             converged = False
             notes = [f"fixed 2vN grid kpnt={final.kpnt} and niter={final.iterations} (converge=False): convergence "
-                     f"not assessed; the last iteration changed rho by {final.iteration_change[0]:.2g} "
-                     f"(max |drho_ij|) and the currents by {final.iteration_change[1]:.2g} (relative)", final.summary()]
+                     f"not assessed; the last iteration changed {describe_change(final.iteration_change)}",
+                     final.summary()]
             stats["grids"] = (final.record(),)
-            error = ErrorEstimate((_iteration_stage(final),))
-    stats.update(kpnt=final.kpnt, iterations=final.iterations, iteration_rho_change=final.iteration_change[0],
-                 iteration_current_change=final.iteration_change[1])
+            error = ErrorEstimate((final.iteration_change,))
+    stats.update(kpnt=final.kpnt, iterations=final.iterations)
     notes.append(f"cost estimate of the first grid (kpnt={options.kpnt}): {format_bytes(cost.bytes)}, about "
                  f"{qmeq_budget.format_seconds(cost.seconds_per_iteration)} per iteration")
     unique, note = final.uniqueness
-    return _Outcome(final.observables, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), stats,
+    return _Outcome(final.observed, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), stats,
                     error)
 
 
@@ -955,8 +900,8 @@ def _solve_first_order(machine: Machine, options: QmeqOptions) -> _Outcome:
 
 
 # ---------------------------------------------------------------------------------------- public
-def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, bandwidth: float | None = None,
-                 **settings: Any) -> Result:
+def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, run: RunOptions | None = None,
+                 bandwidth: float | None = None, **settings: Any) -> Result:
     """Steady state of ``machine`` in one of QmeQ's approaches (conventions in the module docstring).
 
     Parameters
@@ -967,6 +912,10 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
     options : QmeqOptions, optional
         The settings (default ``QmeqOptions()``: converged 2vN); ``settings`` change them by name
         (``approach="1vN"`` etc., see :class:`QmeqOptions`; unknown or inapplicable names are ValueErrors).
+    run : RunOptions, optional
+        BLAS threads (default every CPU: QmeQ's kernels are dense), the progress bar (2vN: the iterations of
+        every grid, with the last changes) and the memory budget; the keywords ``threads``, ``progress`` and
+        ``memory_gib`` among ``settings`` change them.
     bandwidth : float, optional
         Deprecated (DeprecationWarning): every lead on ``Band.flat(bandwidth)``; ``Result.machine`` is that
         machine.
@@ -1016,15 +965,16 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
     QmeQ's Fermi functions overflow for (E − μ)/T > 709; :func:`_first_iteration` explains why that is
     harmless and how exactly that warning is handled.
     """
+    run, settings = RunOptions.split(run, settings)
     chosen = _options(options, settings)
     if bandwidth is not None:
         machine = _deprecated_bandwidth(machine, bandwidth, "solve_steady")
-    notes = _check_machine(machine, chosen)
-    used = chosen.resolved(machine)
-    band_notes, statement = _band_notes(machine, used.approach)
     start = time.perf_counter()
-    with blas_threads("dense", used.threads) as count:
-        outcome = _solve_2vN(machine, used) if used.approach == "2vN" else _solve_first_order(machine, used)
+    with run.applied("dense") as count:
+        notes = _check_machine(machine, chosen)  # with the memory budget of ``run``
+        used = chosen.resolved(machine)
+        band_notes, statement = _band_notes(machine, used.approach)
+        outcome = _solve_2vN(machine, used, run) if used.approach == "2vN" else _solve_first_order(machine, used)
     stats = {**outcome.stats, "blas_threads": count}
     if used.approach == "2vN":
         stats.update(band_half_width=band_half_width(machine), bandwidth=statement)
@@ -1032,14 +982,8 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, ban
     if outcome.unique is False:
         warnings.warn(next(note for note in outcome.notes if "not unique" in note), DegenerateSteadyStateWarning,
                       stacklevel=2)
-    names = [r.name for r in machine.reservoirs]
-    state = outcome.observables
-    return Result(
-        machine=machine, backend=f"{NAME}:{used.approach}", rho=state.rho, occupations=full_basis(machine.n_qubits),
-        particle_currents=dict(zip(names, map(float, state.particle), strict=True)),
-        energy_currents=dict(zip(names, map(float, state.energy), strict=True)),
-        options=used, seconds=time.perf_counter() - start, stats=stats,
-        health=assess(state.rho, residual=outcome.residual, converged=outcome.converged, notes=notes,
-                      unique=outcome.unique),
-        statistics="fermion", error=outcome.error,
-    )
+    state = outcome.observed
+    return Result.from_solve(machine, f"{NAME}:{used.approach}", state.rho, full_basis(machine.n_qubits),
+                             state.particle, state.energy, used, start, residual=outcome.residual,
+                             converged=outcome.converged, unique=outcome.unique, notes=notes, stats=stats,
+                             statistics="fermion", error=outcome.error)
