@@ -106,13 +106,16 @@ def measure_change(machine: Machine, new: Observed, old: Observed, floor: float,
     """
     particle_floor = floor * sum(r.rate for r in machine.reservoirs)
     energy_floor = particle_floor * energy_scale(machine)
-    relative = max(
-        float(np.max(np.abs(new.particle - old.particle), initial=0.0))
-        / max(float(np.max(np.abs(new.particle), initial=0.0)), particle_floor),
-        float(np.max(np.abs(new.energy - old.energy), initial=0.0))
-        / max(float(np.max(np.abs(new.energy), initial=0.0)), energy_floor))
+    relative = max(_relative(new.particle, old.particle, particle_floor),
+                   _relative(new.energy, old.energy, energy_floor))
     return StageChange(stage, concurrence=abs(new.concurrence - old.concurrence), currents=relative,
                        rho=float(np.max(np.abs(new.rho - old.rho))))
+
+
+def _relative(new: np.ndarray, old: np.ndarray, floor: float) -> float:
+    """The change relative to the new size: max |new − old| / max(max |new|, floor); no change is 0."""
+    change = float(np.max(np.abs(new - old), initial=0.0))
+    return change / max(float(np.max(np.abs(new), initial=0.0)), floor) if change else 0.0
 
 
 @dataclass(frozen=True)
