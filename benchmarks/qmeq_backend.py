@@ -39,6 +39,7 @@ import numpy as np
 from table_format import markdown_table
 
 from transportbench.backends import qmeq as qmeq_backend
+from transportbench.backends import qmeq_options, qmeq_system
 from transportbench.convergence import ConvergenceWarning
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence
@@ -116,8 +117,8 @@ def bandwidth_scan_rows(machine: Machine) -> list[tuple[str, ...]]:
 def print_w_machine_estimate(machine: Machine, timed_row: tuple[str, ...]) -> None:
     """What the first grid of a converged 2vN run on ``machine`` would need: timed here and the backend's estimate."""
     bandwidth = qmeq_backend.default_bandwidth(machine)
-    kpnt = qmeq_backend.initial_kpnt(machine, bandwidth)
-    cost = qmeq_backend.estimate(machine, "2vN", bandwidth, kpnt)
+    kpnt = qmeq_options.initial_kpnt(machine, bandwidth)
+    cost = qmeq_system.estimate(machine, "2vN", bandwidth, kpnt)
     per_point = float(timed_row[-2]) / (W_MACHINE_KPNT * W_MACHINE_NITER)
     print(f"\nW machine 2vN: {per_point:.2f} s per grid point and iteration; the first grid of a converged run "
           f"(D={bandwidth:.1f}, kpnt={kpnt}) would take about {per_point * kpnt * 10 / 3600:.1f} h for 10 "

@@ -16,7 +16,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import expit
 
-from transportbench.backends import get_backend, local
+from transportbench.backends import get_backend, local, qmeq_options, qmeq_system
 from transportbench.backends import qmeq as qmeq_backend
 from transportbench.backends.local_model import build_local_model
 from transportbench.convergence import ConvergenceWarning
@@ -110,7 +110,7 @@ def test_qmeq_hamiltonian_is_ours_with_fermion_statistics(machine):
     system.qd.diagonalise()
     basis = full_basis(machine.n_qubits)
     ours = build_local_model(machine.replace(statistics="fermion"), basis).hamiltonian().toarray()
-    assert np.abs(qmeq_backend.hamiltonian(system, machine) - ours).max() < 1e-12
+    assert np.abs(qmeq_system.hamiltonian(system, machine) - ours).max() < 1e-12
     if machine.order == (0, 1, 2):  # the hop (0, 2) crosses dot 1: here the signs matter
         qubit_model = build_local_model(machine.replace(statistics="qubit"), basis).hamiltonian().toarray()
         assert np.abs(qubit_model - ours).max() == pytest.approx(2 * 0.03)
@@ -131,7 +131,7 @@ def test_known_eigenstate_comes_back_as_itself():
         for position, state in enumerate(states):
             blocks = [np.zeros((len(s), len(s))) for s in system.si.chargelst[: system.si.ncharge]]
             blocks[charge][position, position] = 1.0
-            projector = qmeq_backend.to_qubit_basis(system, machine, blocks)
+            projector = qmeq_system.to_qubit_basis(system, machine, blocks)
             assert np.abs(projector @ projector - projector).max() < 1e-12 and np.trace(projector).real == \
                 pytest.approx(1.0)
             assert np.abs(ours @ projector - energies[state] * projector).max() < 1e-12
@@ -156,7 +156,7 @@ def test_density_matrix_is_physical_and_recorded(approach):
     if approach == "Pauli":  # populations of eigenstates only: ρ commutes with H
         system = qmeq_backend.build_system(Machine.triple_dot(), approach="Pauli")
         system.qd.diagonalise()
-        hamiltonian = qmeq_backend.hamiltonian(system, Machine.triple_dot())
+        hamiltonian = qmeq_system.hamiltonian(system, Machine.triple_dot())
         assert np.abs(result.rho @ hamiltonian - hamiltonian @ result.rho).max() < 1e-14
 
 
@@ -267,7 +267,7 @@ def test_2vN_fig3_point_converged():
     assert stats["band_half_width"] == pytest.approx(93.3) and "wide band only slowly" in stats["bandwidth"]
     assert stats["kpnt"] == 7473 and stats["iterations"] == 4 and stats["refinement_limit"] is None
     assert [grid["kpnt"] for grid in stats["grids"]] == [935, 1869, 3737, 7473, 7473]  # the last: D = 186.6
-    assert result.options.kpnt == 935 and result.options.rho_tol == qmeq_backend.DEFAULT_RHO_TOL
+    assert result.options.kpnt == 935 and result.options.rho_tol == qmeq_options.DEFAULT_RHO_TOL
     refinement = result.error.stage("grid")
     assert refinement.rho == pytest.approx(1.7e-5, rel=0.1) and refinement.currents < 1e-2
     grid = re.search(r"error estimate from the energy grid: \|ΔC\| (\S+), max \|Δρ_ij\| (\S+), currents (\S+) "
@@ -275,7 +275,7 @@ def test_2vN_fig3_point_converged():
     assert float(grid[2]) == pytest.approx(refinement.rho, rel=0.1) and float(grid[3]) < 1e-2
     assert 0 < refinement.concurrence < 1e-3  # ΔC of the fermionic pair between the last two grids
     iterations = result.error.stage("iterations")
-    assert iterations.rho <= qmeq_backend.DEFAULT_RHO_TOL / 2 and iterations.currents <= 0.5e-2
+    assert iterations.rho <= qmeq_options.DEFAULT_RHO_TOL / 2 and iterations.currents <= 0.5e-2
     assert c01(result) > 0.98  # paper SI (2vN); the fermionic C of modes 0 and 1
     assert result.particle_currents["hot"] == pytest.approx(1.317e-4, rel=0.01)
     assert any("bandwidth check" in note for note in result.health.notes)
@@ -404,7 +404,7 @@ def test_backend_protocol():
     assert set(qmeq_backend.APPROACHES.values()) == {"Pauli", "Lindblad", "Redfield", "1vN", "2vN"}
     machine, options = Machine.triple_dot(), qmeq_backend.QmeqOptions(approach="1vn")
     assert qmeq_backend.check_machine(machine, options) is None
-    assert qmeq_backend.estimate_memory(machine, options) == qmeq_backend.estimate(machine, "1vN", 93.3).bytes
+    assert qmeq_backend.estimate_memory(machine, options) == qmeq_system.estimate(machine, "1vN", 93.3).bytes
     assert qmeq_backend.estimate_memory(machine, qmeq_backend.QmeqOptions()) > 32 * 2**20  # 2vN, first grid
     with pytest.raises(ValueError, match="ideal limit"):
         qmeq_backend.check_machine(Machine.triple_dot(ideal_limit=True), options)
@@ -447,7 +447,7 @@ def test_result_options_repeat_the_solve(settings):
     assert again.options == first.options and np.array_equal(again.rho, first.rho)
     assert np.array_equal(qmeq_backend.solve_steady(first.machine, **first.options).rho, first.rho)
     if first.options.approach == "2vN":
-        assert first.options.rho_tol == qmeq_backend.DEFAULT_RHO_TOL and first.options.current_floor == 1e-4
+        assert first.options.rho_tol == qmeq_options.DEFAULT_RHO_TOL and first.options.current_floor == 1e-4
         assert first.stats["band_half_width"] == 40.0 and first.stats["bandwidth"].startswith("flat band")
 
 

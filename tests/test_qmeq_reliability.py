@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from transportbench.backends import qmeq as qmeq_backend
-from transportbench.backends import qmeq_budget
+from transportbench.backends import qmeq_budget, qmeq_options
 from transportbench.backends.local import DegenerateSteadyStateWarning
 from transportbench.convergence import ConvergenceWarning, Observed, measure_change
-from transportbench.model import Band, Machine, Reservoir
+from transportbench.model import Band, Machine, Reservoir, energy_scale
 from transportbench.resources import ResourceBudgetError, memory_budget
 from transportbench.result import SolveFailure
 from transportbench.samples import random_triple_dots
@@ -87,7 +87,7 @@ def test_2vN_w_machine_refusal_states_memory_and_time(no_builder):
 def test_2vN_refinement_stops_at_the_memory_budget():
     """A grid refinement that would exceed the budget ends with a ConvergenceWarning, keeping the last grid."""
     machine = Machine.triple_dot()
-    scale = qmeq_backend.energy_scale(machine)
+    scale = energy_scale(machine)
     sizes = [qmeq_budget.estimate(machine, "2vN", kpnt=kpnt, bandwidth=40.0, energy_scale=scale).bytes
              for kpnt in (33, 65)]
     with memory_budget(sum(sizes) / 2 / 2**30), warnings.catch_warnings(record=True) as caught:
@@ -152,7 +152,7 @@ def test_current_floor_keeps_fig3_particle_currents_relative():
     assert floor == pytest.approx(2e-5) and floor < 1.3e-4 / 5
     old = Observed(np.zeros((8, 8)), np.zeros(3), np.zeros(3))
     below = Observed(old.rho, np.full(3, 1e-7), np.full(3, 1e-7 * 31.1))  # changes far below both floors
-    change = measure_change(machine, below, old, qmeq_backend.DEFAULT_CURRENT_FLOOR)
+    change = measure_change(machine, below, old, qmeq_options.DEFAULT_CURRENT_FLOOR)
     assert change.currents == pytest.approx(1e-7 / 2e-5)
     with pytest.raises(ValueError, match="current_floor"):
         qmeq_backend.solve_steady(Machine.triple_dot(), current_floor=-1.0)

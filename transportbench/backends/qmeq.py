@@ -75,6 +75,12 @@ Currents
     QmeQ's ``current[l]`` (particles per unit time) and ``energy_current[l]`` (energy per unit time,
     measured from the dots' energy zero) count flow from lead l into the dots as positive, which is the
     project's convention, so they are copied unchanged (tested on a single biased level).
+Modules
+    This module is the backend (checks, memory estimate, ``solve_steady``); the settings and bands are in
+    :mod:`~transportbench.backends.qmeq_options`, QmeQ's Builder and the basis change in
+    :mod:`~transportbench.backends.qmeq_system`, the approaches in
+    :mod:`~transportbench.backends.qmeq_first_order` and :mod:`~transportbench.backends.qmeq_2vn`, the memory
+    and time formulas in :mod:`~transportbench.backends.qmeq_budget`.
 Basis
     QmeQ keeps ρ per charge sector in the eigenbasis of the dots' Hamiltonian (Pauli: the populations
     only). It is rotated with QmeQ's eigenvectors (``qd.vecslst``) to QmeQ's Fock basis and placed in the
@@ -83,351 +89,48 @@ Basis
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.machinery
-import math
-import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from tqdm.auto import tqdm
-
-from transportbench import TransportbenchWarning
 from transportbench.backends import Capabilities, qmeq_budget, require_coupled_reservoir
-from transportbench.convergence import (
-    Axis,
-    ConvergenceWarning,
-    Observed,
-    Stop,
-    Tolerances,
-    describe_change,
-    measure_change,
-    refine,
+from transportbench.backends.qmeq_2vn import BandwidthWarning, solve_2vN
+from transportbench.backends.qmeq_first_order import solve_first_order
+from transportbench.backends.qmeq_options import (
+    APPROACHES,
+    NAME,
+    QmeqOptions,
+    band_half_width,
+    band_notes,
+    canonical_approach,
+    check_bands,
+    default_bandwidth,
+    deprecated_bandwidth,
+    fixed_grid_options,
+    initial_kpnt,
+    parse_options,
 )
-from transportbench.model import Band, Machine, energy_scale
-from transportbench.observables import fermion_pair_concurrence
+from transportbench.backends.qmeq_system import build, dband, estimate
+from transportbench.model import Machine
 from transportbench.occupation import full_basis
-from transportbench.options import RunOptions, SolverOptions
-from transportbench.resources import check_memory, format_bytes, memory_budget_bytes
-from transportbench.result import DegenerateSteadyStateWarning, ErrorEstimate, Result, SolveFailure, StageChange
-from transportbench.validation import flag, integer, nonnegative, positive
+from transportbench.options import RunOptions
+from transportbench.resources import check_memory
+from transportbench.result import DegenerateSteadyStateWarning, Result
 
-NAME = "qmeq"
-APPROACHES: dict[str, str] = {"pauli": "Pauli", "lindblad": "Lindblad", "redfield": "Redfield", "1vn": "1vN",
-                              "2vn": "2vN"}
-"""Accepted approach names (lower case; any letter case is accepted) and QmeQ's ``kerntype`` for each."""
+__all__ = ["APPROACHES", "CAPABILITIES", "NAME", "BandwidthWarning", "Options", "QmeqOptions", "build_system",
+           "check_machine", "default_bandwidth", "estimate_memory", "fixed_grid_options", "solve_steady"]
+"""The backend's public names; the settings' constants live in :mod:`~transportbench.backends.qmeq_options`."""
+
 CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "flat"), ideal_limit=False, dephasing=False)
 """Spinless fermions (qubit machines only where the Jordan–Wigner strings cancel), wide and flat bands."""
-COMPILED_MODULES: dict[str, str] = {
-    "Pauli": "qmeq.approach.base.c_pauli",
-    "Lindblad": "qmeq.approach.base.c_lindblad",
-    "Redfield": "qmeq.approach.base.c_redfield",
-    "1vN": "qmeq.approach.base.c_neumann1",
-    "2vN": "qmeq.approach.base.c_neumann2",
-}
-"""The compiled QmeQ module whose approach class the Builder must pick for each kerntype."""
-ITYPE_PRINCIPAL_PARTS = 1
-"""QmeQ ``itype`` with principal parts (digamma function, wide-band limit)."""
-ITYPE_NO_PRINCIPAL_PARTS = 3
-"""QmeQ ``itype`` without principal parts (infinite band)."""
-BANDWIDTH_FACTOR = 3.0
-"""Default band half-width D in units of :func:`energy_scale`."""
-FIXED_NITER = 20
-"""2vN iterations when ``converge=False`` and ``niter`` is not given."""
-MAX_NITER = 40
-"""Largest number of 2vN iterations per grid when ``converge=True`` and ``niter`` is not given."""
-MIN_NITER = 3
-"""Fewest 2vN iterations (the first, local one included) before the iteration may stop."""
-MAX_KPNT = 8193
-"""Default largest 2vN energy grid."""
-DEFAULT_RHO_TOL = 3e-4
-"""Default 2vN tolerance on max_ij |Δρ_ij| (absolute; ρ in the project's basis). Why this value: at the Fig. 3
-point the changes of max |Δρ_ij| and of C(0, 1) that the old tolerance (1e-3 on C) judged were in the ratio
-0.3–1.2 (iterations: 0.33; grid refinements 933 → 1867 → 3735 → 7473 points: 1.18, 0.48, 0.32), so 3e-4 on ρ
-bounds |ΔC| by about 1e-3 as before; there the current test binds first and the converged result (grid,
-iterations, C) is unchanged."""
-DEFAULT_CURRENT_RTOL = 1e-2
-"""Default 2vN tolerance on the currents (relative to the largest current of its kind)."""
-DEFAULT_CURRENT_FLOOR = 1e-4
-"""Default ``current_floor``: currents are compared relative to max(largest current, floor), the floor being
-DEFAULT_CURRENT_FLOOR × Σγ for particle currents and that times :func:`energy_scale` for energy currents, so that
-near-zero currents are judged absolutely. Why this value: at equilibrium (Fig. 3 parameters, μ_hot = 0)
-2vN leaves spurious currents that change by up to 1.3e-7 (particle) and 1.2e-6 (energy) between nested
-grids, which a relative test can never settle (it ran 468 s into a ConvergenceWarning); with this floor
-(2e-5 and 6.2e-4 there) they pass the default 1 % test. At the Fig. 3 point the particle currents (1.3e-4)
-stay 6.5 times above the floor and are judged relatively; the energy currents (2.4e-4) fall below theirs,
-so they are held to 1 % of 6.2e-4 (2.6 % of their value), while the particle currents, which change with
-them, keep the 1 % test."""
-DEGENERACY_RTOL = 1e-12
-"""Singular values of the kernel at most this fraction of the largest count as zero (uniqueness check).
-Measured on the triple dot: an isolated qubit gives 1e-17 … 1e-16, unique states at least 1e-4."""
-TWO_VN_SETTINGS: tuple[str, ...] = ("kpnt", "niter", "converge", "rho_tol", "current_rtol", "current_floor",
-                                    "max_kpnt", "check_bandwidth")
-"""The settings of :class:`QmeqOptions` that apply to 2vN only."""
-WIDE_BAND_2VN = "2vN approaches the wide band only slowly as D grows (band-edge level shifts ~ gamma E / D)"
-
-
-class BandwidthWarning(TransportbenchWarning):
-    """The 2vN result changes by more than the tolerance when the band half-width D is doubled."""
-
-
-# ------------------------------------------------------------------------------------------ QmeQ
-def _import_qmeq() -> Any:
-    try:
-        import qmeq
-    except ImportError as error:
-        raise ImportError(
-            "the 'qmeq' backend needs QmeQ 1.1 with its compiled kernels, which `pip install qmeq` cannot provide "
-            "on Python >= 3.10 (no wheels, and the source package does not build as shipped). In a clone of "
-            "transportbench: `make setup` builds it into .venv; for your own environment (pip users) run "
-            "`python tools/build_qmeq.py --install-into \"$(which python)\"` from the clone, with the Python "
-            "that runs transportbench") from error
-    return qmeq
-
-
-def _extension_module(module_name: str) -> bool:
-    path = getattr(sys.modules.get(module_name), "__file__", None) or ""
-    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
-
-
-def _require_compiled(system: Any, kerntype: str) -> None:
-    """RuntimeError unless the Builder picked the approach class of QmeQ's compiled (Cython) module."""
-    module_name = type(system.appr).__module__
-    if module_name != COMPILED_MODULES[kerntype] or not _extension_module(module_name):
-        raise RuntimeError(f"QmeQ uses {module_name} for {kerntype!r}, not the compiled "
-                           f"{COMPILED_MODULES[kerntype]}: its Cython kernels did not import and QmeQ fell back "
-                           "to pure Python (about 50x slower); rebuild QmeQ with `make setup`")
-
-
-
-
-def _require_success(system: Any, what: str) -> None:
-    if not system.success:
-        raise SolveFailure(f"QmeQ could not solve {what} (success flag False; its kernel was singular). "
-                           "Check that every transition lies inside the band and that the steady state is unique.")
-
-
-# -------------------------------------------------------------------------------------- options
-def canonical_approach(approach: str) -> str:
-    """QmeQ's ``kerntype`` for ``approach`` (case-insensitive); ValueError listing the valid names otherwise.
-
-    QmeQ itself replaces an unknown ``kerntype`` by ``'Pauli'`` with only a printed warning.
-    """
-    kerntype = APPROACHES.get(approach.lower()) if isinstance(approach, str) else None
-    if kerntype is None:
-        raise ValueError(f"unknown QmeQ approach {approach!r}; valid approaches: {sorted(APPROACHES.values())}")
-    return kerntype
-
-
-@dataclass(frozen=True)
-class QmeqOptions(SolverOptions):
-    """Settings of a QmeQ solve; the 2vN-only ones are ``None`` ("not given") unless set.
-
-    ``Result.options`` holds these with every default resolved (2vN: the grid, iterations and tolerances
-    actually used), so ``solve_steady(result.machine, result.options)`` repeats the solve. The lead's band
-    is not an option: it is ``Reservoir.band`` of the machine (module docstring, "Bands").
-
-    Attributes
-    ----------
-    approach : {"2vN", "Pauli", "Lindblad", "Redfield", "1vN"}
-        QmeQ's kerntype, any letter case on input, its canonical spelling after validation. ``"Lindblad"``
-        is QmeQ's Lindblad approach, not the paper's local equation. Default ``"2vN"``.
-    lamb_shift : bool
-        First-order approaches: keep (QmeQ's ``itype=1``, wide-band digamma principal parts) or drop
-        (``itype=3``) the principal parts; Pauli and Lindblad have none. 2vN always keeps them, so
-        ``lamb_shift=False`` with 2vN is a ValueError. Default True.
-    progress : bool, optional
-        2vN: a progress bar on stderr (iterations of every grid, with the last changes); None: only when
-        stderr is a terminal. First-order approaches show none.
-
-    Other Parameters
-    ----------------
-    kpnt : int, optional
-        2vN: points of the energy grid on [−D, D] (``converge=False``), or the first grid of the refinement;
-        ≥ 3. Default :func:`initial_kpnt` (spacing ≤ min(T, 2γ), energy units).
-    niter : int, optional
-        2vN: the number of iterations (``converge=False``; default ``FIXED_NITER``) or the most per grid
-        (default ``MAX_NITER``); ≥ 1.
-    converge : bool, optional
-        2vN: refine the grid until ρ and the currents stop changing (default True) or solve once.
-    rho_tol : float, optional
-        2vN: absolute tolerance on max_ij |Δρ_ij| between iterations (half of it) and between grids
-        (dimensionless; default ``DEFAULT_RHO_TOL``).
-    current_rtol : float, optional
-        2vN: tolerance on every particle and energy current, relative to the largest of its kind
-        (default ``DEFAULT_CURRENT_RTOL``).
-    current_floor : float, optional
-        2vN: currents below ``current_floor`` × Σγ (particles per unit time; energy currents: × that times
-        :func:`energy_scale`, energy² units) are judged absolutely, i.e. a change counts relative to the
-        floor; ≥ 0, default ``DEFAULT_CURRENT_FLOOR``. Lower it to resolve currents far below the machine's rate
-        scale (e.g. cotunnelling leakage); 0 makes the test purely relative, which cannot settle at
-        equilibrium.
-    max_kpnt : int, optional
-        2vN refinement: the largest grid (default ``MAX_KPNT``); the memory budget may stop it earlier.
-        Only with ``converge=True``.
-    check_bandwidth : bool, optional
-        2vN refinement: after the grid converged, solve again on [−2D, 2D] and report the change
-        (default True). Only with ``converge=True``.
-
-    Giving a 2vN-only setting with another approach is a ValueError.
-    """
-
-    approach: str = "2vN"
-    lamb_shift: bool = True
-    kpnt: int | None = None
-    niter: int | None = None
-    converge: bool | None = None
-    rho_tol: float | None = None
-    current_rtol: float | None = None
-    current_floor: float | None = None
-    max_kpnt: int | None = None
-    check_bandwidth: bool | None = None
-
-    def check(self) -> None:
-        """Validate and normalise the settings (ValueError naming the setting)."""
-        def store(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
-
-        store("approach", canonical_approach(self.approach))
-        store("lamb_shift", flag("lamb_shift", self.lamb_shift))
-        given = [name for name in TWO_VN_SETTINGS if getattr(self, name) is not None]
-        if self.approach != "2vN":
-            if given:
-                raise ValueError(f"options {given} apply to the 2vN approach only, not to {self.approach!r}")
-            return
-        if not self.lamb_shift:
-            raise ValueError("2vN always keeps the principal parts; lamb_shift=False is for first-order approaches")
-        checks = {"kpnt": lambda v: integer("kpnt", v, 3), "niter": lambda v: integer("niter", v, 1),
-                  "max_kpnt": lambda v: integer("max_kpnt", v, 3), "converge": lambda v: flag("converge", v),
-                  "check_bandwidth": lambda v: flag("check_bandwidth", v),
-                  "rho_tol": lambda v: positive("rho_tol", v), "current_rtol": lambda v: positive("current_rtol", v),
-                  "current_floor": lambda v: nonnegative("current_floor", v)}
-        for name in given:
-            store(name, checks[name](getattr(self, name)))
-        if self.converge is False and (self.max_kpnt is not None or self.check_bandwidth is not None):
-            raise ValueError("max_kpnt and check_bandwidth belong to the grid refinement; converge=False solves once")
-        if self.kpnt is not None and self.max_kpnt is not None and self.max_kpnt < self.kpnt:
-            raise ValueError(f"max_kpnt must be >= kpnt = {self.kpnt}, got {self.max_kpnt}")
-
-    def resolved(self, machine: Machine) -> QmeqOptions:
-        """These options with every 2vN default filled in for ``machine`` (first-order: unchanged)."""
-        if self.approach != "2vN":
-            return self
-        converge = True if self.converge is None else self.converge
-        kpnt = initial_kpnt(machine, band_half_width(machine)) if self.kpnt is None else self.kpnt
-        settings: dict[str, Any] = {
-            "converge": converge, "kpnt": kpnt,
-            "niter": (MAX_NITER if converge else FIXED_NITER) if self.niter is None else self.niter,
-            "rho_tol": DEFAULT_RHO_TOL if self.rho_tol is None else self.rho_tol,
-            "current_rtol": DEFAULT_CURRENT_RTOL if self.current_rtol is None else self.current_rtol,
-            "current_floor": DEFAULT_CURRENT_FLOOR if self.current_floor is None else self.current_floor,
-        }
-        if converge:
-            settings["max_kpnt"] = MAX_KPNT if self.max_kpnt is None else self.max_kpnt
-            settings["check_bandwidth"] = True if self.check_bandwidth is None else self.check_bandwidth
-            if settings["max_kpnt"] < kpnt:
-                raise ValueError(f"max_kpnt must be >= the first grid kpnt = {kpnt}, got {settings['max_kpnt']}")
-        return dataclasses.replace(self, **settings)
 
 
 Options = QmeqOptions
 
 
-def _options(options: QmeqOptions | Mapping[str, Any] | None, settings: Mapping[str, Any]) -> QmeqOptions:
-    """:meth:`QmeqOptions.build` that also takes a plain mapping of settings (e.g. an old ``Result.options``)."""
-    if options is not None and not isinstance(options, QmeqOptions) and isinstance(options, Mapping):
-        return QmeqOptions.build(**{**options, **settings})
-    return QmeqOptions.build(options, **settings)
-
-
-# -------------------------------------------------------------------------------------- the band
-
-
-def default_bandwidth(machine: Machine) -> float:
-    """``BANDWIDTH_FACTOR`` × :func:`energy_scale`: the default band half-width D (energy units).
-
-    Why this value: every transition energy and Fermi window then lies in the inner third of the band,
-    so the band edges cut no resonance and no Fermi tail; the first-order approaches do not depend on D at
-    all (see the module docstring); the cost of 2vN grows in proportion to D, because its uniform energy
-    grid must resolve T and Γ; and 2vN's D-independent (wide-band) limit lies far beyond any affordable D
-    (see :func:`solve_steady`).
-    For the paper's Fig. 3 point (largest addition energy ε + 2U + 2g = 31.1) this is D = 93.3.
-    """
-    return BANDWIDTH_FACTOR * energy_scale(machine)
-
-
-
-
-def _deprecated_bandwidth(machine: Machine, bandwidth: object, where: str) -> Machine:
-    """The ``bandwidth=`` alias: a DeprecationWarning, and ``machine`` with every lead on ``Band.flat(bandwidth)``."""
-    warnings.warn(f"{where}(bandwidth=D) is deprecated: the band is the machine's, e.g. "
-                  "Machine.triple_dot(band=Band.flat(D)); bandwidth=D puts every lead on Band.flat(D)",
-                  DeprecationWarning, stacklevel=3)
-    scale = energy_scale(machine)
-    if not (isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool) and math.isfinite(bandwidth)
-            and bandwidth > scale):
-        raise ValueError(f"bandwidth must be a finite number above every transition energy and Fermi window "
-                         f"(energy_scale = {scale:g}), got {bandwidth!r}")
-    return machine.with_band(Band.flat(float(bandwidth)))
-
-
-def band_half_width(machine: Machine) -> float:
-    """The half-width D QmeQ's 2vN uses: the machine's flat band, or :func:`default_bandwidth` for a wide band.
-
-    Assumes :func:`check_machine` passed (one band kind; for 2vN one D).
-    """
-    widths = [r.band.width for r in machine.reservoirs if r.band.kind == "flat"]
-    return max(widths) if widths else default_bandwidth(machine)
-
-
-def _check_bands(machine: Machine, kerntype: str) -> None:
-    bands = [r.band for r in machine.reservoirs]
-    for reservoir in machine.reservoirs:
-        if reservoir.band.kind == "lorentzian":
-            raise ValueError(f"the {NAME} backend cannot represent the {reservoir.band} of reservoir "
-                             f"{reservoir.name!r}: QmeQ's leads are flat bands [-D, D] (or their wide-band limit); "
-                             "use Band.flat(D) or Band.wide(), or the heom backend for Lorentzian leads")
-    kinds = sorted({band.kind for band in bands})
-    if len(kinds) > 1:
-        raise ValueError(f"the {NAME} backend needs one band kind for all leads, got {kinds} "
-                         f"({', '.join(f'{r.name}: {r.band}' for r in machine.reservoirs)})")
-    widths = sorted({band.width for band in bands if band.kind == "flat"})
-    if kerntype == "2vN" and len(widths) > 1:
-        raise ValueError(f"the {NAME} backend's 2vN solves all leads on one energy grid, so their flat bands must "
-                         f"share one half-width D; got {', '.join(f'{r.name}: {r.band}' for r in machine.reservoirs)}")
-    scale = energy_scale(machine)
-    for reservoir in machine.reservoirs:
-        if reservoir.band.kind == "flat" and not reservoir.band.width > scale:
-            raise ValueError(f"the flat band of reservoir {reservoir.name!r} (D = {reservoir.band.width:g}) must "
-                             f"contain every transition energy and Fermi window: D > energy_scale = {scale:g}")
-
-
-def _band_notes(machine: Machine, kerntype: str) -> tuple[list[str], str | None]:
-    """(notes on how the band is treated, the ``stats["bandwidth"]`` statement or None)."""
-    kind = machine.reservoirs[0].band.kind
-    if kerntype != "2vN":
-        if kind == "wide":
-            return [], None
-        widths = ", ".join(sorted({f"{r.band.width:g}" for r in machine.reservoirs}))
-        return [f"flat band D = {widths}: the first-order approaches use QmeQ's wide-band forms (itype "
-                f"{ITYPE_PRINCIPAL_PARTS}/{ITYPE_NO_PRINCIPAL_PARTS}), so D enters neither rates nor principal parts "
-                "(every transition lies inside the band)"], None
-    width = band_half_width(machine)
-    if kind == "wide":
-        statement = f"wide band represented by the flat band [-D, D], D = {width:g}; {WIDE_BAND_2VN}"
-    else:
-        statement = f"flat band [-D, D], D = {width:g} (the machine's)"
-    return [f"2vN band: {statement}"], statement
-
-
-# -------------------------------------------------------------------------------------- checks
 def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
     """Refuse what QmeQ cannot represent or the memory budget cannot hold (ValueError); notes otherwise."""
-    _check_bands(machine, options.approach)  # before CAPABILITIES: its Lorentzian message does not say why
+    check_bands(machine, options.approach)  # before CAPABILITIES: its Lorentzian message does not say why
     notes = CAPABILITIES.check(machine, NAME)
     require_coupled_reservoir(machine, NAME)
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
@@ -446,7 +149,7 @@ def check_machine(machine: Machine, options: QmeqOptions | None = None) -> None:
     model differs (:attr:`~transportbench.model.Machine.jordan_wigner_trivial` false), and an estimated memory
     beyond the budget (:class:`~transportbench.resources.ResourceBudgetError`).
     """
-    _check_machine(machine, _options(options, {}))
+    _check_machine(machine, parse_options(options, {}))
 
 
 def _estimate(machine: Machine, options: QmeqOptions) -> qmeq_budget.Estimate:
@@ -462,10 +165,9 @@ def estimate_memory(machine: Machine, options: QmeqOptions | None = None) -> flo
 
     See :mod:`transportbench.backends.qmeq_budget`; nothing of QmeQ is built.
     """
-    return _estimate(machine, _options(options, {})).bytes
+    return _estimate(machine, parse_options(options, {})).bytes
 
 
-# ----------------------------------------------------------------------------------- the system
 def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = True,
                  bandwidth: float | None = None, kpnt: int | None = None, python_kernels: bool = False) -> Any:
     """The unsolved ``qmeq.Builder`` for ``machine`` (conventions in the module docstring).
@@ -500,406 +202,14 @@ def build_system(machine: Machine, *, approach: str = "2vN", lamb_shift: bool = 
     """
     kerntype = canonical_approach(approach)
     if bandwidth is not None:
-        machine = _deprecated_bandwidth(machine, bandwidth, "build_system")
+        machine = deprecated_bandwidth(machine, bandwidth, "build_system")
     if kerntype == "2vN" and kpnt is None:
         raise ValueError("the 2vN approach needs the energy grid kpnt")
     options = QmeqOptions(kerntype, lamb_shift=lamb_shift, kpnt=kpnt if kerntype == "2vN" else None)
     _check_machine(machine, options)
-    return _build(machine, kerntype, lamb_shift, _dband(machine, kerntype), kpnt, python_kernels)
+    return build(machine, kerntype, lamb_shift, dband(machine, kerntype), kpnt, python_kernels)
 
 
-def _dband(machine: Machine, kerntype: str) -> float | dict[int, float]:
-    """QmeQ's ``dband``: one D for 2vN (and wide bands), per lead for flat bands of first-order approaches."""
-    if kerntype == "2vN" or machine.reservoirs[0].band.kind == "wide":
-        return band_half_width(machine)
-    return {lead: r.band.width for lead, r in enumerate(machine.reservoirs)}
-
-
-def _build(machine: Machine, kerntype: str, lamb_shift: bool, dband: float | dict[int, float], kpnt: int | None,
-           python_kernels: bool = False) -> Any:
-    """The Builder, without checks (the caller checked the machine and the memory)."""
-    qmeq = _import_qmeq()
-    dot = {qubit: position for position, qubit in enumerate(machine.order)}
-    hsingle: dict[tuple[int, int], float] = {(dot[q], dot[q]): energy for q, energy in enumerate(machine.energies)}
-    hsingle.update({(dot[i], dot[j]): g for (i, j), g in machine.couplings})
-    coulomb = {}
-    for (i, j), u in machine.coulomb:
-        first, second = sorted((dot[i], dot[j]))
-        coulomb[(first, second, second, first)] = u
-    leads = tuple(enumerate(machine.reservoirs))
-    system = qmeq.Builder(
-        nsingle=machine.n_qubits, hsingle=hsingle, coulomb=coulomb, nleads=len(leads),
-        tleads={(lead, dot[r.qubit]): math.sqrt(r.rate / (2 * math.pi)) for lead, r in leads},
-        mulst={lead: r.chemical_potential for lead, r in leads},
-        tlst={lead: r.temperature for lead, r in leads},
-        dband=dband, indexing="charge", kerntype="py" + kerntype if python_kernels else kerntype, kpnt=kpnt,
-        itype=ITYPE_PRINCIPAL_PARTS if lamb_shift else ITYPE_NO_PRINCIPAL_PARTS,
-    )
-    if not python_kernels:
-        _require_compiled(system, kerntype)
-    return system
-
-
-def estimate(machine: Machine, kerntype: str, bandwidth: float, kpnt: int | None = None) -> qmeq_budget.Estimate:
-    """Peak memory of building and solving ``machine`` with ``kerntype`` (2vN: on ``kpnt`` points of [−D, D]).
-
-    Closed formulas only (:mod:`transportbench.backends.qmeq_budget`); nothing of QmeQ is built.
-    """
-    return qmeq_budget.estimate(machine, kerntype, kpnt=kpnt, bandwidth=bandwidth, energy_scale=energy_scale(machine))
-
-
-# ------------------------------------------------------------------------------------ the basis
-def _eigenbasis_block(system: Any, charge: int) -> np.ndarray:
-    """QmeQ's solved ρ in one charge sector, in the eigenbasis ordered like ``si.chargelst[charge]``.
-
-    Read from ``phi0`` directly: QmeQ 1.1's ``Builder.get_phi0`` tests ``funcp.kerntype``, which is never
-    set, and so mis-reads the Pauli approach. Storage: Pauli keeps populations; 2vN (``StateIndexingDMc``)
-    keeps every complex element; the other approaches keep ρ_bb' for b before b' as a real part and,
-    ``ndm0 − npauli`` places later, an imaginary part (ρ_b'b is its conjugate).
-    """
-    si, phi0 = system.si, system.phi0
-    states = si.chargelst[charge]
-    block = np.zeros((len(states), len(states)), dtype=complex)
-    populations_only = len(phi0) == si.npauli
-    complex_storage = type(si).__name__ == "StateIndexingDMc"
-    for row, b in enumerate(states):
-        for column, b_prime in enumerate(states):
-            index = si.get_ind_dm0(b, b_prime, charge, maptype=1)
-            if populations_only:
-                block[row, column] = phi0[index] if b == b_prime else 0.0
-            elif complex_storage or index < si.npauli:
-                block[row, column] = phi0[index]
-            else:
-                sign = 1.0 if si.get_ind_dm0(b, b_prime, charge, maptype=3) else -1.0
-                block[row, column] = phi0[index] + 1j * sign * phi0[si.ndm0 - si.npauli + index]
-    return block
-
-
-def _qubit_index(system: Any, machine: Machine, fock_state: int) -> int:
-    """Index in the project's full basis of QmeQ's Fock state ``fock_state`` (qubit order[p] = dot p)."""
-    occupations = system.si.get_state(fock_state)
-    n = machine.n_qubits
-    return sum(occupation << (n - 1 - qubit) for occupation, qubit in zip(occupations, machine.order, strict=True))
-
-
-def to_qubit_basis(system: Any, machine: Machine, blocks: Sequence[np.ndarray]) -> np.ndarray:
-    """An operator given per charge sector in QmeQ's eigenbasis, as a 2^N × 2^N matrix in the project's basis.
-
-    Parameters
-    ----------
-    system : qmeq.Builder
-        A system whose dots' Hamiltonian has been diagonalised (solved, or ``system.qd.diagonalise()``).
-    machine : Machine
-        The machine it was built from (for the dot order).
-    blocks : sequence of ndarray
-        ``blocks[charge]``, ordered like ``system.si.chargelst[charge]`` in the eigenbasis
-        (eigenvectors are the columns of ``system.qd.vecslst[charge]`` in that Fock basis).
-    """
-    si = system.si
-    matrix = np.zeros((2**machine.n_qubits,) * 2, dtype=complex)
-    for charge in range(si.ncharge):
-        vectors = np.asarray(system.qd.vecslst[charge])
-        positions = [_qubit_index(system, machine, state) for state in si.chargelst[charge]]
-        matrix[np.ix_(positions, positions)] = vectors @ blocks[charge] @ vectors.conj().T
-    return matrix
-
-
-def density_matrix(system: Any, machine: Machine) -> np.ndarray:
-    """The solved reduced density matrix of ``system`` in the project's full qubit basis."""
-    return to_qubit_basis(system, machine, [_eigenbasis_block(system, c) for c in range(system.si.ncharge)])
-
-
-def hamiltonian(system: Any, machine: Machine) -> np.ndarray:
-    """QmeQ's diagonalised dots' Hamiltonian in the project's full qubit basis (energy units)."""
-    energies = np.asarray(system.qd.Ea)
-    return to_qubit_basis(system, machine, [np.diag(energies[system.si.chargelst[c]])
-                                            for c in range(system.si.ncharge)])
-
-
-
-# ----------------------------------------------------------------------------------- observables
-def _observe(system: Any, machine: Machine) -> Observed:
-    """ρ in the project's basis, the currents and C(0, 1) of the modes: what 2vN's convergence compares."""
-    rho = density_matrix(system, machine)
-    return Observed(rho, np.array(system.current, dtype=float), np.array(system.energy_current, dtype=float),
-                    fermion_pair_concurrence(rho, machine.order))
-
-
-# ------------------------------------------------------------------------------------ uniqueness
-def null_space_dimension(kernel: np.ndarray, norm_row: int) -> int:
-    """Dimension of the null space of ``kernel`` without row ``norm_row`` (the one QmeQ replaces by Tr ρ = 1).
-
-    Singular values at most ``DEGENERACY_RTOL`` times the largest count as zero. The dimension is at least
-    1 (one row fewer than columns); exactly 1 means a unique steady state.
-    """
-    reduced = np.delete(np.asarray(kernel), norm_row, axis=0)
-    singular = np.linalg.svd(reduced, compute_uv=False)
-    return reduced.shape[1] - int(np.count_nonzero(singular > DEGENERACY_RTOL * singular[0]))
-
-
-def _uniqueness(system: Any) -> tuple[bool | None, str | None]:
-    """(``Health.unique``, a note or None) from the kernel QmeQ solved last (see the module docstring)."""
-    size = system.kern.shape[1]
-    if size > qmeq_budget.UNIQUENESS_LIMIT:
-        return None, (f"uniqueness not checked: QmeQ's kernel has {size} columns, more than "
-                      f"UNIQUENESS_LIMIT = {qmeq_budget.UNIQUENESS_LIMIT}")
-    dimension = null_space_dimension(system.kern, system.appr.funcp.norm_row)
-    if dimension == 1:
-        return True, None
-    return False, (f"the steady state is not unique: QmeQ's kernel has a null space of dimension {dimension} "
-                   f"(singular values below {DEGENERACY_RTOL:g} x the largest), so the state returned is one "
-                   "arbitrary solution; look for a conserved quantity, e.g. a qubit with neither reservoir nor hopping")
-
-
-
-# ------------------------------------------------------------------------------------------- 2vN
-def _tolerances(options: QmeqOptions) -> Tolerances:
-    """The tolerances of resolved 2vN ``options``: ρ and the currents are judged, C(0, 1) only measured."""
-    return Tolerances(currents=options.current_rtol, current_floor=options.current_floor, rho=options.rho_tol)
-
-
-@dataclass(frozen=True)
-class _GridSolve:
-    """What one 2vN solve on a fixed grid gave; QmeQ's system (the memory) is not kept."""
-
-    bandwidth: float
-    kpnt: int
-    iterations: int
-    iteration_change: StageChange
-    iterations_converged: bool
-    iteration_notes: tuple[str, ...]
-    observed: Observed
-    uniqueness: tuple[bool | None, str | None]
-    seconds: float
-
-    def summary(self) -> str:
-        """Grid, iterations, particle currents and wall time, as a note."""
-        currents = ", ".join(f"{current:.5g}" for current in self.observed.particle)
-        return (f"2vN grid D={self.bandwidth:g} kpnt={self.kpnt} spacing={2 * self.bandwidth / (self.kpnt - 1):.3g}: "
-                f"{self.iterations} iterations, particle currents ({currents}), {self.seconds:.3g} s")
-
-    def record(self) -> dict[str, Any]:
-        """The grid as an entry of ``Result.stats["grids"]``."""
-        return {"band_half_width": self.bandwidth, "kpnt": self.kpnt, "iterations": self.iterations,
-                "seconds": self.seconds}
-
-
-@dataclass(frozen=True)
-class _Iterate:
-    """The state after ``count`` 2vN iterations on one grid (``system`` is QmeQ's, iterated in place)."""
-
-    system: Any
-    count: int
-    observed: Observed
-
-
-def _first_iteration(system: Any) -> None:
-    """The first 2vN iteration, which also tabulates the leads' Fermi functions on the energy grid.
-
-    QmeQ evaluates them as 1/(exp((E − μ)/T) + 1) in ``qmeq.approach.base.neumann2`` (its only ``exp``);
-    where (E − μ)/T > 709 exp overflows to inf and the Fermi function becomes exactly 0, its correct value
-    to double precision (the tests compare QmeQ's table with ``scipy.special.expit``). Only that warning,
-    issued from that module, and only during this call, is ignored.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="overflow encountered in exp", category=RuntimeWarning,
-                                module=r"qmeq\.approach\.base\.neumann2\Z")
-        system.solve(niter=1)
-
-
-def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, tolerances: Tolerances,
-                stop_early: bool, bar: Any) -> _GridSolve:
-    """Iterate 2vN on one grid of [−D, D] (D = ``bandwidth``), advancing the progress bar ``bar`` per iteration.
-
-    Runs ``niter`` iterations, or fewer with ``stop_early``: once one iteration changes ρ and the currents
-    by at most half their tolerance (after ``MIN_NITER`` iterations), an axis of
-    :func:`transportbench.convergence.refine` whose verdict the caller reports.
-    """
-    start = time.perf_counter()
-    where = f"kpnt={kpnt}, D={bandwidth:g}"
-    bar.set_description_str(f"2vN kpnt={kpnt} D={bandwidth:g}")
-    system = _build(machine, "2vN", True, bandwidth, kpnt)
-    _first_iteration(system)
-    _require_success(system, f"2vN iteration 0 ({where})")
-    bar.update()
-
-    def iterate(current: _Iterate) -> _Iterate | Stop:
-        if current.count >= niter:
-            return Stop(f"niter={niter}")
-        system.solve(qdq=False, restartq=False, niter=1)
-        _require_success(system, f"2vN iteration {current.count} ({where})")
-        bar.update()
-        return _Iterate(system, current.count + 1, _observe(system, machine))
-
-    steps = MIN_NITER - 1 if stop_early else niter - 1
-    axis = Axis("iterations", f"2vN iterations ({where})", iterate, minimum_steps=steps, fraction=0.5)
-    refinement = refine(_Iterate(system, 1, _observe(system, machine)), (axis,), lambda state: state.observed,
-                        machine, tolerances, "2vN", warn=False)
-    last = refinement.error.stage("iterations") or StageChange("iterations")
-    bar.set_postfix_str(f"drho={last.rho:.1e} dI={last.currents:.1e}", refresh=False)
-    return _GridSolve(bandwidth, kpnt, refinement.final.count, last, refinement.converged, refinement.notes,
-                      refinement.final.observed, _uniqueness(system), time.perf_counter() - start)
-
-
-def initial_kpnt(machine: Machine, bandwidth: float) -> int:
-    """The first 2vN grid on [−D, D]: spacing at most min(T, 2γ) over the reservoirs (γ > 0).
-
-    Measured at the Fig. 3 point (D = 100): a spacing of about γ gives C(0, 1) to ~1e-5 and the currents
-    to ~0.3 %, twice that spacing to ~1e-3 and ~13 %; the refinement starts from the coarser one.
-    """
-    spacing = min([r.temperature for r in machine.reservoirs] + [2 * r.rate for r in machine.reservoirs if r.rate > 0])
-    return math.ceil(2 * bandwidth / spacing) + 1
-
-
-def fixed_grid_options(machine: Machine, *, bandwidth: float | None = None, halvings: int = 0,
-                       niter: int = FIXED_NITER) -> dict[str, Any]:
-    """:func:`solve_steady` settings for one 2vN solve on a fixed grid (no refinement).
-
-    The grid spans [−D, D] (D of the machine's band, :func:`band_half_width`) with the spacing of
-    :func:`initial_kpnt` halved ``halvings`` times; nested, so each halving contains the previous grid.
-    Scans that optimise over a parameter (e.g. a resonance search) need this: a grid refined separately at
-    every point would put steps into the scanned function. Compare two ``halvings`` for the grid error.
-    ``bandwidth`` is deprecated (DeprecationWarning): the grid is then made for ``Band.flat(bandwidth)``
-    and the settings include ``bandwidth``, so that ``solve_steady`` puts the leads on that band too.
-    """
-    settings: dict[str, Any] = {}
-    if bandwidth is not None:
-        machine = _deprecated_bandwidth(machine, bandwidth, "fixed_grid_options")
-        settings["bandwidth"] = float(bandwidth)
-    kpnt = initial_kpnt(machine, band_half_width(machine))
-    for _ in range(integer("halvings", halvings, 0)):
-        kpnt = _refined(kpnt)
-    return {**settings, "converge": False, "kpnt": kpnt, "niter": integer("niter", niter, 1)}
-
-
-def _refined(kpnt: int) -> int:
-    """Twice as fine a grid that contains every point of the old one."""
-    return 2 * (kpnt - 1) + 1
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """A finished solve before it becomes a :class:`Result`: the state, its record and its statistics."""
-
-    observed: Observed
-    residual: float
-    converged: bool
-    unique: bool | None
-    notes: tuple[str, ...]
-    stats: dict[str, Any]
-    error: ErrorEstimate | None = None
-
-
-def _grid_axis(machine: Machine, options: QmeqOptions, tolerances: Tolerances, bar: Any) -> Axis[_GridSolve]:
-    """Halving the grid spacing (nested grids) up to ``max_kpnt`` or the memory budget (checked before building)."""
-
-    def halve(current: _GridSolve) -> _GridSolve | Stop:
-        finer = _refined(current.kpnt)
-        if finer > options.max_kpnt:
-            return Stop(f"max_kpnt={options.max_kpnt}")
-        cost = estimate(machine, "2vN", current.bandwidth, finer)
-        if not cost.fits():
-            return Stop(f"the memory budget ({format_bytes(memory_budget_bytes())}; kpnt={finer} would need "
-                        f"{format_bytes(cost.bytes)})")
-        return _solve_grid(machine, current.bandwidth, finer, options.niter, tolerances, True, bar)
-
-    return Axis("grid", "energy grid", halve)
-
-
-def _bandwidth_check(machine: Machine, reference: _GridSolve, niter: int, tolerances: Tolerances,
-                     bar: Any) -> tuple[str, _GridSolve, StageChange]:
-    """Solve on [−2D, 2D] with the spacing of ``reference`` (a grid shown to be fine enough); compare in a note."""
-    double = _solve_grid(machine, 2 * reference.bandwidth, _refined(reference.kpnt), niter, tolerances, True, bar)
-    change = measure_change(machine, double.observed, reference.observed, tolerances.current_floor, "band")
-    note = (f"bandwidth check: D = {reference.bandwidth:g} -> {double.bandwidth:g} (same spacing, kpnt "
-            f"{reference.kpnt} -> {double.kpnt}) changed {describe_change(change)}")
-    if not tolerances.met(change):
-        warnings.warn(f"the 2vN result depends on the band half-width D beyond the tolerance; {note}. D is part of "
-                      "the 2vN model here; it is recorded in Result.stats['band_half_width']", BandwidthWarning,
-                      stacklevel=5)
-    return note, double, change
-
-
-def _converge_2vN(machine: Machine, bandwidth: float, options: QmeqOptions, tolerances: Tolerances,
-                  bar: Any) -> tuple[_GridSolve, bool, list[str], dict[str, Any], ErrorEstimate]:
-    """Refine the grid, check the iterations and (optionally) the bandwidth; warn where the budget ran out.
-
-    Returns the finest grid's solve, whether the tolerances were met, the notes (error estimates, every
-    grid solved, the bandwidth check), the statistics and the error estimate (grid and iteration stages;
-    the band half-width D is part of the 2vN model, so its check stays a note and a warning).
-    """
-    first = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerances, True, bar)
-    refinement = refine(first, (_grid_axis(machine, options, tolerances, bar),), lambda grid: grid.observed,
-                        machine, tolerances, "2vN", describe=_GridSolve.summary)
-    final, solves = refinement.final, refinement.solves
-    notes = [f"2vN on [-{bandwidth:g}, {bandwidth:g}] with kpnt={final.kpnt} (spacing "
-             f"{2 * bandwidth / (final.kpnt - 1):.3g}) and {final.iterations} iterations; the last iteration "
-             f"changed {describe_change(final.iteration_change)}", first.summary(), *refinement.notes]
-    if not final.iterations_converged:
-        warnings.warn(final.iteration_notes[-1], ConvergenceWarning, stacklevel=4)
-        notes.extend(final.iteration_notes)
-    grid_met = refinement.converged
-    stats: dict[str, Any] = {"refinement_limit": refinement.stopped_by.get("grid")}
-    grids = [solve.record() for solve in solves]
-    if options.check_bandwidth and grid_met:
-        note, double, change = _bandwidth_check(machine, solves[-2], options.niter, tolerances, bar)
-        notes.append(note)
-        grids.append(double.record())
-        stats.update(bandwidth_rho_change=change.rho, bandwidth_current_change=change.currents)
-    stats["grids"] = tuple(grids)
-    error = ErrorEstimate((*refinement.error.stages, final.iteration_change))
-    return final, grid_met and final.iterations_converged, notes, stats, error
-
-
-def _solve_2vN(machine: Machine, options: QmeqOptions, run: RunOptions) -> _Outcome:
-    bandwidth = band_half_width(machine)
-    tolerances = _tolerances(options)
-    cost = estimate(machine, "2vN", bandwidth, options.kpnt)
-    stats: dict[str, Any] = {"memory_estimate_bytes": cost.bytes,
-                             "seconds_per_iteration_estimate": cost.seconds_per_iteration}
-    with tqdm(desc="2vN", unit="iteration", file=sys.stderr, leave=False, disable=run.bar_disabled) as bar:
-        if options.converge:
-            final, converged, notes, refinement, error = _converge_2vN(machine, bandwidth, options, tolerances, bar)
-            stats.update(refinement)
-        else:
-            final = _solve_grid(machine, bandwidth, options.kpnt, options.niter, tolerances, False, bar)
-            converged = False
-            notes = [f"fixed 2vN grid kpnt={final.kpnt} and niter={final.iterations} (converge=False): convergence "
-                     f"not assessed; the last iteration changed {describe_change(final.iteration_change)}",
-                     final.summary()]
-            stats["grids"] = (final.record(),)
-            error = ErrorEstimate((final.iteration_change,))
-    stats.update(kpnt=final.kpnt, iterations=final.iterations)
-    notes.append(f"cost estimate of the first grid (kpnt={options.kpnt}): {format_bytes(cost.bytes)}, about "
-                 f"{qmeq_budget.format_seconds(cost.seconds_per_iteration)} per iteration")
-    unique, note = final.uniqueness
-    return _Outcome(final.observed, math.nan, converged, unique, (*notes, *(note,) * (note is not None)), stats,
-                    error)
-
-
-# ---------------------------------------------------------------------------------- first order
-def _solve_first_order(machine: Machine, options: QmeqOptions) -> _Outcome:
-    """Solve a first-order approach; the residual is ‖K φ₀‖ in QmeQ's own kernel K.
-
-    The residual leaves out the equation QmeQ replaces by the normalisation Tr ρ = 1 (it follows from the
-    others when K preserves the trace). K acts on QmeQ's real representation of ρ (populations, and real
-    and imaginary parts of ρ_bb' for b before b'); energy units.
-    """
-    kerntype = options.approach
-    system = _build(machine, kerntype, options.lamb_shift, _dband(machine, kerntype), None)
-    system.appr.make_kern_copy = True  # LAPACK then factorises a copy, and K survives the solve
-    system.solve()
-    _require_success(system, f"the {kerntype} approach")
-    equations = system.kern @ system.phi0
-    equations[system.appr.funcp.norm_row] = 0.0
-    unique, note = _uniqueness(system)
-    stats = {"kernel_size": int(system.kern.shape[0]),
-             "memory_estimate_bytes": estimate(machine, kerntype, band_half_width(machine)).bytes}
-    return _Outcome(_observe(system, machine), float(np.linalg.norm(equations)), True, unique,
-                    () if note is None else (note,), stats)
-
-
-# ---------------------------------------------------------------------------------------- public
 def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, run: RunOptions | None = None,
                  bandwidth: float | None = None, **settings: Any) -> Result:
     """Steady state of ``machine`` in one of QmeQ's approaches (conventions in the module docstring).
@@ -966,19 +276,19 @@ def solve_steady(machine: Machine, options: QmeqOptions | None = None, /, *, run
     harmless and how exactly that warning is handled.
     """
     run, settings = RunOptions.split(run, settings)
-    chosen = _options(options, settings)
+    chosen = parse_options(options, settings)
     if bandwidth is not None:
-        machine = _deprecated_bandwidth(machine, bandwidth, "solve_steady")
+        machine = deprecated_bandwidth(machine, bandwidth, "solve_steady")
     start = time.perf_counter()
     with run.applied("dense") as count:
         notes = _check_machine(machine, chosen)  # with the memory budget of ``run``
         used = chosen.resolved(machine)
-        band_notes, statement = _band_notes(machine, used.approach)
-        outcome = _solve_2vN(machine, used, run) if used.approach == "2vN" else _solve_first_order(machine, used)
+        band_record, statement = band_notes(machine, used.approach)
+        outcome = solve_2vN(machine, used, run) if used.approach == "2vN" else solve_first_order(machine, used)
     stats = {**outcome.stats, "blas_threads": count}
     if used.approach == "2vN":
         stats.update(band_half_width=band_half_width(machine), bandwidth=statement)
-    notes = (*band_notes, *outcome.notes, *notes, f"BLAS threads: {count}")
+    notes = (*band_record, *outcome.notes, *notes, f"BLAS threads: {count}")
     if outcome.unique is False:
         warnings.warn(next(note for note in outcome.notes if "not unique" in note), DegenerateSteadyStateWarning,
                       stacklevel=2)
