@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
 QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
 
-.PHONY: setup demo test lint bench studies properties clean
+.PHONY: setup demo test lint bench studies properties docs clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -41,13 +41,20 @@ bench: setup
 	$(PY) benchmarks/lindblad_vs_qutip.py
 
 # every study at full resolution into results/, two at a time (one per core), with one BLAS thread and a stated
-# memory budget each (see the README for the time it takes); `make studies QUICK=--quick` for a smoke run.
+# memory budget each (see docs/studies.md for the time it takes); `make studies QUICK=--quick` for a smoke run.
 # tools/run_studies.py prints each study's wall and CPU time and appends the table to results/timings.txt.
 studies: setup
 	$(PY) tools/run_studies.py --jobs 2 $(QUICK)
 
+# the documentation site from docs/ and mkdocs.yml into site/ (mkdocs serve: the same, live on localhost:8000);
+# --strict fails on any warning (NO_MKDOCS_2_WARNING only drops the Material theme's banner about its own end of
+# life, which is not about these docs)
+docs: $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[dev,dask,heom,docs]'
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build
+	rm -rf $(VENV) build site
 
 # the property tests with fresh random examples, many more than make test's fixed ones (failures are kept in
 # .hypothesis/ and replayed until fixed); not part of CI

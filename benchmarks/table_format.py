@@ -1,4 +1,4 @@
-"""The Markdown tables the benchmark scripts print (and the README records)."""
+"""The Markdown tables the benchmark scripts print (and docs/benchmarks.md records)."""
 
 from __future__ import annotations
 

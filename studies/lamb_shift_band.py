@@ -18,8 +18,8 @@ At μ = 13, the largest shift, the rows "heom, Padé 14", "heom, depth 3" and "h
 setting each: their differences from "heom" are the Padé, depth and band errors of δ*; ``heom_band_error``
 is what the same extrapolation leaves of the band in the level-shift estimate.
 
-Found (HEOM and first-order rows of 2026-11-26; see the README): exact δ* follows the wide-band estimate
-within 1.2 % for μ = 4…10, closer than 1vN (1.6–2.8 % below it for μ ≤ 8); towards the addition energy
+Found (HEOM and first-order rows of 2026-11-26; see docs/findings/lamb_shift.md): exact δ* follows the wide-band
+estimate within 1.2 % for μ = 4…10, closer than 1vN (1.6–2.8 % below it for μ ≤ 8); towards the addition energy
 ε + U = 16 exact, 1vN and Redfield leave the estimate together (exact +2.1 %, +4.4 %, +9.0 % at μ = 11, 12,
 13; 1vN +1.5 %, +3.7 %, +8.3 %): there the estimate fails, not 1vN. On the Lorentzian band W = 93.3 exact
 δ* sits as close to that band's estimate as the wide-band δ* to the wide-band one (−0.4 %, +2.3 %, +9.3 % at

@@ -23,8 +23,8 @@ differences from "heom" are the Padé, depth and band errors of δ*. The noise o
 of a quartic fit through 9 solves within ±4e-4 of δ* at γ = 0.1) and the curvature of C(δ) give the
 smallest meaningful ``precision`` of δ*, sqrt(noise / curvature) (``precision_floor``).
 
-Found (HEOM rows and first-order rows of 2026-11-26; see the README): at γ ≤ 0.05 exact δ* is within 0.7 %
-of the wide-band estimate (δ*/γ = −0.0229 against −0.0230), 1vN within 2 %; at γ = 0.1 and 0.2 exact |δ*|
+Found (HEOM rows and first-order rows of 2026-11-26; see docs/findings/lamb_shift.md): at γ ≤ 0.05 exact δ* is
+within 0.7 % of the wide-band estimate (δ*/γ = −0.0229 against −0.0230), 1vN within 2 %; at γ = 0.1 and 0.2 exact |δ*|
 grows faster than linearly (+0.8 %, +3.2 % beyond the estimate) while 1vN falls short (−2.5 %, −2.7 %):
 exact and 1vN part by 7e-5 (3 %) at γ = 0.1. Padé 14, depth 3 and 2 × W move δ* by ≤ 1.4e-6.
 """

@@ -258,7 +258,7 @@ def test_2vN_fig3_point_converged():
     """Converged 2vN at the Fig. 3 point at the default D = 93.3: the refinement path, and the paper's C > 0.98.
 
     Doubling D changes the currents by more than current_rtol: hence the BandwidthWarning. The measured values
-    and their D dependence are in the README (2vN bandwidth).
+    and their D dependence are in docs/benchmarks.md (QmeQ backend) and docs/findings/bandwidth_2vn.md.
     """
     with pytest.warns(qmeq_backend.BandwidthWarning, match="depends on the band half-width"):
         result = qmeq_backend.solve_steady(Machine.triple_dot())

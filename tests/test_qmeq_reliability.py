@@ -76,7 +76,7 @@ def test_small_budget_refuses_the_triple_dot(no_builder):
 
 
 def test_2vN_w_machine_refusal_states_memory_and_time(no_builder):
-    """The default 2vN run on W(3): the README's 7 MB per grid point and hours per iteration, refused."""
+    """The default 2vN run on W(3): docs/benchmarks.md's 7 MB per grid point and hours per iteration, refused."""
     with memory_budget(8), pytest.raises(ResourceBudgetError) as error:
         qmeq_backend.solve_steady(Machine.w_machine(3))
     message = str(error.value)

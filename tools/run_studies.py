@@ -5,7 +5,8 @@
 by side fit in the RAM. The longest studies start first (a scheduling hint, ``COST_HINT_MINUTES``) so that the
 lanes finish together. Each study's output goes to ``<results>/logs/<study>.log``; the wall time, CPU time and
 peak resident memory of each study are printed as a Markdown table at the end and appended to
-``<results>/timings.txt``. A failed study does not stop the others; the exit status is non-zero if any failed.
+``<results>/timings.txt`` (the table of the last full run is pasted into ``docs/studies.md``). A failed study
+does not stop the others; the exit status is non-zero if any failed.
 """
 
 from __future__ import annotations

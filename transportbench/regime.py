@@ -23,8 +23,8 @@ found there are added, each a ratio small/large:
   C its C(0, 1): the loss of C when dephasing at κ competes with the return to the dark state at
   ≈ I/(1 − C); for the currents ("cotunnelling"): κ against I (the current the local equation lacks).
 
-The measured errors behind these conditions and their thresholds are in the README ("Where the local
-equation holds").
+The measured errors behind these conditions and their thresholds are in the documentation,
+``docs/findings/regime_map.md`` ("Where the local equation holds").
 
 The "Lamb shift" and "dephasing"/"cotunnelling" ratios need two local solves (milliseconds for the
 paper's machines). Each verdict is "valid" when every ratio is ≤ its ``safe`` threshold, "marginal" up to
@@ -233,7 +233,7 @@ def lamb_shifted(machine: Machine) -> Machine:
 
     ε_k → ε_k + s(|1 on k⟩) − s(|vacuum⟩) (:func:`~transportbench.level_shifts.level_shift`, second order in
     γ, zeroth in g, on the reservoirs' bands; the Coulomb energies are left as they are). The local equation
-    of this machine follows QmeQ's 1vN, which has the shifts (README, "Where the local equation holds").
+    of this machine follows QmeQ's 1vN, which has the shifts (``docs/findings/regime_map.md``).
     """
     vacuum = level_shift(machine, [])
     return machine.replace(energies=tuple(e + level_shift(machine, [k]) - vacuum
@@ -249,7 +249,8 @@ def cotunnelling_rate(machine: Machine) -> float:
     another enters, with k empty one enters and leaves. The two amplitudes differ, so each scattering
     tells which state k is in and dephases it, at
     κ_r = (γ_r² / 2π) T_r (1/(μ_r − E_rem) + 1/(E_add − μ_r))² (|E − μ| ≫ T; denominators at least πT).
-    For the paper's hot lead it is of the size of the current that the local equation lacks (README).
+    For the paper's hot lead it is of the size of the current that the local equation lacks
+    (``docs/findings/regime_map.md``).
     Reservoirs outside their gap tunnel sequentially and are left to the weak-coupling condition.
     """
     rate = 0.0

@@ -320,6 +320,8 @@ class Result:
                    error: ErrorEstimate | None = None) -> Result:
         """The end of every backend's solve: currents named by reservoir, the wall time and the health measured.
 
+        Parameters not listed are the attributes of the same names.
+
         Parameters
         ----------
         particle, energy : sequence of float
@@ -328,8 +330,6 @@ class Result:
             ``time.perf_counter()`` when the solve began; ``seconds`` is the time since.
         residual, converged, unique, notes
             The solver's evidence, for :func:`assess`.
-
-        The other parameters are the attributes of the same names.
         """
         names = [r.name for r in machine.reservoirs]
         return cls(machine=machine, backend=backend, rho=rho, occupations=occupations,

@@ -97,7 +97,8 @@ class QmeqOptions(SolverOptions):
 
     ``Result.options`` holds these with every default resolved (2vN: the grid, iterations and tolerances
     actually used), so ``solve_steady(result.machine, result.options)`` repeats the solve. The lead's band
-    is not an option: it is ``Reservoir.band`` of the machine (module docstring, "Bands").
+    is not an option: it is ``Reservoir.band`` of the machine (module docstring, "Bands"). Giving a 2vN-only
+    setting with another approach is a ValueError.
 
     Attributes
     ----------
@@ -140,8 +141,6 @@ class QmeqOptions(SolverOptions):
     check_bandwidth : bool, optional
         2vN refinement: after the grid converged, solve again on [−2D, 2D] and report the change
         (default True). Only with ``converge=True``.
-
-    Giving a 2vN-only setting with another approach is a ValueError.
     """
 
     approach: str = "2vN"
