@@ -6,6 +6,8 @@ message and 2vN progress output. 2vN runs here only on tiny grids (band D = 40, 
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
 import warnings
@@ -251,3 +253,22 @@ def test_qmeq_failures_are_solve_failures_and_installation_problems_are_not(monk
     with pytest.raises(RuntimeError, match="pure Python") as error:
         qmeq_backend.solve_steady(Machine.triple_dot(), approach="Pauli")
     assert not isinstance(error.value, SolveFailure)
+
+
+# ------------------------------------------------------------------- interrupts during 2vN (issue 22)
+INTERRUPTED_CLI = ("import sys; from transportbench.cli import main; print('started', file=sys.stderr, flush=True); "
+                   "sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize(("how", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_ends_a_2vN_solve(how, status):
+    """QmeQ's compiled 2vN loop used to swallow the KeyboardInterrupt: the run finished and exited 0."""
+    process = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLI, "compare", "--approaches", "qmeq:2vN"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stderr.readline().strip() == "started"
+    time.sleep(4.0)  # well inside the converged solve (about a minute), almost all of it in QmeQ's compiled loop
+    process.send_signal(how)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert "Exception ignored" not in stderr and "Traceback" not in stderr
+    assert "qmeq:2vN" not in stdout  # no table: the solve did not run to its end

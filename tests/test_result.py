@@ -61,6 +61,28 @@ def test_result_fills_in_the_thermodynamics_and_status_reports_violations():
     assert wrong_way.health.status() == "second law violated; energy not conserved (50.0%)"
 
 
+def test_particle_balance_is_checked():
+    machine = _single_level()
+    rho = np.diag([0.5, 0.5]).astype(complex)
+    leaking = Result(machine, "test", rho, np.array([[0], [1]]), {"left": 1e-3, "right": -0.5e-3},
+                     {"left": 2e-3, "right": -2e-3}, health=assess(rho))
+    assert leaking.health.particle_imbalance == pytest.approx(0.5e-3) and not leaking.health.conserves_particles()
+    assert "particles not conserved (5.0e-01)" in leaking.health.status()
+    balanced = solve_steady(machine).health
+    assert balanced.conserves_particles() and abs(balanced.particle_imbalance) < 1e-15
+    assert math.isnan(balanced.equilibrium_current)  # biased: no equilibrium to check
+
+
+def test_a_current_at_equilibrium_is_reported():
+    """Every reservoir at one μ and T: no current. The local equation of a detuned triple dot carries one."""
+    equilibrium = Machine.triple_dot(mu_hot=0.3, mu_cold=0.3, T_hot=1.0, T_cold=1.0)
+    resonant = solve_steady(equilibrium).health
+    assert resonant.equilibrium_current < 1e-14 and resonant.status() == "ok"
+    detuned = solve_steady(equilibrium.replace(energies=(1.5, 1.0, 1.0))).health
+    assert detuned.equilibrium_current > 1e-4 and "current at equilibrium" in detuned.status()
+    assert detuned.conserves_particles()
+
+
 def test_results_are_read_only_and_compare_by_identity():
     result = solve_steady(_single_level())
     assert result == result and result != solve_steady(_single_level())

@@ -33,6 +33,11 @@ ENERGY_RTOL = 1e-6
 """|Σ_r J^E_r| above this fraction of the largest energy current means energy is not conserved."""
 ENTROPY_RTOL = 1e-8
 """Entropy production below −ENTROPY_RTOL × Σ_r |heat_r|/T_r violates the second law."""
+PARTICLE_RTOL = 1e-8
+"""|Σ_r J_r| above this fraction of the largest particle current means particles are not conserved."""
+EQUILIBRIUM_RTOL = 1e-6
+"""A particle current above this × Σ_r γ_r between reservoirs that all share μ and T (no dephasing) is a current
+at equilibrium, which no correct steady state carries."""
 SCALE_FLOOR = 1e-6
 """The yardsticks of the energy balance and the entropy production never fall below SCALE_FLOOR × Σ_r γ_r ×
 the machine's largest energy (per reservoir divided by its T), so that a state whose currents are all zero up
@@ -131,6 +136,14 @@ class Health:
     entropy_scale : float
         Σ_r |J^E_r − μ_r J_r| / T_r, with the same floor as ``energy_scale`` for each term: the yardstick
         of ``entropy_production``.
+    particle_imbalance : float
+        Σ_r J_r, the particles flowing into the system from all reservoirs together (energy units); zero in
+        a steady state, since every model here conserves the number of excitations.
+    particle_scale : float
+        max_r |J_r|, but at least ``SCALE_FLOOR`` × Σ_r γ_r: the yardstick of ``particle_imbalance``.
+    equilibrium_current : float
+        max_r |J_r| / Σ_r γ_r when every reservoir has the same μ and T and nothing else drives the machine
+        (no dephasing), NaN otherwise: a current that should be zero (dimensionless).
     """
 
     trace_error: float
@@ -144,6 +157,9 @@ class Health:
     energy_scale: float = float("nan")
     entropy_production: float = float("nan")
     entropy_scale: float = float("nan")
+    particle_imbalance: float = float("nan")
+    particle_scale: float = float("nan")
+    equilibrium_current: float = float("nan")
 
     def is_physical(self, tolerance: float = PHYSICAL_TOLERANCE) -> bool:
         """True when trace, hermiticity and positivity hold to ``tolerance``."""
@@ -160,6 +176,10 @@ class Health:
         """False when the reservoirs' energy currents do not sum to zero within ``rtol`` of the largest."""
         imbalance = self.relative_energy_imbalance()
         return not imbalance > rtol  # NaN (unknown) is not a violation
+
+    def conserves_particles(self, rtol: float = PARTICLE_RTOL) -> bool:
+        """False when the reservoirs' particle currents do not sum to zero within ``rtol`` of the largest."""
+        return not abs(self.particle_imbalance) > rtol * self.particle_scale  # NaN (unknown) is not a violation
 
     def obeys_second_law(self, rtol: float = ENTROPY_RTOL) -> bool:
         """False when the entropy production is negative beyond ``rtol`` × ``entropy_scale``."""
@@ -181,6 +201,10 @@ class Health:
             found.append("second law violated")
         if not self.conserves_energy():
             found.append(f"energy not conserved ({self.relative_energy_imbalance():.1%})")
+        if not self.conserves_particles():
+            found.append(f"particles not conserved ({abs(self.particle_imbalance) / self.particle_scale:.1e})")
+        if self.equilibrium_current > EQUILIBRIUM_RTOL:
+            found.append(f"current at equilibrium ({self.equilibrium_current:.1e} Σγ)")
         return found
 
     def status(self) -> str:
@@ -205,7 +229,7 @@ def assess(rho: np.ndarray, residual: float = float("nan"), converged: bool = Tr
 
 def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
                    energy_currents: Mapping[str, float]) -> dict[str, float]:
-    """Energy balance and entropy production of steady-state currents (the thermodynamic fields of :class:`Health`).
+    """Energy and particle balance, entropy production, equilibrium currents: the thermodynamic fields of Health.
 
     Currents are into the system (> 0); σ = −Σ_r (J^E_r − μ_r J_r)/T_r with k_B = 1. Heat currents of a
     T = 0 reservoir below ``ENERGY_RTOL`` × the energy floor (see ``SCALE_FLOOR``) count as zero; larger ones
@@ -225,7 +249,14 @@ def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
     floors[warm] = energy_floor / temperatures[warm]
     cold_and_flowing = ~warm & (np.abs(heat) > ENERGY_RTOL * energy_floor)
     terms[cold_and_flowing] = -np.sign(heat[cold_and_flowing]) * np.inf
+    particle = np.array([particle_currents[name] for name in names], dtype=float)
+    total_rate = sum(r.rate for r in machine.reservoirs)
+    states = {(r.chemical_potential, r.temperature) for r in machine.reservoirs}
+    at_equilibrium = len(states) == 1 and not any(machine.dephasing) and total_rate > 0
     return {
+        "particle_imbalance": float(particle.sum()),
+        "particle_scale": max(float(np.max(np.abs(particle))) if particle.size else 0.0, SCALE_FLOOR * total_rate),
+        "equilibrium_current": float(np.max(np.abs(particle))) / total_rate if at_equilibrium else float("nan"),
         "energy_imbalance": float(energy.sum()),
         "energy_scale": max(float(np.max(np.abs(energy))) if energy.size else 0.0, energy_floor),
         "entropy_production": float("nan") if machine.ideal_limit else float(terms.sum()),

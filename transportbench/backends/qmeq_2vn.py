@@ -5,10 +5,14 @@ Part of the ``qmeq`` backend (conventions and the convergence criteria in :mod:`
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +96,32 @@ def _first_iteration(system: Any) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="overflow encountered in exp", category=RuntimeWarning,
                                 module=r"qmeq\.approach\.base\.neumann2\Z")
-        system.solve(niter=1)
+        with _signals_held():
+            system.solve(niter=1)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while QmeQ's compiled 2vN iteration runs; deliver them when it returns.
+
+    The compiled iteration cannot pass an exception on: a KeyboardInterrupt raised inside it is printed as
+    "Exception ignored" and lost, and the solve would run to its end. Held here, the signal reaches its own
+    handler (Python's, the CLI's, or the default action) as soon as the iteration is over. Only the main
+    thread can handle signals; elsewhere the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {number: signal.signal(number, lambda received, frame: pending.append(received))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, tolerances: Tolerances,
@@ -114,7 +143,8 @@ def _solve_grid(machine: Machine, bandwidth: float, kpnt: int, niter: int, toler
     def iterate(current: _Iterate) -> _Iterate | Stop:
         if current.count >= niter:
             return Stop(f"niter={niter}")
-        system.solve(qdq=False, restartq=False, niter=1)
+        with _signals_held():
+            system.solve(qdq=False, restartq=False, niter=1)
         require_success(system, f"2vN iteration {current.count} ({where})")
         bar.update()
         return _Iterate(system, current.count + 1, observe(system, machine))
