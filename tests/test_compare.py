@@ -239,7 +239,8 @@ def test_compare_runs_every_first_order_approach_at_the_fig3_point():
     assert np.allclose(table.particle_current.sel(reservoir="hot").values, 8e-5, rtol=0.3)
 
 
-def test_figures_of_merit_are_a_list():
+def test_figures_of_merit_are_a_list(monkeypatch):
+    from transportbench.backends import local
     from transportbench.figures import Concurrence, Fidelity
 
     machine = Machine.triple_dot()
@@ -255,7 +256,17 @@ def test_figures_of_merit_are_a_list():
         Concurrence(1, 1)
     from transportbench.backends.local import solve_steady
 
-    assert np.isnan(Concurrence(0, 7)(solve_steady(machine)))
+    with pytest.raises(ValueError, match="needs at least 8 qubits; the machine has 3"):
+        Concurrence(0, 7)(solve_steady(machine))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("solved although a figure does not apply")
+
+    monkeypatch.setattr(local, "solve_steady", refuse)
+    with pytest.raises(ValueError, match="concurrence of qubits 0 and 5 needs at least 6 qubits"):
+        compare(machine, ["local"], figures=[Concurrence(0, 5)])  # refused before any solve, not NaN with "ok"
+    with pytest.raises(ValueError, match="sequence of figures"):
+        compare(machine, ["local"], figures=Concurrence(0, 1))
 
 
 def test_one_spelling_of_every_approach():

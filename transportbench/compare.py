@@ -154,7 +154,7 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         on) and ``error`` (empty when the approach succeeded).
     """
     approaches, options = check_comparison(all_approaches() if approaches is None else approaches, options, machine)
-    figures = check_figures(figures)
+    figures = check_figures(figures, machine)
     rows, passed_on = [], []
     bar = tqdm(approaches, desc="compare", unit="approach", leave=False, disable=not progress, file=sys.stderr)
     for spec in bar:

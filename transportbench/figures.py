@@ -9,7 +9,7 @@ Qubits are 0-based everywhere: ``Concurrence(0, 1)`` is the paper's C of qubits 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +25,8 @@ class FigureOfMerit(Protocol):
 
     ``name`` is the variable name in tables (an identifier), ``long_name`` says what it is, ``units`` its
     units ("" for dimensionless). Figures are small frozen dataclasses defined at module level, so that they
-    travel to sweep worker processes.
+    travel to sweep worker processes. A figure that names qubits also has ``check(machine)``, a ValueError
+    unless the machine has them, which :func:`check_figures` calls before any solve.
     """
 
     name: str
@@ -89,10 +90,15 @@ class Concurrence:
         """What the figure is."""
         return f"concurrence of qubits {self.first} and {self.second}"
 
+    def check(self, machine: Machine) -> None:
+        """ValueError unless ``machine`` has both qubits."""
+        if max(self.first, self.second) >= machine.n_qubits:
+            raise ValueError(f"the {self.long_name} needs at least {max(self.first, self.second) + 1} qubits; the "
+                             f"machine has {machine.n_qubits} (qubits are counted from 0)")
+
     def __call__(self, result: Result) -> float:
-        """C of the pair in ``result`` (NaN if the machine has fewer qubits)."""
-        if max(self.first, self.second) >= result.machine.n_qubits:
-            return float("nan")
+        """C of the pair in ``result`` (:meth:`check` refuses a machine without both qubits)."""
+        self.check(result.machine)
         return concurrence(result.reduced_state([self.first, self.second]))
 
 
@@ -181,14 +187,21 @@ PAPER: tuple[FigureOfMerit, ...] = (Concurrence(0, 1, name="concurrence"), Fidel
 """The paper's figures: C of qubits 0 and 1 (paper's 1 and 2), fidelity with the ideal state, sink population."""
 
 
-def check_figures(figures: Sequence[FigureOfMerit]) -> tuple[FigureOfMerit, ...]:
-    """``figures`` as a tuple; ValueError unless they are FigureOfMerit objects with distinct identifier names."""
+def check_figures(figures: Sequence[FigureOfMerit], machine: Machine | None = None) -> tuple[FigureOfMerit, ...]:
+    """``figures`` as a tuple; ValueError unless they are FigureOfMerit objects with distinct identifier names.
+
+    With ``machine``, also every figure that has a ``check(machine)`` (one that names qubits) must apply to it.
+    """
+    if isinstance(figures, (str, bytes)) or not isinstance(figures, Iterable):
+        raise ValueError(f"figures must be a sequence of figures of merit, got {figures!r}")
     chosen = tuple(figures)
     for figure in chosen:
         if not isinstance(figure, FigureOfMerit):
             raise ValueError(f"figures must be figures of merit (see transportbench.figures), got {figure!r}")
         if not figure.name.isidentifier():
             raise ValueError(f"a figure's name must be an identifier, got {figure.name!r}")
+        if machine is not None and hasattr(figure, "check"):
+            figure.check(machine)
     names = [figure.name for figure in chosen]
     if len(set(names)) != len(names):
         raise ValueError(f"figure names must be distinct, got {names}")
