@@ -91,6 +91,12 @@ def test_compare_rejects_bad_arguments():
         compare(Machine.triple_dot(), [])
     with pytest.raises(ValueError, match="not compared"):
         compare(Machine.triple_dot(), ["local"], options={"qmeq:2vN": {}})
+    with pytest.raises(ValueError, match="machine must be a transportbench Machine, got NoneType"):
+        compare(None, ["local"])
+    with pytest.raises(ValueError, match="options must map approach names"):
+        compare(Machine.triple_dot(), ["local"], options=["rtol=1e-9"])
+    with pytest.raises(ValueError, match=r"options\['local'\] must map setting names"):
+        compare(Machine.triple_dot(), ["local"], options={"local": ["rtol", 1e-9]})
 
 
 def test_target_states_and_sinks():
@@ -293,3 +299,15 @@ def test_scans_take_the_figure_of_merit():
     table = leakage_vs_gamma(machine, ["local"], [0.01, 0.02], figure=Fidelity(), progress=False)
     assert "fidelity_loss" in table and "concurrence_loss" not in table
     assert np.all((table.fidelity_loss.values > 0) & (table.fidelity_loss.values < 0.05))
+
+
+def test_the_default_comparison_runs_what_is_installed_and_says_what_it_skipped(monkeypatch):
+    from transportbench.backends import heom, installed_approaches, qmeq
+    from transportbench.compare import SkippedApproachWarning
+
+    monkeypatch.setattr(qmeq, "missing_dependency", lambda: "QmeQ is not installed; build it with X")
+    monkeypatch.setattr(heom, "missing_dependency", lambda: "QuTiP is not installed; pip install Y")
+    assert installed_approaches() == ("local",)
+    with pytest.warns(SkippedApproachWarning, match=r"skipped qmeq:Pauli, .*heom: QmeQ .* with X \| QuTiP .* Y"):
+        table = compare(Machine.triple_dot(), progress=False)
+    assert list(table.approach.values) == ["local"] and table.attrs["skipped"].endswith("qmeq:2vN, heom")

@@ -21,7 +21,8 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from transportbench.backends import all_approaches, get_backend
+from transportbench import TransportbenchWarning
+from transportbench.backends import all_approaches, get_backend, installed_approaches, missing_dependency
 from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
@@ -128,8 +129,9 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
     machine : Machine
         The machine (energies in one unit, ħ = k_B = 1).
     approaches : sequence of str, optional
-        Approach names (see the module docstring); default every registered approach
-        (:func:`~transportbench.backends.all_approaches`).
+        Approach names (see the module docstring); default every registered approach whose packages are
+        installed (:func:`~transportbench.backends.installed_approaches`): the others are listed in the
+        table's ``skipped`` attribute, with a :class:`SkippedApproachWarning` that says how to add them.
     options : mapping {approach: {option: value}}, optional
         Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
     figures : sequence of FigureOfMerit
@@ -153,7 +155,17 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         ``notes``, ``warnings`` (every warning the approach emitted; they are also passed
         on) and ``error`` (empty when the approach succeeded).
     """
-    approaches, options = check_comparison(all_approaches() if approaches is None else approaches, options, machine)
+    if not isinstance(machine, Machine):
+        raise ValueError(f"machine must be a transportbench Machine, got {type(machine).__name__}")
+    skipped: dict[str, str] = {}
+    if approaches is None:
+        approaches = installed_approaches()
+        skipped = {spec: str(missing_dependency(spec.partition(":")[0])) for spec in all_approaches()
+                   if spec not in approaches}
+        if skipped:
+            warnings.warn(f"compare skipped {', '.join(skipped)}: {' | '.join(dict.fromkeys(skipped.values()))}",
+                          SkippedApproachWarning, stacklevel=2)
+    approaches, options = check_comparison(approaches, options, machine)
     figures = check_figures(figures, machine)
     rows, passed_on = [], []
     bar = tqdm(approaches, desc="compare", unit="approach", leave=False, disable=not progress, file=sys.stderr)
@@ -172,9 +184,14 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         passed_on.extend(caught)
         rows.append(row)
     table = table_from_rows(machine, approaches, rows, figures)
+    table.attrs["skipped"] = ", ".join(skipped)
     for caught_warning in passed_on:  # recorded in the rows and passed on once the table is complete
         warnings.warn(caught_warning.message, caught_warning.category, stacklevel=2)
     return table
+
+
+class SkippedApproachWarning(TransportbenchWarning):
+    """A default comparison left out approaches whose packages are not installed (the message says how to add them)."""
 
 
 def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None,
@@ -187,6 +204,12 @@ def check_comparison(approaches: Sequence[str], options: Mapping[str, Mapping[st
     if isinstance(approaches, str):
         raise ValueError(f"approaches must be a list of names, got the string {approaches!r}; "
                          f"write [{approaches!r}]")
+    if options is not None and not isinstance(options, Mapping):
+        raise ValueError(f"options must map approach names to their settings, e.g. {{'heom': {{'pade': 12}}}}; "
+                         f"got {type(options).__name__}")
+    for spec, settings in (options or {}).items():
+        if not isinstance(settings, Mapping):
+            raise ValueError(f"options[{spec!r}] must map setting names to values, got {type(settings).__name__}")
     if not list(approaches):
         raise ValueError("approaches must name at least one approach, got an empty list")
     approaches = [canonical_approach(spec) for spec in approaches]

@@ -3,7 +3,8 @@
 Adding a backend is one module: give it ``NAME``, ``Options`` (a :class:`~transportbench.options.SolverOptions`
 subclass), ``CAPABILITIES``, ``check_machine``, ``estimate_memory`` and ``solve_steady`` (see
 :class:`Backend`), register it in ``BUILT_IN`` or through the entry-point group, and run
-``tests/test_conformance.py``, which checks every registered backend against the analytic limits.
+``tests/test_conformance.py``, which checks every registered backend against the analytic limits. A backend
+that needs packages beyond NumPy and SciPy also gives ``missing_dependency()`` (:func:`missing_dependency`).
 
 Modules are imported only when asked for, so ``import transportbench.backends`` never imports QmeQ or QuTiP.
 Other packages add backends through the entry-point group ``transportbench.backends`` (name = module path,
@@ -187,6 +188,21 @@ def all_approaches() -> tuple[str, ...]:
         spellings = [module.NAME] if choices is None else [f"{module.NAME}:{choice}" for choice in choices.values()]
         names.extend(spellings)
     return tuple(names)
+
+
+def missing_dependency(name: str) -> str | None:
+    """Why the backend ``name`` cannot run here (a package it needs is not installed, and how to add it), or None.
+
+    A backend module may define ``missing_dependency()`` (looking for its packages without importing them);
+    one that does not is taken to be installed.
+    """
+    check = getattr(get_backend(name), "missing_dependency", None)
+    return None if check is None else check()
+
+
+def installed_approaches() -> tuple[str, ...]:
+    """:func:`all_approaches` whose backend's packages are installed here (see :func:`missing_dependency`)."""
+    return tuple(spec for spec in all_approaches() if missing_dependency(spec.partition(":")[0]) is None)
 
 
 def exact_approaches() -> tuple[str, ...]:

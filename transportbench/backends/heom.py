@@ -44,6 +44,7 @@ Currents
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import sys
 import time
@@ -184,6 +185,17 @@ Options = HeomOptions
 CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "lorentzian"), ideal_limit=False,
                             dephasing=False, exact=True)
 """Spinless fermions; Lorentzian bands exactly and the wide band by extrapolation in W."""
+
+
+def missing_dependency() -> str | None:
+    """None when QuTiP can be imported, else how to install it (QuTiP is looked for, not imported)."""
+    if importlib.util.find_spec("qutip") is not None:
+        return None
+    try:
+        hierarchy_module.import_qutip()
+    except ImportError as error:
+        return str(error)
+    return None
 
 
 def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:

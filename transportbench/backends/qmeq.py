@@ -89,6 +89,7 @@ Basis
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from typing import Any
@@ -110,7 +111,7 @@ from transportbench.backends.qmeq_options import (
     initial_kpnt,
     parse_options,
 )
-from transportbench.backends.qmeq_system import build, dband, estimate
+from transportbench.backends.qmeq_system import build, dband, estimate, import_qmeq
 from transportbench.model import Machine
 from transportbench.occupation import full_basis
 from transportbench.options import RunOptions
@@ -118,7 +119,8 @@ from transportbench.resources import check_memory
 from transportbench.result import DegenerateSteadyStateWarning, Result
 
 __all__ = ["APPROACHES", "CAPABILITIES", "NAME", "BandwidthWarning", "Options", "QmeqOptions", "build_system",
-           "check_machine", "default_bandwidth", "estimate_memory", "fixed_grid_options", "solve_steady"]
+           "check_machine", "default_bandwidth", "estimate_memory", "fixed_grid_options", "missing_dependency",
+           "solve_steady"]
 """The backend's public names; the settings' constants live in :mod:`~transportbench.backends.qmeq_options`."""
 
 CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "flat"), ideal_limit=False, dephasing=False)
@@ -126,6 +128,17 @@ CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "flat"), ide
 
 
 Options = QmeqOptions
+
+
+def missing_dependency() -> str | None:
+    """None when QmeQ can be imported, else how to install it (QmeQ is looked for, not imported)."""
+    if importlib.util.find_spec("qmeq") is not None:
+        return None
+    try:
+        import_qmeq()
+    except ImportError as error:
+        return str(error)
+    return None
 
 
 def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
