@@ -50,15 +50,6 @@ def w_machine(n: int = 3, T_sink: float = POINT["T_sink"], band: Band | None = N
     return Machine.w_machine(n, **{**POINT, "T_sink": T_sink}, g=G, band=band)
 
 
-def detuned_arms(machine: Machine, delta: float) -> Machine:
-    """ε → ε + δ on every arm qubit 1 … n−1 (the qubits on no reservoir other than the hot one's partners)."""
-    n = (machine.n_qubits + 1) // 2
-    energies = list(machine.energies)
-    for arm in range(1, n):
-        energies[arm] += delta
-    return machine.replace(energies=tuple(energies))
-
-
 def w_fidelity(result: Result, n: int) -> float:
     """⟨W_n|ρ|W_n⟩ (equal couplings) of a result, read in its particle model."""
     return fidelity(result.rho, result.occupations, w_state([(G, G)] * (n - 1)), result.model)
@@ -222,7 +213,7 @@ def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tup
     options = setting.options(machine)
 
     def evaluate(delta: float) -> tuple[float, float]:
-        result = heom.solve_steady(on_band(detuned_arms(machine, delta), setting), options)
+        result = heom.solve_steady(on_band(machine.detuned(dict.fromkeys(range(1, n), delta)), setting), options)
         return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 
@@ -232,7 +223,7 @@ def first_order_evaluator(machine: Machine, approach: str, **options) -> Callabl
     n = (machine.n_qubits + 1) // 2
 
     def evaluate(delta: float) -> tuple[float, float]:
-        result = solve(detuned_arms(machine, delta), approach, **options)
+        result = solve(machine.detuned(dict.fromkeys(range(1, n), delta)), approach, **options)
         return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 

@@ -27,10 +27,10 @@ from transportbench import __version__
 from transportbench.backends import all_approaches
 from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Machine
+from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
 from transportbench.sweep import (
     MAX_GRID_POINTS,
-    PARAMETERS,
     SweepInterrupted,
     WorkerDied,
     check_output_folder,

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from transportbench.parameters import apply_parameters
 from transportbench.validation import choice, flag, integer, nonnegative, positive, real
 
 Statistics = Literal["qubit", "fermion"]
@@ -275,6 +276,56 @@ class Machine:
         """A copy with every reservoir on ``band``."""
         return self.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in self.reservoirs))
 
+    def with_parameters(self, values: Mapping[str, float] | None = None, /, **named: float) -> Machine:
+        """A copy with parameters of the sweep vocabulary set (validated again).
+
+        Parameters
+        ----------
+        values : mapping {name: value}, optional
+            Names of :data:`~transportbench.parameters.PARAMETERS`: ``mu`` (the hot reservoir's), ``U``,
+            ``g``, ``epsilon``, ``gamma``, ``T`` (every pair, coupling, qubit or reservoir), and targeted
+            ``mu_<reservoir>``, ``T_<reservoir>``, ``gamma_<reservoir>``, ``epsilon_<qubit>``,
+            ``dephasing_<qubit>`` (also spelt with ``.``, e.g. ``"epsilon.1"``). Values in energy units.
+        **named : float
+            More of them as keywords, e.g. ``mu_hot=9.0, T_cold=0.5``; set after ``values``.
+
+        Returns
+        -------
+        Machine
+            The changed copy.
+
+        Raises
+        ------
+        ValueError
+            An unknown name (named in the message), a qubit index out of range or a refused value.
+        KeyError
+            A reservoir this machine does not have.
+        """
+        return apply_parameters(self, {**(values or {}), **named})
+
+    def detuned(self, deltas: Mapping[int, float]) -> Machine:
+        """A copy with δ added to the energies of some qubits.
+
+        Parameters
+        ----------
+        deltas : mapping {qubit: δ}
+            Qubit index (from 0) and the detuning δ added to its ε (energy units).
+
+        Returns
+        -------
+        Machine
+            The changed copy; the other qubits keep their energies.
+
+        Raises
+        ------
+        ValueError
+            A qubit index outside 0..N−1 or a δ that is no finite real number.
+        """
+        energies = list(self.energies)
+        for qubit, delta in deltas.items():
+            energies[_require_qubit("detuning qubit", qubit, self.n_qubits)] += real(f"detuning[{qubit}]", delta)
+        return self.replace(energies=tuple(energies))
+
     def replace(self, **changes: object) -> Machine:
         """A copy with some fields changed (validated again)."""
         fields = {name: getattr(self, name) for name in
@@ -303,19 +354,15 @@ class Machine:
         (paper: ε = 1 GHz), ħ = k_B = 1.
         """
         band = Band() if band is None else band
-        epsilon = real("epsilon", epsilon)
-        energies = [epsilon] * 3
-        for qubit, delta in (detuning or {}).items():
-            energies[_require_qubit("detuning qubit", qubit, 3)] += real(f"detuning[{qubit}]", delta)
         u = nonnegative("U", U)
         return cls(
-            energies=tuple(energies),
+            energies=(real("epsilon", epsilon),) * 3,
             couplings={(0, 2): g13, (1, 2): g23},
             coulomb={(0, 1): u, (0, 2): u, (1, 2): u},
             reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, T_hot, band),
                         Reservoir("cold", 2, gamma_cold, mu_cold, T_cold, band)),
             dephasing=tuple(dephasing), statistics=statistics, order=(0, 2, 1), ideal_limit=ideal_limit,
-        )
+        ).detuned(detuning or {})
 
     @classmethod
     def w_machine(cls, n: int, *, epsilon: float = 1.0, couplings: Iterable[tuple[float, float]] | None = None,

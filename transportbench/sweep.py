@@ -59,39 +59,10 @@ from tqdm.auto import tqdm
 from transportbench import TransportbenchWarning
 from transportbench.compare import check_approach, check_comparison, compare, table_from_rows
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
-from transportbench.model import Machine, Reservoir
+from transportbench.model import Machine
+from transportbench.parameters import PARAMETERS, split_parameter
 from transportbench.resources import set_blas_threads
 from transportbench.validation import integer
-
-PARAMETERS: dict[str, str] = {
-    "mu": "chemical potential of the reservoir 'hot' (alias of mu_hot)",
-    "U": "Coulomb energy of every Coulomb pair",
-    "g": "every flip-flop coupling",
-    "epsilon": "every qubit energy",
-    "gamma": "rate of every reservoir",
-    "T": "temperature of every reservoir",
-    "mu_<reservoir>": "chemical potential of one reservoir (also mu.<reservoir>)",
-    "T_<reservoir>": "temperature of one reservoir (also T.<reservoir>)",
-    "gamma_<reservoir>": "rate of one reservoir (also gamma.<reservoir>)",
-    "epsilon_<qubit>": "energy of one qubit, 0-based index (also epsilon.<qubit>)",
-    "dephasing_<qubit>": "pure-dephasing rate of one qubit (also dephasing.<qubit>)",
-}
-"""Sweepable parameter names (all in the machine's energy unit): the constructors' keywords (``U``, ``mu_hot``,
-``T_hot``, ``gamma_cold``, ``epsilon``, ...) and the CLI's flags (``--U``, ``--mu-hot``, ``--T-hot``) use the
-same words."""
-TARGETED = ("mu", "T", "gamma", "epsilon", "dephasing")
-"""Parameters that may name one reservoir or qubit: ``<parameter>_<target>`` or ``<parameter>.<target>``."""
-
-
-def split_parameter(name: str) -> tuple[str, str]:
-    """``"mu_hot"`` / ``"mu.hot"`` / ``"mu"`` → ("mu", "hot"); ``"U"`` → ("U", ""): the parameter and its target."""
-    if name == "mu":
-        return "mu", "hot"
-    for head in TARGETED:
-        for separator in ("_", "."):
-            if name.startswith(head + separator) and len(name) > len(head) + 1:
-                return head, name[len(head) + 1:]
-    return name, ""
 
 UNITS = "energy unit of the machine (hbar = k_B = 1)"
 SCHEDULER_TIMEOUT = 5.0
@@ -144,43 +115,6 @@ class SweepInterrupted(KeyboardInterrupt):
                 f"sweep to compute the other {total - finished + failed}")
 
 
-def set_parameter(machine: Machine, name: str, value: float) -> Machine:
-    """A copy of ``machine`` with the parameter ``name`` (see ``PARAMETERS``) set to ``value``."""
-    value = float(value)
-    head, tail = split_parameter(name)
-    if head in ("mu", "T", "gamma") and tail:
-        field = {"mu": "chemical_potential", "T": "temperature", "gamma": "rate"}[head]
-        machine.reservoir(tail)  # KeyError names the valid reservoirs
-        reservoirs = tuple(_replace(r, field, value) if r.name == tail else r for r in machine.reservoirs)
-        return machine.replace(reservoirs=reservoirs)
-    if head in ("gamma", "T") and not tail:
-        field = {"T": "temperature", "gamma": "rate"}[head]
-        return machine.replace(reservoirs=tuple(_replace(r, field, value) for r in machine.reservoirs))
-    if name == "U":
-        return machine.replace(coulomb=tuple((pair, value) for pair, _ in machine.coulomb))
-    if name == "g":
-        return machine.replace(couplings=tuple((pair, value) for pair, _ in machine.couplings))
-    if head in ("epsilon", "dephasing"):
-        values = list(machine.energies if head == "epsilon" else machine.dephasing)
-        if tail:
-            qubit = _qubit_index(name, tail, machine.n_qubits)
-            values[qubit] = value
-        else:
-            values = [value] * machine.n_qubits
-        return machine.replace(**{"energies" if head == "epsilon" else "dephasing": tuple(values)})
-    raise ValueError(f"unknown sweep parameter {name!r}; valid: {sorted(PARAMETERS)}")
-
-
-def _replace(reservoir: Reservoir, field: str, value: float) -> Reservoir:
-    return dataclasses.replace(reservoir, **{field: value})
-
-
-def _qubit_index(name: str, text: str, n_qubits: int) -> int:
-    if not text.isdigit() or int(text) >= n_qubits:
-        raise ValueError(f"sweep parameter {name!r} needs a qubit index in 0..{n_qubits - 1}")
-    return int(text)
-
-
 def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str],
                 options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> str:
     """SHA-256 of everything that defines a sweep; two sweeps share a file only if this agrees."""
@@ -194,8 +128,7 @@ def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approache
 def run_point(machine: Machine, names: Sequence[str], values: Sequence[float], approaches: Sequence[str],
               options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> Values:
     """Compare the approaches at one grid point; returns the table's variables as plain lists."""
-    for name, value in zip(names, values, strict=True):
-        machine = set_parameter(machine, name, value)
+    machine = machine.with_parameters(dict(zip(names, values, strict=True)))
     table = compare(machine, approaches, options, figures, progress=False)  # the sweep has its own bar
     return {name: table[name].values.tolist() for name in table.data_vars}
 
@@ -605,7 +538,7 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approache
         current = machine
         for name, value in zip(axes, point, strict=True):
             try:
-                current = set_parameter(current, name, value)
+                current = current.with_parameters({name: value})
             except (ValueError, KeyError) as error:
                 message = error.args[0] if error.args else error
                 raise ValueError(f"sweep parameter {name} = {value:g}: {message}") from None
