@@ -12,15 +12,9 @@ import pytest
 import xarray as xr
 
 from transportbench.compare import compare
+from transportbench.journal import JournalWarning, count_failed_points
 from transportbench.model import Machine
-from transportbench.sweep import (
-    JournalWarning,
-    SweepInterrupted,
-    count_failed_points,
-    plan_sweep,
-    run_point,
-    sweep,
-)
+from transportbench.sweep import SweepInterrupted, plan_sweep, run_point, sweep
 
 OVER = {"mu": [4.0, 8.0, 15.0], "U": [10.0, 15.0]}
 
@@ -39,7 +33,7 @@ def _worker_settings() -> tuple[list[int], int, object]:
 def test_local_workers_share_the_cpus_blas_threads_and_leave_interrupts_to_the_parent(monkeypatch):
     from concurrent.futures import ProcessPoolExecutor
 
-    from transportbench.sweep import _init_worker, blas_threads_per_worker
+    from transportbench.executors import _init_worker, blas_threads_per_worker
 
     assert blas_threads_per_worker(2, cpus=2) == 1
     assert blas_threads_per_worker(3, cpus=2) == 1

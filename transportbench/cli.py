@@ -26,18 +26,12 @@ import xarray as xr
 from transportbench import __version__
 from transportbench.backends import all_approaches
 from transportbench.compare import compare, format_notes, format_table
+from transportbench.journal import count_failed_points
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
-from transportbench.sweep import (
-    MAX_GRID_POINTS,
-    SweepInterrupted,
-    WorkerDied,
-    check_output_folder,
-    count_failed_points,
-    plan_sweep,
-    save_netcdf,
-)
+from transportbench.storage import check_output_folder, save_netcdf
+from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
 """The study scripts of a source checkout (an installed package does not contain them)."""
