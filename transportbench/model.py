@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transportbench.parameters import apply_parameters
+from transportbench.parameters import PARAMETERS, RESERVOIR_FIELDS, split_parameter
 from transportbench.validation import choice, flag, integer, nonnegative, positive, real
 
 Statistics = Literal["qubit", "fermion"]
@@ -283,7 +283,7 @@ class Machine:
         ----------
         values : mapping {name: value}, optional
             Names of :data:`~transportbench.parameters.PARAMETERS`: ``mu`` (the hot reservoir's), ``U``,
-            ``g``, ``epsilon``, ``gamma``, ``T`` (every pair, coupling, qubit or reservoir), and targeted
+            ``g``, ``epsilon``, ``dephasing``, ``gamma``, ``T`` (every pair, coupling, qubit or reservoir), and targeted
             ``mu_<reservoir>``, ``T_<reservoir>``, ``gamma_<reservoir>``, ``epsilon_<qubit>``,
             ``dephasing_<qubit>`` (also spelt with ``.``, e.g. ``"epsilon.1"``). Values in energy units.
         **named : float
@@ -301,7 +301,34 @@ class Machine:
         KeyError
             A reservoir this machine does not have.
         """
-        return apply_parameters(self, {**(values or {}), **named})
+        machine = self
+        for name, value in {**(values or {}), **named}.items():
+            machine = machine._with_parameter(name, real(name, value))
+        return machine
+
+    def _with_parameter(self, name: str, value: float) -> Machine:
+        """A copy with the parameter ``name`` of the vocabulary set to ``value`` (energy units)."""
+        head, target = split_parameter(name)
+        if head in RESERVOIR_FIELDS:
+            if target:
+                self.reservoir(target)  # KeyError names the valid reservoirs
+            field = RESERVOIR_FIELDS[head]
+            return self.replace(reservoirs=tuple(dataclasses.replace(r, **{field: value})
+                                                 if r.name == target or not target else r
+                                                 for r in self.reservoirs))
+        if name in ("U", "g"):
+            table = "coulomb" if name == "U" else "couplings"
+            return self.replace(**{table: tuple((pair, value) for pair, _ in getattr(self, table))})
+        if head in ("epsilon", "dephasing"):
+            values = list(self.energies if head == "epsilon" else self.dephasing)
+            if target:
+                if not target.isdigit() or int(target) >= self.n_qubits:
+                    raise ValueError(f"sweep parameter {name!r} needs a qubit index in 0..{self.n_qubits - 1}")
+                values[int(target)] = value
+            else:
+                values = [value] * self.n_qubits
+            return self.replace(**{"energies" if head == "epsilon" else "dephasing": tuple(values)})
+        raise ValueError(f"unknown sweep parameter {name!r}; valid: {sorted(PARAMETERS)}")
 
     def detuned(self, deltas: Mapping[int, float]) -> Machine:
         """A copy with δ added to the energies of some qubits.
