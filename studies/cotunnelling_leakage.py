@@ -55,6 +55,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
@@ -62,7 +63,6 @@ from transportbench.compare import summarize
 from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.result import StageChange
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
 

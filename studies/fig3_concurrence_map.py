@@ -31,6 +31,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
@@ -38,7 +39,6 @@ from transportbench.compare import compare
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import sweep
 
 EXACT = "heom"

@@ -30,12 +30,12 @@ resonance by its level-shift estimate, as it moves 2vN's.
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_scan
 
 HEOM_PADE, HEOM_DEPTH, HEOM_WIDTH_FACTOR = 10, 2, 4.0

@@ -32,13 +32,13 @@ exact and 1vN part by 7e-5 (3 %) at γ = 0.1. Padé 14, depth 3 and 2 × W move 
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.compare import solve, summarize
 from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_vs_gamma
 
 TWO_VN_ITERATIONS = 10  # at γ = 0.1, kpnt = 935: δ* moves by < 1e-6 between 6, 10 and 20 iterations

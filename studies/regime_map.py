@@ -36,11 +36,11 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.model import Machine
 from transportbench.regime import THRESHOLDS, validate_regime
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import sweep
 
 EXACT = "heom"

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
@@ -37,7 +38,6 @@ from transportbench.compare import solve
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.result import Result
 
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}

@@ -125,17 +125,6 @@ def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
     assert np.array_equal(remote.concurrence.values, local.concurrence.values)
 
 
-def test_quick_studies_write_apart_from_full_ones(monkeypatch):
-    from transportbench.reporting import study_arguments
-
-    monkeypatch.setattr(sys, "argv", ["study"])
-    assert study_arguments("doc").results == "results"
-    monkeypatch.setattr(sys, "argv", ["study", "--quick"])
-    assert study_arguments("doc").results == "results/quick"
-    monkeypatch.setattr(sys, "argv", ["study", "--quick", "--results", "elsewhere"])
-    assert study_arguments("doc").results == "elsewhere"
-
-
 SMALL = {"mu": [4.0, 8.0, 12.0], "U": [15.0]}
 
 

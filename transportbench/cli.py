@@ -181,12 +181,16 @@ def _run_study(args: argparse.Namespace) -> int:
         raise ValueError(f"no study scripts at {folder}: they live in the folder studies/ of the source tree, which "
                          "an installed package does not contain; run them from a clone of the repository "
                          f"(python studies/{args.name}.py) or give the folder with --studies-dir")
-    script = folder / f"{args.name}.py"
-    if not script.exists():
-        available = sorted(path.stem for path in folder.glob("*.py"))
+    available = sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
+    if args.name not in available:
         raise ValueError(f"unknown study {args.name!r}; available in {folder}: {available}")
+    script = folder / f"{args.name}.py"
     sys.argv = [str(script), *args.study_args]
-    runpy.run_path(str(script), run_name="__main__")
+    sys.path.insert(0, str(folder))  # as `python studies/NAME.py` does: a study imports its plumbing, _common
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.path.remove(str(folder))
     return EXIT_OK
 
 
