@@ -32,13 +32,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom, qmeq
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence
-from transportbench.reporting import results_folder, save, study_arguments
 
 QUANTITIES = ("concurrence", "I_hot", "JE_hot")
 LABELS = {"concurrence": "C(0,1)", "I_hot": "I_hot", "JE_hot": "J^E_hot"}

@@ -55,6 +55,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
@@ -62,10 +63,8 @@ from transportbench.compare import summarize
 from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.result import StageChange
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
-from transportbench.sweep import set_parameter
 
 PADE = 18
 """Padé terms of the HEOM production solves (depth 2)."""
@@ -79,15 +78,6 @@ RTOL = 0.01
 """A HEOM point converged when its Padé and depth changes and its equilibrium floor are within this fraction."""
 CONCURRENCE = PAPER[0]
 EXACT = ("heom", "heom at shifted resonance", "heom at exact resonance")
-
-
-def detuned(delta: float, qubit: int = 1) -> Callable[[Machine], Machine]:
-    """A machine adjustment that adds ``delta`` (energy units) to the energy of ``qubit``."""
-    def adjust(machine: Machine) -> Machine:
-        energies = list(machine.energies)
-        energies[qubit] += delta
-        return machine.replace(energies=tuple(energies))
-    return adjust
 
 
 def heom_point(machine: Machine, pade: int, depth: int) -> dict[str, float]:
@@ -145,7 +135,7 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
     """
     out = {name: np.full(len(gammas), np.nan) for name in EXACT_FIELDS}
     for j, gamma in enumerate(tqdm(gammas, desc=label, unit="γ")):
-        coupled = adjust(float(gamma), set_parameter(machine, "gamma", float(gamma)))
+        coupled = adjust(float(gamma), machine.with_parameters(gamma=float(gamma)))
         main = heom_point(coupled, pade, 2)
         coarse = heom_point(coupled, pade - 4, 2)
         out["current"][j], out["concurrence_loss"][j] = main["current"], main["loss"]
@@ -157,7 +147,7 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
             shallow, deep = heom_point(coupled, depth_pade, 2), heom_point(coupled, depth_pade, 3)
             out["depth_current"][j] = abs(deep["current"] - shallow["current"])
             out["depth_loss"][j] = abs(deep["loss"] - shallow["loss"])
-        equilibrium = set_parameter(coupled, "mu_hot", 0.0)
+        equilibrium = coupled.with_parameters(mu_hot=0.0)
         out["floor_current"][j] = abs(heom_point(equilibrium, pade, 2)["current"])
     checked = np.isfinite(out["depth_current"])
     if 2 <= checked.sum() < len(gammas):  # interpolate the relative depth change in log γ
@@ -290,11 +280,11 @@ def compute_part(name: str, settings: Settings) -> xr.Dataset:
                            coords={"approach": [name], "gamma": gammas})
     elif name == "heom at exact resonance":
         options = {"pade": settings.resonance_pade, "depth": 2, "converge": False}
-        found = [locate_resonance(set_parameter(MACHINE, "gamma", g), "heom", options=options,
+        found = [locate_resonance(MACHINE.with_parameters(gamma=g), "heom", options=options,
                                   precision=settings.precision, grid=settings.grid, half_width=0.05)
                  for g in tqdm(sparse, desc="exact resonance", unit="γ")]
         delta_star = np.array([f.delta for f in found])
-        row = exact_leakage(MACHINE, sparse, lambda g, m: detuned(float(delta_star[np.argmin(abs(sparse - g))]))(m),
+        row = exact_leakage(MACHINE, sparse, lambda g, m: m.detuned({1: float(delta_star[np.argmin(abs(sparse - g))])}),
                             pade=settings.pade, depth_pade=settings.depth_pade, depth_at=(0, len(sparse) - 1),
                             label=name)
         table = xr.Dataset({k: (("approach", "gamma"), v[None, :]) for k, v in row.items()},
@@ -354,7 +344,7 @@ def main() -> None:
     seconds = {name: round(float(part.attrs["seconds"]), 1) for name, part in parts.items()}
     cpu_seconds = {name: round(float(part.attrs.get("cpu_seconds", np.nan)), 1) for name, part in parts.items()}
     gammas = np.array(settings.gammas)
-    estimate = np.array([resonance_shift_estimate(set_parameter(MACHINE, "gamma", g), 1) for g in gammas])
+    estimate = np.array([resonance_shift_estimate(MACHINE.with_parameters(gamma=g), 1) for g in gammas])
     resonance = parts["heom at exact resonance"]
     delta_star = resonance.delta_star_exact.reindex(gamma=gammas).values
     current_delta_star = resonance.current_delta_star_exact.reindex(gamma=gammas).values

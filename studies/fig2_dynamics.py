@@ -7,11 +7,11 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.backends import local
 from transportbench.model import Machine
 from transportbench.observables import dark_state, fidelity
-from transportbench.reporting import results_folder, save, study_arguments
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
@@ -38,8 +39,7 @@ from transportbench.compare import compare
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.sweep import set_parameter, sweep
+from transportbench.sweep import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN"]
@@ -180,7 +180,7 @@ def summary(exact: xr.Dataset, twovn: xr.Dataset, delta_c: xr.Dataset, delta_i: 
             local_c = float(exact.concurrence.sel(approach="local", **point))
             twovn_c = float(twovn.concurrence.sel(approach=TWOVN, **point))
             exact_c, err = float(heom.concurrence.sel(**point)), float(error.sel(**point))
-            machine = set_parameter(set_parameter(Machine.triple_dot(), "mu", mu), "U", u)
+            machine = Machine.triple_dot().with_parameters(mu=mu, U=u)
             g = dict(machine.couplings)[(0, 2)]
             wide = abs(resonance_shift_estimate(machine)) / g
             finite = abs(resonance_shift_estimate(machine.with_band(Band.flat(default_bandwidth(machine))))) / g
@@ -212,7 +212,7 @@ def lamb_shift_order(exact: xr.Dataset) -> None:
         for u in exact.U.values:
             local_c = float(exact.concurrence.sel(approach="local", mu=mu, U=u))
             if local_c > LARGE_C:
-                machine = set_parameter(set_parameter(Machine.triple_dot(), "mu", mu), "U", u)
+                machine = Machine.triple_dot().with_parameters(mu=mu, U=u)
                 ratio = abs(resonance_shift_estimate(machine)) / dict(machine.couplings)[(0, 2)]
                 deficit = local_c - float(exact.concurrence.sel(approach=EXACT, mu=mu, U=u))
                 rows.append((ratio, deficit, mu, u))

@@ -29,13 +29,13 @@ import warnings
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import all_approaches, heom
 from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.resources import ResourceBudgetError
 from transportbench.result import SolveFailure
 

@@ -30,14 +30,13 @@ resonance by its level-shift estimate, as it moves 2vN's.
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_scan
-from transportbench.sweep import set_parameter
 
 HEOM_PADE, HEOM_DEPTH, HEOM_WIDTH_FACTOR = 10, 2, 4.0
 """The fixed hierarchy of the exact rows: Padé terms, depth, wide_band_width in units of the default W."""
@@ -100,12 +99,12 @@ def main() -> None:
     fine_mus = np.linspace(first_order_mus[0], first_order_mus[-1], 91)
     lead_bands = {"wide band": Band.wide(), **{f"D = {d:.4g}": Band.flat(d) for d in bands},
                   f"Lorentzian W = {lorentzian.width:.4g}": lorentzian}
-    estimates = {name: [resonance_shift_estimate(set_parameter(machine, "mu", mu).with_band(lead)) for mu in fine_mus]
+    estimates = {name: [resonance_shift_estimate(machine.with_parameters(mu=mu).with_band(lead)) for mu in fine_mus]
                  for name, lead in lead_bands.items()}
     table = table.assign(estimate=(("band", "mu_fine"), np.array(list(estimates.values())),
                                    {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
     table = table.assign_coords(band=list(estimates), mu_fine=("mu_fine", fine_mus, {"units": "energy"}))
-    at_mu = [set_parameter(machine, "mu", float(mu)) for mu in table.mu.values]
+    at_mu = [machine.with_parameters(mu=float(mu)) for mu in table.mu.values]
     wide = np.array([resonance_shift_estimate(m) for m in at_mu])
     table["wide_band_estimate"] = ("mu", wide, {"long_name": "wide-band level-shift estimate", "units": "energy"})
     table["relative_to_estimate"] = (table.delta_star / table.wide_band_estimate - 1).where(np.abs(wide) > 1e-12)
@@ -118,7 +117,7 @@ def main() -> None:
         row = table.delta_star.sel(approach=label)
         lead = row_bands.get(str(label), Band.wide())
         for mu in table.mu.values[np.isfinite(row.values)]:
-            estimate = resonance_shift_estimate(set_parameter(machine, "mu", float(mu)).with_band(lead))
+            estimate = resonance_shift_estimate(machine.with_parameters(mu=float(mu)).with_band(lead))
             print(f"{label:28s} mu = {mu:5.2f}: delta* = {float(row.sel(mu=mu)):+.7f}, estimate {estimate:+.7f}"
                   + (f" ({float(row.sel(mu=mu)) / estimate - 1:+.2%})" if abs(estimate) > 1e-12 else ""))
     print("HEOM band error (estimate extrapolated like HEOM minus the wide-band estimate):",

@@ -32,15 +32,14 @@ exact and 1vN part by 7e-5 (3 %) at γ = 0.1. Padé 14, depth 3 and 2 × W move 
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.compare import solve, summarize
 from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.scans import resonance_vs_gamma
-from transportbench.sweep import set_parameter
 
 TWO_VN_ITERATIONS = 10  # at γ = 0.1, kpnt = 935: δ* moves by < 1e-6 between 6, 10 and 20 iterations
 HEOM_PADE, HEOM_DEPTH, HEOM_WIDTH_FACTOR = 10, 2, 4.0
@@ -71,7 +70,7 @@ def precision_floor(machine: Machine, centre: float, span: float = 4e-4, points:
     """Noise and curvature of the exact C(δ) near its maximum, and the δ resolution sqrt(noise / curvature)."""
     deltas = centre + np.linspace(-span, span, points)
     options = fixed_hierarchy()(machine)
-    values = np.array([summarize(solve(set_parameter(machine, "epsilon_1", machine.energies[1] + d), "heom",
+    values = np.array([summarize(solve(machine.detuned({1: d}), "heom",
                                        **options))["concurrence"] for d in deltas])
     quartic = np.polyfit(deltas - centre, values, 4)
     noise = float(np.sqrt(np.mean((values - np.polyval(quartic, deltas - centre)) ** 2)))
@@ -115,7 +114,7 @@ def main() -> None:
                            "wide-band estimate, precision 1e-7")
     band = default_bandwidth(machine)
     estimates = {"wide band": Band.wide(), f"D = {band:.4g}": Band.flat(band)}
-    at_gamma = [set_parameter(machine, "gamma", g) for g in table.gamma.values]
+    at_gamma = [machine.with_parameters(gamma=g) for g in table.gamma.values]
     estimate = [[resonance_shift_estimate(m.with_band(lead)) for m in at_gamma] for lead in estimates.values()]
     table = table.assign(estimate=(("band", "gamma"), estimate,
                                    {"long_name": "second-order level-shift estimate of delta_star", "units": "energy"}))
@@ -125,7 +124,7 @@ def main() -> None:
         long_name="delta_star / wide-band estimate - 1")
     table["heom_band_error"] = ("gamma", [band_error(m) for m in at_gamma], {
         "long_name": "band error of HEOM's extrapolation, measured on the level-shift estimate", "units": "energy"})
-    floor = precision_floor(set_parameter(machine, "gamma", 0.1), float(exact.delta_star.sel(gamma=0.1)[0]))
+    floor = precision_floor(machine.with_parameters(gamma=0.1), float(exact.delta_star.sel(gamma=0.1)[0]))
     table.attrs.update({f"precision_{key}": value for key, value in floor.items()})
 
     print(table.delta_star.to_pandas().to_string(float_format=lambda x: f"{x:+.7f}"))

@@ -36,12 +36,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.model import Machine
 from transportbench.regime import THRESHOLDS, validate_regime
-from transportbench.reporting import results_folder, save, study_arguments
-from transportbench.sweep import set_parameter, sweep
+from transportbench.sweep import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:1vN"]
@@ -54,14 +54,6 @@ FIGURES = (*PAPER, ErrorBar("concurrence", name="reference_uncertainty_C"),
 """The paper's figures and every approach's own error estimate (HEOM's is read as the reference's error bar)."""
 EQUILIBRIUM_HEOM = {"pade": 10, "depth": 2, "converge": False}
 VERDICTS = ("valid", "marginal", "violated")
-
-
-def machine_at(base: Machine, **values: float) -> Machine:
-    """``base`` with the sweep parameters set (the machine of one grid point)."""
-    for name, value in values.items():
-        machine = set_parameter(base, name, value)
-        base = machine
-    return base
 
 
 def errors(table: xr.Dataset, exact: xr.Dataset, current_scale: xr.DataArray | None = None) -> xr.Dataset:
@@ -152,7 +144,7 @@ def run_map(args, folder) -> xr.Dataset:
     data = data.assign(concurrence=both.concurrence, current_hot=both.particle_current.sel(reservoir="hot"),
                        heom_seconds=table.seconds.sel(approach=EXACT),
                        heom_warnings=table.warnings.sel(approach=EXACT))
-    machines = np.array([[machine_at(base, gamma=gamma, g=g) for g in axes["g"]] for gamma in axes["gamma"]],
+    machines = np.array([[base.with_parameters(gamma=gamma, g=g) for g in axes["g"]] for gamma in axes["gamma"]],
                         dtype=object)
     return attach_verdicts(data, machines)
 
@@ -176,7 +168,7 @@ def run_detuning(args, folder) -> xr.Dataset:
             data = errors(table, table, current_scale=working)
         data = data.assign(concurrence=table.concurrence, current_hot=table.particle_current.sel(reservoir="hot"),
                            working_current=working).sel(approach=CHEAP + [EXACT])
-        machines = np.array([[machine_at(base, epsilon_0=e, gamma=gamma) for gamma in gammas]
+        machines = np.array([[base.with_parameters(epsilon_0=e, gamma=gamma) for gamma in gammas]
                              for e in axes["epsilon_0"]], dtype=object)
         parts.append(attach_verdicts(data, machines).expand_dims(setting=[setting]))
     data = xr.concat(parts, dim="setting").assign_coords(delta=("epsilon_0", deltas))

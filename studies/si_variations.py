@@ -7,9 +7,9 @@ Concurrence against γ1/γ3 and against single-qubit dephasing, local Lindblad a
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 
 from transportbench.model import Machine
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.sweep import sweep
 
 

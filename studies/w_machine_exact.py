@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
@@ -37,7 +38,6 @@ from transportbench.compare import solve
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state
-from transportbench.reporting import results_folder, save, study_arguments
 from transportbench.result import Result
 
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
@@ -48,15 +48,6 @@ G = 0.05
 def w_machine(n: int = 3, T_sink: float = POINT["T_sink"], band: Band | None = None) -> Machine:
     """The W machine at the study's point (U = 20, μ = 8, T_hot = 1), with every lead on ``band``."""
     return Machine.w_machine(n, **{**POINT, "T_sink": T_sink}, g=G, band=band)
-
-
-def detuned_arms(machine: Machine, delta: float) -> Machine:
-    """ε → ε + δ on every arm qubit 1 … n−1 (the qubits on no reservoir other than the hot one's partners)."""
-    n = (machine.n_qubits + 1) // 2
-    energies = list(machine.energies)
-    for arm in range(1, n):
-        energies[arm] += delta
-    return machine.replace(energies=tuple(energies))
 
 
 def w_fidelity(result: Result, n: int) -> float:
@@ -222,7 +213,7 @@ def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tup
     options = setting.options(machine)
 
     def evaluate(delta: float) -> tuple[float, float]:
-        result = heom.solve_steady(on_band(detuned_arms(machine, delta), setting), options)
+        result = heom.solve_steady(on_band(machine.detuned(dict.fromkeys(range(1, n), delta)), setting), options)
         return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 
@@ -232,7 +223,7 @@ def first_order_evaluator(machine: Machine, approach: str, **options) -> Callabl
     n = (machine.n_qubits + 1) // 2
 
     def evaluate(delta: float) -> tuple[float, float]:
-        result = solve(detuned_arms(machine, delta), approach, **options)
+        result = solve(machine.detuned(dict.fromkeys(range(1, n), delta)), approach, **options)
         return w_fidelity(result, n), float(result.particle_currents["hot"])
     return evaluate
 

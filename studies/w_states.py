@@ -16,6 +16,7 @@ and the local Lindblad equation.
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import local
@@ -23,7 +24,6 @@ from transportbench.compare import compare
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state
-from transportbench.reporting import results_folder, save, study_arguments
 
 QMEQ_LARGEST_N = 3  # the qmeq backend refuses n >= 4 (flip-flops across other dots: see the docstring)
 APPROACHES = ["local", "qmeq:Pauli", "qmeq:1vN", "qmeq:1vN-no-lamb"]

@@ -34,6 +34,7 @@ def test_runs_every_study_with_one_thread_and_its_budget_and_reports_failures(ru
         "print('budget', os.environ['TRANSPORTBENCH_MEMORY_GIB'], 'threads', os.environ['OMP_NUM_THREADS'],"
         " 'args', sys.argv[1:])\n")
     (studies / "broken.py").write_text("raise SystemExit(3)\n")
+    (studies / "_common.py").write_text("raise SystemExit(4)  # plumbing, not a study\n")
     results = tmp_path / "results"
     status = runner.main(["--jobs", "2", "--quick", "--studies-dir", str(studies), "--results", str(results)])
     assert status == 1  # one study failed
@@ -43,6 +44,7 @@ def test_runs_every_study_with_one_thread_and_its_budget_and_reports_failures(ru
     assert "| `broken` |" in timings and "FAILED (exit 3" in timings
     assert "| `w_machine_exact` |" in timings and "| 8 | ok |" in timings
     assert "--quick" in timings.splitlines()[0]
+    assert "_common" not in timings and not (results / "quick" / "logs" / "_common.log").exists()
 
 
 def test_unknown_study_names_are_refused(runner, tmp_path):

@@ -12,16 +12,9 @@ import pytest
 import xarray as xr
 
 from transportbench.compare import compare
+from transportbench.journal import JournalWarning, count_failed_points
 from transportbench.model import Machine
-from transportbench.sweep import (
-    JournalWarning,
-    SweepInterrupted,
-    count_failed_points,
-    plan_sweep,
-    run_point,
-    set_parameter,
-    sweep,
-)
+from transportbench.sweep import SweepInterrupted, plan_sweep, run_point, sweep
 
 OVER = {"mu": [4.0, 8.0, 15.0], "U": [10.0, 15.0]}
 
@@ -40,7 +33,7 @@ def _worker_settings() -> tuple[list[int], int, object]:
 def test_local_workers_share_the_cpus_blas_threads_and_leave_interrupts_to_the_parent(monkeypatch):
     from concurrent.futures import ProcessPoolExecutor
 
-    from transportbench.sweep import _init_worker, blas_threads_per_worker
+    from transportbench.executors import _init_worker, blas_threads_per_worker
 
     assert blas_threads_per_worker(2, cpus=2) == 1
     assert blas_threads_per_worker(3, cpus=2) == 1
@@ -112,21 +105,12 @@ def test_killed_sweep_resumes_without_losing_or_recomputing_points(tmp_path):
     assert np.allclose(resumed.energy_current.values, fresh.energy_current.values, rtol=0, atol=1e-14)
 
 
-def test_set_parameter_vocabulary():
+def test_sweep_axes_are_checked_before_any_point():
     machine = Machine.triple_dot()
-    assert set_parameter(machine, "mu", 3.0).reservoir("hot").chemical_potential == 3.0
-    assert set_parameter(machine, "T.cold", 0.2).reservoir("cold").temperature == 0.2
-    assert all(u == 7.0 for _, u in set_parameter(machine, "U", 7.0).coulomb)
-    assert set_parameter(machine, "epsilon.1", 1.1).energies == (1.0, 1.1, 1.0)
-    assert set_parameter(machine, "dephasing.0", 0.01).dephasing == (0.01, 0.0, 0.0)
-    with pytest.raises(ValueError, match="unknown sweep parameter"):
-        set_parameter(machine, "voltage", 1.0)
-    with pytest.raises(KeyError, match="no reservoir"):
-        set_parameter(machine, "mu.left", 1.0)
-    with pytest.raises(ValueError, match="rate"):
-        set_parameter(machine, "gamma", -1.0)
     with pytest.raises(ValueError, match="non-empty"):
         sweep(machine, {"mu": []})
+    with pytest.raises(ValueError, match="sweep parameter voltage = 1: unknown sweep parameter 'voltage'"):
+        sweep(machine, {"voltage": [1.0]}, progress=False)
 
 
 def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
@@ -139,17 +123,6 @@ def test_sweep_on_a_dask_cluster_matches_local_processes(tmp_path):
                        scheduler=cluster.scheduler_address, progress=False)
     local = sweep(Machine.triple_dot(), over, ["local"], workers=1, progress=False)
     assert np.array_equal(remote.concurrence.values, local.concurrence.values)
-
-
-def test_quick_studies_write_apart_from_full_ones(monkeypatch):
-    from transportbench.reporting import study_arguments
-
-    monkeypatch.setattr(sys, "argv", ["study"])
-    assert study_arguments("doc").results == "results"
-    monkeypatch.setattr(sys, "argv", ["study", "--quick"])
-    assert study_arguments("doc").results == "results/quick"
-    monkeypatch.setattr(sys, "argv", ["study", "--quick", "--results", "elsewhere"])
-    assert study_arguments("doc").results == "elsewhere"
 
 
 SMALL = {"mu": [4.0, 8.0, 12.0], "U": [15.0]}
@@ -277,14 +250,12 @@ def test_sweep_computes_the_figures_asked_for_in_worker_processes(tmp_path):
 
 def test_one_vocabulary_for_constructors_sweeps_and_the_command_line():
     from transportbench.cli import build_parser, machine_from
-    from transportbench.sweep import set_parameter
-
     base = Machine.triple_dot()
-    assert set_parameter(base, "mu_hot", 9.0) == Machine.triple_dot(mu_hot=9.0) == set_parameter(base, "mu.hot", 9.0)
-    assert set_parameter(base, "T_cold", 0.5) == Machine.triple_dot(T_cold=0.5)
-    assert set_parameter(base, "gamma_hot", 0.2) == Machine.triple_dot(gamma_hot=0.2)
-    assert set_parameter(base, "U", 12.0) == Machine.triple_dot(U=12.0)
-    assert set_parameter(base, "epsilon_1", 1.1).energies == (1.0, 1.1, 1.0)
+    assert base.with_parameters(mu_hot=9.0) == Machine.triple_dot(mu_hot=9.0) == base.with_parameters({"mu.hot": 9.0})
+    assert base.with_parameters(T_cold=0.5) == Machine.triple_dot(T_cold=0.5)
+    assert base.with_parameters(gamma_hot=0.2) == Machine.triple_dot(gamma_hot=0.2)
+    assert base.with_parameters(U=12.0) == Machine.triple_dot(U=12.0)
+    assert base.with_parameters(epsilon_1=1.1).energies == (1.0, 1.1, 1.0)
     arguments = build_parser().parse_args(["compare", "--U", "12", "--mu-hot", "9", "--T-cold", "0.5"])
     assert machine_from(arguments) == Machine.triple_dot(U=12.0, mu_hot=9.0, T_cold=0.5)
     with pytest.raises(ValueError, match="'mu_hot' and 'mu.hot' are the same parameter"):

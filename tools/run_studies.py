@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {arguments.jobs}")
-    studies = sorted(arguments.studies_dir.glob("*.py"))
+    # files starting with "_" are the studies' shared plumbing (_common.py), not studies
+    studies = sorted(path for path in arguments.studies_dir.glob("*.py") if not path.stem.startswith("_"))
     if arguments.only:
         unknown = set(arguments.only) - {path.stem for path in studies}
         if unknown:

@@ -26,18 +26,12 @@ import xarray as xr
 from transportbench import __version__
 from transportbench.backends import all_approaches
 from transportbench.compare import compare, format_notes, format_table
+from transportbench.journal import count_failed_points
 from transportbench.model import Machine
+from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
-from transportbench.sweep import (
-    MAX_GRID_POINTS,
-    PARAMETERS,
-    SweepInterrupted,
-    WorkerDied,
-    check_output_folder,
-    count_failed_points,
-    plan_sweep,
-    save_netcdf,
-)
+from transportbench.storage import check_output_folder, save_netcdf
+from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
 """The study scripts of a source checkout (an installed package does not contain them)."""
@@ -187,12 +181,16 @@ def _run_study(args: argparse.Namespace) -> int:
         raise ValueError(f"no study scripts at {folder}: they live in the folder studies/ of the source tree, which "
                          "an installed package does not contain; run them from a clone of the repository "
                          f"(python studies/{args.name}.py) or give the folder with --studies-dir")
-    script = folder / f"{args.name}.py"
-    if not script.exists():
-        available = sorted(path.stem for path in folder.glob("*.py"))
+    available = sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
+    if args.name not in available:
         raise ValueError(f"unknown study {args.name!r}; available in {folder}: {available}")
+    script = folder / f"{args.name}.py"
     sys.argv = [str(script), *args.study_args]
-    runpy.run_path(str(script), run_name="__main__")
+    sys.path.insert(0, str(folder))  # as `python studies/NAME.py` does: a study imports its plumbing, _common
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.path.remove(str(folder))
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ import xarray as xr
 from transportbench.compare import compare, format_notes, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
-from transportbench.reporting import results_folder, save
+from transportbench.saving import results_folder, save
 
 
 def summary_figure(table: xr.Dataset) -> plt.Figure:

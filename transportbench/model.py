@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from transportbench.parameters import PARAMETERS, RESERVOIR_FIELDS, split_parameter
 from transportbench.validation import choice, flag, integer, nonnegative, positive, real
 
 Statistics = Literal["qubit", "fermion"]
@@ -275,6 +276,83 @@ class Machine:
         """A copy with every reservoir on ``band``."""
         return self.replace(reservoirs=tuple(dataclasses.replace(r, band=band) for r in self.reservoirs))
 
+    def with_parameters(self, values: Mapping[str, float] | None = None, /, **named: float) -> Machine:
+        """A copy with parameters of the sweep vocabulary set (validated again).
+
+        Parameters
+        ----------
+        values : mapping {name: value}, optional
+            Names of :data:`~transportbench.parameters.PARAMETERS`: ``mu`` (the hot reservoir's), ``U``,
+            ``g``, ``epsilon``, ``dephasing``, ``gamma``, ``T`` (every pair, coupling, qubit or reservoir), and targeted
+            ``mu_<reservoir>``, ``T_<reservoir>``, ``gamma_<reservoir>``, ``epsilon_<qubit>``,
+            ``dephasing_<qubit>`` (also spelt with ``.``, e.g. ``"epsilon.1"``). Values in energy units.
+        **named : float
+            More of them as keywords, e.g. ``mu_hot=9.0, T_cold=0.5``; set after ``values``.
+
+        Returns
+        -------
+        Machine
+            The changed copy.
+
+        Raises
+        ------
+        ValueError
+            An unknown name (named in the message), a qubit index out of range or a refused value.
+        KeyError
+            A reservoir this machine does not have.
+        """
+        machine = self
+        for name, value in {**(values or {}), **named}.items():
+            machine = machine._with_parameter(name, real(name, value))
+        return machine
+
+    def _with_parameter(self, name: str, value: float) -> Machine:
+        """A copy with the parameter ``name`` of the vocabulary set to ``value`` (energy units)."""
+        head, target = split_parameter(name)
+        if head in RESERVOIR_FIELDS:
+            if target:
+                self.reservoir(target)  # KeyError names the valid reservoirs
+            field = RESERVOIR_FIELDS[head]
+            return self.replace(reservoirs=tuple(dataclasses.replace(r, **{field: value})
+                                                 if r.name == target or not target else r
+                                                 for r in self.reservoirs))
+        if name in ("U", "g"):
+            table = "coulomb" if name == "U" else "couplings"
+            return self.replace(**{table: tuple((pair, value) for pair, _ in getattr(self, table))})
+        if head in ("epsilon", "dephasing"):
+            values = list(self.energies if head == "epsilon" else self.dephasing)
+            if target:
+                if not target.isdigit() or int(target) >= self.n_qubits:
+                    raise ValueError(f"sweep parameter {name!r} needs a qubit index in 0..{self.n_qubits - 1}")
+                values[int(target)] = value
+            else:
+                values = [value] * self.n_qubits
+            return self.replace(**{"energies" if head == "epsilon" else "dephasing": tuple(values)})
+        raise ValueError(f"unknown sweep parameter {name!r}; valid: {sorted(PARAMETERS)}")
+
+    def detuned(self, deltas: Mapping[int, float]) -> Machine:
+        """A copy with δ added to the energies of some qubits.
+
+        Parameters
+        ----------
+        deltas : mapping {qubit: δ}
+            Qubit index (from 0) and the detuning δ added to its ε (energy units).
+
+        Returns
+        -------
+        Machine
+            The changed copy; the other qubits keep their energies.
+
+        Raises
+        ------
+        ValueError
+            A qubit index outside 0..N−1 or a δ that is no finite real number.
+        """
+        energies = list(self.energies)
+        for qubit, delta in deltas.items():
+            energies[_require_qubit("detuning qubit", qubit, self.n_qubits)] += real(f"detuning[{qubit}]", delta)
+        return self.replace(energies=tuple(energies))
+
     def replace(self, **changes: object) -> Machine:
         """A copy with some fields changed (validated again)."""
         fields = {name: getattr(self, name) for name in
@@ -303,19 +381,15 @@ class Machine:
         (paper: ε = 1 GHz), ħ = k_B = 1.
         """
         band = Band() if band is None else band
-        epsilon = real("epsilon", epsilon)
-        energies = [epsilon] * 3
-        for qubit, delta in (detuning or {}).items():
-            energies[_require_qubit("detuning qubit", qubit, 3)] += real(f"detuning[{qubit}]", delta)
         u = nonnegative("U", U)
         return cls(
-            energies=tuple(energies),
+            energies=(real("epsilon", epsilon),) * 3,
             couplings={(0, 2): g13, (1, 2): g23},
             coulomb={(0, 1): u, (0, 2): u, (1, 2): u},
             reservoirs=(Reservoir("hot", 0, gamma_hot, mu_hot, T_hot, band),
                         Reservoir("cold", 2, gamma_cold, mu_cold, T_cold, band)),
             dephasing=tuple(dephasing), statistics=statistics, order=(0, 2, 1), ideal_limit=ideal_limit,
-        )
+        ).detuned(detuning or {})
 
     @classmethod
     def w_machine(cls, n: int, *, epsilon: float = 1.0, couplings: Iterable[tuple[float, float]] | None = None,

@@ -30,7 +30,6 @@ from transportbench.compare import solve, summarize
 from transportbench.figures import PAPER, FigureOfMerit
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
-from transportbench.sweep import set_parameter
 
 ApproachOptions: TypeAlias = Mapping[str, Any] | Callable[[Machine], Mapping[str, Any]]
 """Backend options of one approach: fixed, or computed from the machine at each scanned value (e.g. a 2vN
@@ -55,7 +54,7 @@ def _scan_points(machine: Machine, approaches: Sequence[str], parameter: str, va
     with tqdm(total=len(approaches) * len(values), desc=description, disable=not progress) as bar:
         for i, label in enumerate(approaches):
             for j, value in enumerate(values):
-                changed = set_parameter(machine, parameter, float(value))
+                changed = machine.with_parameters({parameter: float(value)})
                 changed = adjust[label](changed) if label in adjust else changed
                 yield i, j, changed, specs.get(label, label), _options_at(options, label, changed)
                 bar.update()
@@ -75,12 +74,6 @@ class Resonance:
     concurrence: float
     current_delta: float
     evaluations: int
-
-
-def _detuned(machine: Machine, qubit: int, delta: float) -> Machine:
-    energies = list(machine.energies)
-    energies[qubit] += delta
-    return machine.replace(energies=tuple(energies))
 
 
 Centre: TypeAlias = float | Callable[[Machine], float]
@@ -138,7 +131,7 @@ def locate_resonance(machine: Machine, approach: str = "local", *, qubit: int = 
     def figures(delta: float) -> dict[str, Any]:
         nonlocal evaluations
         evaluations += 1
-        return summarize(solve(_detuned(machine, qubit, delta), approach, **options), [figure])
+        return summarize(solve(machine.detuned({qubit: delta}), approach, **options), [figure])
 
     deltas = middle + np.linspace(-width, width, grid)
     coarse = [figures(d) for d in deltas]
@@ -192,7 +185,7 @@ def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, 
                    options: Mapping[str, ApproachOptions] | None = None, specs: Mapping[str, str] | None = None,
                    adjust: Mapping[str, Callable[[Machine], Machine]] | None = None, progress: bool = True,
                    **locate: Any) -> xr.Dataset:
-    """δ* per approach with ``parameter`` (a name of :data:`~transportbench.sweep.PARAMETERS`) set to each value.
+    """δ* per approach with ``parameter`` (a name of :data:`~transportbench.parameters.PARAMETERS`) set to each value.
 
     ``approaches`` are row labels; ``specs`` maps a label to its approach name when they differ (e.g.
     ``{"1vN, no Lamb shift": "qmeq:1vN"}`` with ``options={"1vN, no Lamb shift": {"lamb_shift": False}}``).
@@ -293,5 +286,5 @@ def at_shifted_resonance(bandwidth: float | None = None, qubit: int = 1) -> Call
     ``Band.flat(bandwidth)``.
     """
     def adjusted(machine: Machine) -> Machine:
-        return _detuned(machine, qubit, resonance_shift_estimate(machine, qubit, bandwidth))
+        return machine.detuned({qubit: resonance_shift_estimate(machine, qubit, bandwidth)})
     return adjusted

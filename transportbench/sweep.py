@@ -7,108 +7,62 @@ parameters, approaches, options); a sweep never writes over a file that holds a 
 
 Failed points are not finished: a point where an approach raised is journalled with its ``error`` (for
 information) and written to the NetCDF with NaNs and the error visible, but the journal is kept and a
-rerun of the same sweep computes those points again (and only those). ``count_failed_points`` counts them.
+rerun of the same sweep computes those points again (and only those).
+:func:`~transportbench.journal.count_failed_points` counts them.
 
 Everything is checked before the first point is solved (:func:`plan_sweep`): the approaches and options,
-every value of every axis (the machine is built at every grid point, and every approach's backend is asked
-whether it can represent it), the output folder, an existing output
-file, the journal, and the reachability of a Dask scheduler. Damaged journal lines (cut, garbage, a record
-of the wrong shape) are skipped with a :class:`JournalWarning` naming the file and the lines; the damaged
-file is kept next to the repaired one.
+every value of every axis (the machine is built at every grid point with
+:meth:`~transportbench.model.Machine.with_parameters`, and every approach's backend is asked whether it can
+represent it), the output folder, an existing output file, the journal (:mod:`transportbench.journal`), and
+the reachability of a Dask scheduler.
 
 Points run on local processes by default, or on a Dask distributed cluster when a scheduler address is
-given (see the README for ``dask scheduler`` / ``dask worker`` and a dask-jobqueue example). Local
-workers share the CPUs' BLAS threads (:func:`blas_threads_per_worker`, also set process-wide with
-:func:`~transportbench.resources.set_blas_threads`): SciPy's sparse LU calls BLAS for its dense blocks, and
-two workers with two BLAS threads each on two cores made factorisations up to 20× slower in our benchmark.
+given (see the README for ``dask scheduler`` / ``dask worker`` and a dask-jobqueue example); see
+:mod:`transportbench.executors`. The output file is written and locked by :mod:`transportbench.storage`.
 
-Interrupts: on Ctrl-C (``KeyboardInterrupt``) the local workers are terminated at once (they ignore SIGINT
-themselves and die with the parent process), finished results are journalled, and
-:class:`SweepInterrupted` reports how many points finished and how many running ones were stopped.
+Interrupts: on Ctrl-C (``KeyboardInterrupt``) the local workers are terminated at once, finished results are
+journalled, and :class:`SweepInterrupted` reports how many points finished and how many running ones were
+stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
-import fcntl
-import hashlib
-import importlib.util
 import itertools
 import json
 import math
 import os
-import signal
-import socket
-import sys
-import threading
-import urllib.parse
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections.abc import Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.compare import check_approach, check_comparison, compare, table_from_rows
+from transportbench.executors import ExecutionInterrupted, check_scheduler, execute
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
-from transportbench.model import Machine, Reservoir
-from transportbench.resources import set_blas_threads
+from transportbench.journal import (
+    Index,
+    Journal,
+    JournalWarning,
+    Values,
+    count_failed_points,
+    fingerprint,
+    point_failed,
+)
+from transportbench.model import Machine
+from transportbench.parameters import PARAMETERS, split_parameter
+from transportbench.storage import check_output_folder, output_lock, read_output, save_netcdf
 from transportbench.validation import integer
 
-PARAMETERS: dict[str, str] = {
-    "mu": "chemical potential of the reservoir 'hot' (alias of mu_hot)",
-    "U": "Coulomb energy of every Coulomb pair",
-    "g": "every flip-flop coupling",
-    "epsilon": "every qubit energy",
-    "gamma": "rate of every reservoir",
-    "T": "temperature of every reservoir",
-    "mu_<reservoir>": "chemical potential of one reservoir (also mu.<reservoir>)",
-    "T_<reservoir>": "temperature of one reservoir (also T.<reservoir>)",
-    "gamma_<reservoir>": "rate of one reservoir (also gamma.<reservoir>)",
-    "epsilon_<qubit>": "energy of one qubit, 0-based index (also epsilon.<qubit>)",
-    "dephasing_<qubit>": "pure-dephasing rate of one qubit (also dephasing.<qubit>)",
-}
-"""Sweepable parameter names (all in the machine's energy unit): the constructors' keywords (``U``, ``mu_hot``,
-``T_hot``, ``gamma_cold``, ``epsilon``, ...) and the CLI's flags (``--U``, ``--mu-hot``, ``--T-hot``) use the
-same words."""
-TARGETED = ("mu", "T", "gamma", "epsilon", "dephasing")
-"""Parameters that may name one reservoir or qubit: ``<parameter>_<target>`` or ``<parameter>.<target>``."""
-
-
-def split_parameter(name: str) -> tuple[str, str]:
-    """``"mu_hot"`` / ``"mu.hot"`` / ``"mu"`` → ("mu", "hot"); ``"U"`` → ("U", ""): the parameter and its target."""
-    if name == "mu":
-        return "mu", "hot"
-    for head in TARGETED:
-        for separator in ("_", "."):
-            if name.startswith(head + separator) and len(name) > len(head) + 1:
-                return head, name[len(head) + 1:]
-    return name, ""
-
 UNITS = "energy unit of the machine (hbar = k_B = 1)"
-SCHEDULER_TIMEOUT = 5.0
-"""Seconds to wait for a Dask scheduler to accept a connection before the sweep is refused."""
-STOP_TIMEOUT = 5.0
-"""Seconds a terminated worker process gets to exit before it is killed."""
 MAX_GRID_POINTS = 100_000
 """Largest sweep grid accepted (every point's machine is built and checked before the first solve)."""
-TAG_LENGTH = 16
-"""Characters of the fingerprint repeated in every journal record (records stay attributable without the header)."""
-
-Index = tuple[int, ...]
-Values = dict[str, list[Any]]
-
-
-class JournalWarning(TransportbenchWarning):
-    """Damaged lines of a sweep journal were skipped (the points are computed again)."""
 
 
 class WorkersCappedWarning(TransportbenchWarning):
@@ -144,196 +98,12 @@ class SweepInterrupted(KeyboardInterrupt):
                 f"sweep to compute the other {total - finished + failed}")
 
 
-def set_parameter(machine: Machine, name: str, value: float) -> Machine:
-    """A copy of ``machine`` with the parameter ``name`` (see ``PARAMETERS``) set to ``value``."""
-    value = float(value)
-    head, tail = split_parameter(name)
-    if head in ("mu", "T", "gamma") and tail:
-        field = {"mu": "chemical_potential", "T": "temperature", "gamma": "rate"}[head]
-        machine.reservoir(tail)  # KeyError names the valid reservoirs
-        reservoirs = tuple(_replace(r, field, value) if r.name == tail else r for r in machine.reservoirs)
-        return machine.replace(reservoirs=reservoirs)
-    if head in ("gamma", "T") and not tail:
-        field = {"T": "temperature", "gamma": "rate"}[head]
-        return machine.replace(reservoirs=tuple(_replace(r, field, value) for r in machine.reservoirs))
-    if name == "U":
-        return machine.replace(coulomb=tuple((pair, value) for pair, _ in machine.coulomb))
-    if name == "g":
-        return machine.replace(couplings=tuple((pair, value) for pair, _ in machine.couplings))
-    if head in ("epsilon", "dephasing"):
-        values = list(machine.energies if head == "epsilon" else machine.dephasing)
-        if tail:
-            qubit = _qubit_index(name, tail, machine.n_qubits)
-            values[qubit] = value
-        else:
-            values = [value] * machine.n_qubits
-        return machine.replace(**{"energies" if head == "epsilon" else "dephasing": tuple(values)})
-    raise ValueError(f"unknown sweep parameter {name!r}; valid: {sorted(PARAMETERS)}")
-
-
-def _replace(reservoir: Reservoir, field: str, value: float) -> Reservoir:
-    return dataclasses.replace(reservoir, **{field: value})
-
-
-def _qubit_index(name: str, text: str, n_qubits: int) -> int:
-    if not text.isdigit() or int(text) >= n_qubits:
-        raise ValueError(f"sweep parameter {name!r} needs a qubit index in 0..{n_qubits - 1}")
-    return int(text)
-
-
-def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str],
-                options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> str:
-    """SHA-256 of everything that defines a sweep; two sweeps share a file only if this agrees."""
-    description = {"machine": repr(machine), "over": {k: [float(v) for v in vs] for k, vs in over.items()},
-                   "approaches": list(approaches), "options": {k: dict(v) for k, v in options.items()}}
-    if tuple(figures) != PAPER:  # the paper's figures leave the fingerprints of earlier sweeps unchanged
-        description["figures"] = [repr(figure) for figure in figures]
-    return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
-
-
 def run_point(machine: Machine, names: Sequence[str], values: Sequence[float], approaches: Sequence[str],
               options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> Values:
     """Compare the approaches at one grid point; returns the table's variables as plain lists."""
-    for name, value in zip(names, values, strict=True):
-        machine = set_parameter(machine, name, value)
+    machine = machine.with_parameters(dict(zip(names, values, strict=True)))
     table = compare(machine, approaches, options, figures, progress=False)  # the sweep has its own bar
     return {name: table[name].values.tolist() for name in table.data_vars}
-
-
-def point_failed(values: Mapping[str, Any]) -> bool:
-    """Whether any approach of one journalled point raised (its ``error`` is not empty)."""
-    return any(values["error"])
-
-
-def count_failed_points(dataset: xr.Dataset) -> int:
-    """Grid points of a sweep (or compare) table where at least one approach failed."""
-    failed = dataset["error"].astype(str) != ""
-    return int(failed.any("approach").sum())
-
-
-class Journal:
-    """Append-only record of computed points: a header line with the fingerprint, then one line per point.
-
-    Parameters
-    ----------
-    path : Path
-        The journal file.
-    key : str
-        The sweep's fingerprint.
-    template : xarray.Dataset
-        A compare table of the sweep's machine and approaches: every record must hold its variables with
-        their shapes.
-    shape : tuple of int
-        The grid's shape: every record's index must lie in it.
-    """
-
-    def __init__(self, path: Path, key: str, template: xr.Dataset, shape: tuple[int, ...]) -> None:
-        self.path, self.key, self.template, self.shape = path, key, template, shape
-
-    @property
-    def tag(self) -> str:
-        """The start of the fingerprint that every record carries."""
-        return self.key[:TAG_LENGTH]
-
-    def load(self) -> dict[Index, Values]:
-        """Journalled points by grid index, failed ones included (a later record of an index wins).
-
-        Damaged lines (a torn last line of a killed sweep, garbage, records of the wrong shape or of another
-        sweep, a cut header) are skipped with a :class:`JournalWarning`; the journal is then rewritten with
-        the valid records and the damaged file kept as ``<journal>.damaged``.
-
-        Raises
-        ------
-        FileExistsError
-            The header names a different sweep.
-        """
-        if not self.path.exists():
-            return {}
-        lines = self.path.read_bytes().splitlines()
-        if not lines:  # killed before the header was written
-            return {}
-        header = _parse_json(lines[0])
-        fingerprint = header.get("fingerprint") if isinstance(header, dict) else None
-        if isinstance(fingerprint, str) and fingerprint != self.key:
-            raise FileExistsError(f"{self.path} belongs to a different sweep (fingerprint {fingerprint[:12]}…); "
-                                  "choose another output path")
-        header_intact = fingerprint == self.key
-        points, damaged = {}, [] if header_intact else [1]
-        for number, line in enumerate(lines[1:], start=2):
-            record = self._record(line, header_intact)
-            if record is None:
-                damaged.append(number)
-            else:
-                points[record[0]] = record[1]
-        if damaged:
-            self._repair(points, damaged)
-        return points
-
-    def _record(self, line: bytes, header_intact: bool) -> tuple[Index, Values] | None:
-        """(index, values) of one journal line, or None if it is damaged or belongs to another sweep."""
-        record = _parse_json(line)
-        if not isinstance(record, dict):
-            return None
-        if record.get("sweep", None if header_intact else "") not in (None, self.tag):
-            return None  # records written before tags existed are trusted under an intact header only
-        index, values = record.get("index"), record.get("values")
-        if not _valid_index(index, self.shape) or not isinstance(values, dict):
-            return None
-        if not all(_fits(values.get(name), variable) for name, variable in self.template.data_vars.items()):
-            return None
-        return tuple(index), {name: values[name] for name in self.template.data_vars}
-
-    def _repair(self, points: dict[Index, Values], damaged: list[int]) -> None:
-        backup = self.path.with_name(self.path.name + ".damaged")
-        shown = ", ".join(map(str, damaged[:10])) + (", …" if len(damaged) > 10 else "")
-        warnings.warn(f"{self.path}: skipped {len(damaged)} damaged line(s) (line {shown}); {len(points)} valid "
-                      f"point(s) kept, the others are computed again; the damaged file is kept as {backup}",
-                      JournalWarning, stacklevel=4)
-        repaired = self.path.with_name(self.path.name + ".repaired")
-        with repaired.open("w") as handle:
-            handle.write(self._header())
-            handle.writelines(self._line(index, values) for index, values in points.items())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(self.path, backup)
-        os.replace(repaired, self.path)
-
-    def append(self, index: Index, values: Values) -> None:
-        """Write one computed point durably (flushed and fsynced)."""
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a") as handle:
-            handle.write((self._header() if fresh else "") + self._line(index, values))
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def _header(self) -> str:
-        return json.dumps({"fingerprint": self.key}) + "\n"
-
-    def _line(self, index: Index, values: Values) -> str:
-        return json.dumps({"sweep": self.tag, "index": list(index), "values": values}) + "\n"
-
-
-def _parse_json(line: bytes) -> Any:
-    """The JSON value of one line, or None if it is not UTF-8 JSON."""
-    try:
-        return json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-
-
-def _valid_index(index: Any, shape: tuple[int, ...]) -> bool:
-    return (isinstance(index, list) and len(index) == len(shape)
-            and all(type(i) is int and 0 <= i < n for i, n in zip(index, shape, strict=True)))
-
-
-def _fits(value: Any, variable: xr.DataArray) -> bool:
-    """Whether a journalled value has the shape and type of ``variable``."""
-    text = variable.dtype.kind == "U"
-    try:
-        array = np.asarray(value, dtype=object if text else variable.dtype)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return array.shape == variable.shape and (not text or all(isinstance(item, str) for item in array.flat))
 
 
 @dataclasses.dataclass
@@ -400,6 +170,10 @@ class SweepPlan:
         """The swept parameters' values at a grid index."""
         return [float(values[i]) for values, i in zip(self.axes.values(), index, strict=True)]
 
+    def arguments(self, index: Index) -> tuple[Any, ...]:
+        """The arguments of :func:`run_point` at a grid index."""
+        return self.machine, list(self.axes), self.values(index), self.approaches, self.options, self.figures
+
     def record(self, index: Index, values: Values) -> None:
         """Keep one computed point and journal it."""
         self.points[index] = values
@@ -421,7 +195,7 @@ class SweepPlan:
         """
         if self.existing is not None:
             return self.existing
-        with _exclusive(self.output):
+        with output_lock(self.output):
             return self._run(progress, retry_failed)
 
     def _run(self, progress: bool, retry_failed: bool) -> xr.Dataset:
@@ -433,9 +207,14 @@ class SweepPlan:
             bar.update()
 
         try:
-            _execute(self, todo, record)
-        except SweepInterrupted:
-            raise
+            execute(run_point, self.arguments, todo, record, workers=self.workers, scheduler=self.scheduler)
+        except ExecutionInterrupted as interrupt:
+            raise SweepInterrupted(self, interrupt.running) from interrupt
+        except BrokenProcessPool as error:
+            journal = self.journal.path if self.journal else "nowhere (the sweep has no path)"
+            raise WorkerDied(f"a worker process died (killed, out of memory, or crashed in compiled code); "
+                             f"{len(self.points)} of {len(self.grid)} points are journalled in {journal}; rerun "
+                             "to resume (with 1 worker to see the crash)") from error
         except KeyboardInterrupt as interrupt:
             raise SweepInterrupted(self, running=0) from interrupt
         finally:
@@ -479,7 +258,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
         return plan
     plan.output = Path(path)
     check_output_folder(plan.output)
-    existing = _read_output(plan.output, key)
+    existing = read_output(plan.output, key)
     missing = sorted(set(template.data_vars) - set(existing.data_vars)) if existing is not None else []
     if missing:  # written before these variables existed, e.g. before the fermionic partial trace (no "model")
         warnings.warn(f"{plan.output} was written by an earlier transportbench (it lacks {', '.join(missing)}); "
@@ -544,37 +323,6 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     return plan.run(progress=progress, retry_failed=retry_failed)
 
 
-@contextlib.contextmanager
-def _exclusive(output: Path | None) -> Iterator[None]:
-    """Hold an exclusive lock on ``<output>.lock`` while a sweep writes its journal and output.
-
-    A second sweep on the same output (the same sweep or another) is refused with FileExistsError instead of
-    both appending to one journal and the last one overwriting the file. The lock dies with the process.
-    """
-    if output is None:
-        yield
-        return
-    path = output.with_name(output.name + ".lock")
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "?"
-            raise FileExistsError(f"another sweep (process {owner}) is writing {output}; wait for it to finish or "
-                                  "choose another output path") from None
-        if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
-            raise FileExistsError(f"another sweep finished with {output} while this one started; run it again")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
-
-
 def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = (),
                 options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, np.ndarray]:
     """The axes as float arrays, after building the machine at every grid point.
@@ -605,7 +353,7 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approache
         current = machine
         for name, value in zip(axes, point, strict=True):
             try:
-                current = set_parameter(current, name, value)
+                current = current.with_parameters({name: value})
             except (ValueError, KeyError) as error:
                 message = error.args[0] if error.args else error
                 raise ValueError(f"sweep parameter {name} = {value:g}: {message}") from None
@@ -616,189 +364,6 @@ def _check_axes(machine: Machine, over: Mapping[str, Sequence[float]], approache
                 where = ", ".join(f"{name} = {value:g}" for name, value in zip(axes, point, strict=True))
                 raise ValueError(f"sweep point {where}: {error}") from None
     return axes
-
-
-def check_output_folder(path: Path) -> None:
-    """ValueError unless ``path`` can be written: its folder exists and is writable, and it is no folder."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise ValueError(f"cannot write {path}: the folder {folder} does not exist (create it first)")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write {path}: no permission to write in {folder}")
-    if path.is_dir():
-        raise ValueError(f"cannot write {path}: it is a folder; give a file name")
-
-
-def check_scheduler(address: str) -> None:
-    """ImportError without the ``dask`` extra; ValueError if a tcp/tls scheduler does not answer in time."""
-    if importlib.util.find_spec("distributed") is None:
-        raise ImportError("a Dask scheduler needs the 'dask' extra: pip install 'transportbench[dask]'")
-    parts = urllib.parse.urlsplit(address)
-    if parts.scheme not in ("tcp", "tls"):
-        return  # inproc:// and other transports cannot be probed with a socket
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host = port = None
-    if host is None or port is None:
-        raise ValueError(f"scheduler address {address!r} needs a host and a port, e.g. tcp://10.0.0.5:8786")
-    try:
-        socket.create_connection((host, port), timeout=SCHEDULER_TIMEOUT).close()
-    except OSError as error:
-        raise ValueError(f"no Dask scheduler answers at {address} within {SCHEDULER_TIMEOUT:g} s ({error}); "
-                         "start one with `dask scheduler` or check the address") from None
-
-
-def _read_output(output: Path, key: str) -> xr.Dataset | None:
-    """The existing NetCDF output of this sweep, or None if there is none."""
-    if not output.exists():
-        return None
-    try:
-        existing = xr.load_dataset(output, engine="h5netcdf")
-    except (OSError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{output} exists but cannot be read as NetCDF ({reason}); it may be cut short: move "
-                         "or delete it and rerun (points journalled next to it are kept)") from None
-    if existing.attrs.get("fingerprint") != key:
-        raise FileExistsError(f"{output} holds a different sweep; choose another output path")
-    return existing
-
-
-def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
-    """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        dataset.to_netcdf(temporary, engine="h5netcdf")
-        with temporary.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def blas_threads_per_worker(workers: int, cpus: int | None = None) -> int:
-    """BLAS threads each of ``workers`` local processes may use: the CPUs shared out, at least one."""
-    workers = integer("workers", workers, minimum=1)
-    return max(1, (cpus or os.cpu_count() or 1) // workers)
-
-
-def _init_worker(threads: int, parent: int) -> None:
-    """Worker initialiser: leave interrupts to the parent, die with it, and use ``threads`` BLAS threads.
-
-    SIGINT is ignored (Ctrl-C reaches the whole process group; the parent stops the workers), SIGTERM
-    gets its default action back (a handler inherited by fork would raise in the worker), and on Linux
-    the kernel kills the worker when the parent dies, even by SIGKILL. threadpoolctl limits only the
-    libraries already loaded, so SciPy's own BLAS is loaded first.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the line above
-        os._exit(1)
-    import scipy.linalg  # noqa: F401
-
-    set_blas_threads(threads)
-    threadpool_limits(limits=threads)
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT in the block (main thread only): a second Ctrl-C cannot cut the clean-up short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-
-
-def _execute(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values], None]) -> None:
-    if plan.scheduler is not None:
-        _execute_dask(plan, todo, record)
-    elif plan.workers == 1 or len(todo) <= 1:
-        for index in todo:
-            try:
-                values = run_point(plan.machine, list(plan.axes), plan.values(index), plan.approaches, plan.options,
-                                   plan.figures)
-            except KeyboardInterrupt as interrupt:
-                raise SweepInterrupted(plan, running=1) from interrupt
-            record(index, values)
-    else:
-        _execute_local(plan, todo, record, min(plan.workers or os.cpu_count() or 1, len(todo)))
-
-
-def _execute_local(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values], None],
-                   processes: int) -> None:
-    pool = ProcessPoolExecutor(max_workers=processes, initializer=_init_worker,
-                               initargs=(blas_threads_per_worker(processes), os.getpid()))
-    futures: dict[Future[Values], Index] = {}
-    try:
-        for index in todo:
-            futures[pool.submit(run_point, plan.machine, list(plan.axes), plan.values(index), plan.approaches,
-                                plan.options, plan.figures)] = index
-        for future in as_completed(list(futures)):
-            record(futures.pop(future), future.result())
-    except BaseException as error:
-        running = min(processes, sum(future.running() for future in futures))
-        with _sigint_ignored():
-            _stop(pool)
-            _harvest(futures, record)
-        if isinstance(error, KeyboardInterrupt):
-            raise SweepInterrupted(plan, running) from error
-        if isinstance(error, BrokenProcessPool):
-            journal = plan.journal.path if plan.journal else "nowhere (the sweep has no path)"
-            raise WorkerDied(f"a worker process died (killed, out of memory, or crashed in compiled code); "
-                             f"{len(plan.points)} of {len(plan.grid)} points are journalled in {journal}; rerun "
-                             "to resume (with 1 worker to see the crash)") from error
-        raise
-    pool.shutdown()
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued points and terminate the workers now (the executor has no public way to do so).
-
-    The executor's manager thread is joined at the end: ``shutdown(wait=False)`` forgets it, and a manager
-    thread still closing its wake-up pipe at interpreter exit raced ``concurrent.futures``' exit hook
-    ("OSError: Bad file descriptor" printed after an interrupted sweep).
-    """
-    processes = list((pool._processes or {}).values())
-    manager = pool._executor_manager_thread
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join(STOP_TIMEOUT)
-        if process.is_alive():
-            process.kill()
-            process.join()
-    if manager is not None:
-        manager.join(STOP_TIMEOUT)  # it sees the dead workers, closes its pipes and ends
-
-
-def _harvest(futures: Mapping[Future[Values], Index], record: Callable[[Index, Values], None]) -> None:
-    """Record the points that finished but were not recorded yet."""
-    for future, index in futures.items():
-        if future.done() and not future.cancelled() and future.exception() is None:
-            record(index, future.result())
-
-
-def _execute_dask(plan: SweepPlan, todo: list[Index], record: Callable[[Index, Values], None]) -> None:
-    from distributed import Client
-    from distributed import as_completed as dask_completed
-
-    with Client(plan.scheduler) as client:
-        futures = {client.submit(run_point, plan.machine, list(plan.axes), plan.values(index), plan.approaches,
-                                 plan.options, plan.figures, pure=False): index for index in todo}
-        try:
-            for future in dask_completed(list(futures)):
-                record(futures.pop(future), future.result())
-        except KeyboardInterrupt as interrupt:
-            with _sigint_ignored():
-                client.cancel(list(futures))
-            raise SweepInterrupted(plan, running=None) from interrupt
 
 
 def _assemble(plan: SweepPlan) -> xr.Dataset:

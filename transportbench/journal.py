@@ -1,0 +1,183 @@
+"""The journal of a sweep: every finished point, appended durably as soon as it completes.
+
+A journal (``<output>.points.jsonl``) starts with a header line holding the sweep's :func:`fingerprint`; every
+further line is one point (its grid index and the compare table's variables), tagged with the start of the
+fingerprint. Damaged lines (cut, garbage, a record of the wrong shape or of another sweep) are skipped with a
+:class:`JournalWarning` naming the file and the lines; the damaged file is kept next to the repaired one.
+A point where an approach raised is journalled with its ``error`` and counts as failed (:func:`point_failed`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from transportbench import TransportbenchWarning
+from transportbench.figures import PAPER, FigureOfMerit
+from transportbench.model import Machine
+
+TAG_LENGTH = 16
+"""Characters of the fingerprint repeated in every journal record (records stay attributable without the header)."""
+
+Index = tuple[int, ...]
+"""A grid point: one index per sweep axis."""
+Values = dict[str, list[Any]]
+"""One point's compare variables as plain lists (JSON-ready)."""
+
+
+class JournalWarning(TransportbenchWarning):
+    """Damaged lines of a sweep journal were skipped (the points are computed again)."""
+
+
+def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str],
+                options: Mapping[str, Mapping[str, Any]], figures: Sequence[FigureOfMerit] = PAPER) -> str:
+    """SHA-256 of everything that defines a sweep; two sweeps share a file only if this agrees."""
+    description = {"machine": repr(machine), "over": {k: [float(v) for v in vs] for k, vs in over.items()},
+                   "approaches": list(approaches), "options": {k: dict(v) for k, v in options.items()}}
+    if tuple(figures) != PAPER:  # the paper's figures leave the fingerprints of earlier sweeps unchanged
+        description["figures"] = [repr(figure) for figure in figures]
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def point_failed(values: Mapping[str, Any]) -> bool:
+    """Whether any approach of one journalled point raised (its ``error`` is not empty)."""
+    return any(values["error"])
+
+
+def count_failed_points(dataset: xr.Dataset) -> int:
+    """Grid points of a sweep (or compare) table where at least one approach failed."""
+    failed = dataset["error"].astype(str) != ""
+    return int(failed.any("approach").sum())
+
+
+class Journal:
+    """Append-only record of computed points: a header line with the fingerprint, then one line per point.
+
+    Parameters
+    ----------
+    path : Path
+        The journal file.
+    key : str
+        The sweep's fingerprint.
+    template : xarray.Dataset
+        A compare table of the sweep's machine and approaches: every record must hold its variables with
+        their shapes.
+    shape : tuple of int
+        The grid's shape: every record's index must lie in it.
+    """
+
+    def __init__(self, path: Path, key: str, template: xr.Dataset, shape: tuple[int, ...]) -> None:
+        self.path, self.key, self.template, self.shape = path, key, template, shape
+
+    @property
+    def tag(self) -> str:
+        """The start of the fingerprint that every record carries."""
+        return self.key[:TAG_LENGTH]
+
+    def load(self) -> dict[Index, Values]:
+        """Journalled points by grid index, failed ones included (a later record of an index wins).
+
+        Damaged lines (a torn last line of a killed sweep, garbage, records of the wrong shape or of another
+        sweep, a cut header) are skipped with a :class:`JournalWarning`; the journal is then rewritten with
+        the valid records and the damaged file kept as ``<journal>.damaged``.
+
+        Raises
+        ------
+        FileExistsError
+            The header names a different sweep.
+        """
+        if not self.path.exists():
+            return {}
+        lines = self.path.read_bytes().splitlines()
+        if not lines:  # killed before the header was written
+            return {}
+        header = _parse_json(lines[0])
+        fingerprint = header.get("fingerprint") if isinstance(header, dict) else None
+        if isinstance(fingerprint, str) and fingerprint != self.key:
+            raise FileExistsError(f"{self.path} belongs to a different sweep (fingerprint {fingerprint[:12]}…); "
+                                  "choose another output path")
+        header_intact = fingerprint == self.key
+        points, damaged = {}, [] if header_intact else [1]
+        for number, line in enumerate(lines[1:], start=2):
+            record = self._record(line, header_intact)
+            if record is None:
+                damaged.append(number)
+            else:
+                points[record[0]] = record[1]
+        if damaged:
+            self._repair(points, damaged)
+        return points
+
+    def _record(self, line: bytes, header_intact: bool) -> tuple[Index, Values] | None:
+        """(index, values) of one journal line, or None if it is damaged or belongs to another sweep."""
+        record = _parse_json(line)
+        if not isinstance(record, dict):
+            return None
+        if record.get("sweep", None if header_intact else "") not in (None, self.tag):
+            return None  # records written before tags existed are trusted under an intact header only
+        index, values = record.get("index"), record.get("values")
+        if not _valid_index(index, self.shape) or not isinstance(values, dict):
+            return None
+        if not all(_fits(values.get(name), variable) for name, variable in self.template.data_vars.items()):
+            return None
+        return tuple(index), {name: values[name] for name in self.template.data_vars}
+
+    def _repair(self, points: dict[Index, Values], damaged: list[int]) -> None:
+        backup = self.path.with_name(self.path.name + ".damaged")
+        shown = ", ".join(map(str, damaged[:10])) + (", …" if len(damaged) > 10 else "")
+        warnings.warn(f"{self.path}: skipped {len(damaged)} damaged line(s) (line {shown}); {len(points)} valid "
+                      f"point(s) kept, the others are computed again; the damaged file is kept as {backup}",
+                      JournalWarning, stacklevel=4)
+        repaired = self.path.with_name(self.path.name + ".repaired")
+        with repaired.open("w") as handle:
+            handle.write(self._header())
+            handle.writelines(self._line(index, values) for index, values in points.items())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(self.path, backup)
+        os.replace(repaired, self.path)
+
+    def append(self, index: Index, values: Values) -> None:
+        """Write one computed point durably (flushed and fsynced)."""
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a") as handle:
+            handle.write((self._header() if fresh else "") + self._line(index, values))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _header(self) -> str:
+        return json.dumps({"fingerprint": self.key}) + "\n"
+
+    def _line(self, index: Index, values: Values) -> str:
+        return json.dumps({"sweep": self.tag, "index": list(index), "values": values}) + "\n"
+
+
+def _parse_json(line: bytes) -> Any:
+    """The JSON value of one line, or None if it is not UTF-8 JSON."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def _valid_index(index: Any, shape: tuple[int, ...]) -> bool:
+    return (isinstance(index, list) and len(index) == len(shape)
+            and all(type(i) is int and 0 <= i < n for i, n in zip(index, shape, strict=True)))
+
+
+def _fits(value: Any, variable: xr.DataArray) -> bool:
+    """Whether a journalled value has the shape and type of ``variable``."""
+    text = variable.dtype.kind == "U"
+    try:
+        array = np.asarray(value, dtype=object if text else variable.dtype)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return array.shape == variable.shape and (not text or all(isinstance(item, str) for item in array.flat))

@@ -1,0 +1,85 @@
+"""The output file of a sweep: checked before a sweep starts, written atomically, locked while it is written.
+
+A sweep never leaves a truncated NetCDF file (:func:`save_netcdf` writes a temporary file and renames it),
+never writes over a file that holds a different sweep (:func:`read_output` compares fingerprints), and two
+sweeps never write one output at once (:func:`output_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import xarray as xr
+
+
+def check_output_folder(path: Path) -> None:
+    """ValueError unless ``path`` can be written: its folder exists and is writable, and it is no folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {path}: no permission to write in {folder}")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder; give a file name")
+
+
+def read_output(output: Path, key: str) -> xr.Dataset | None:
+    """The existing NetCDF output of this sweep, or None if there is none."""
+    if not output.exists():
+        return None
+    try:
+        existing = xr.load_dataset(output, engine="h5netcdf")
+    except (OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"{output} exists but cannot be read as NetCDF ({reason}); it may be cut short: move "
+                         "or delete it and rerun (points journalled next to it are kept)") from None
+    if existing.attrs.get("fingerprint") != key:
+        raise FileExistsError(f"{output} holds a different sweep; choose another output path")
+    return existing
+
+
+def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
+    """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        dataset.to_netcdf(temporary, engine="h5netcdf")
+        with temporary.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def output_lock(output: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on ``<output>.lock`` while a sweep writes its journal and output.
+
+    A second sweep on the same output (the same sweep or another) is refused with FileExistsError instead of
+    both appending to one journal and the last one overwriting the file. The lock dies with the process.
+    """
+    if output is None:
+        yield
+        return
+    path = output.with_name(output.name + ".lock")
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            raise FileExistsError(f"another sweep (process {owner}) is writing {output}; wait for it to finish or "
+                                  "choose another output path") from None
+        if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
+            raise FileExistsError(f"another sweep finished with {output} while this one started; run it again")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
