@@ -17,8 +17,8 @@ represent it), the output folder, an existing output file, the journal (:mod:`tr
 the reachability of a Dask scheduler.
 
 Points run on local processes by default, or on a Dask distributed cluster when a scheduler address is
-given (see the README for ``dask scheduler`` / ``dask worker`` and a dask-jobqueue example); see
-:mod:`transportbench.executors`. The output file is written and locked by :mod:`transportbench.storage`.
+given (see docs/usage.md, "Sweeps on a cluster", for ``dask scheduler`` / ``dask worker`` and a dask-jobqueue
+example); see :mod:`transportbench.executors`. The output file is written and locked by :mod:`transportbench.storage`.
 
 Interrupts: on Ctrl-C (``KeyboardInterrupt``) the local workers are terminated at once, finished results are
 journalled, and :class:`SweepInterrupted` reports how many points finished and how many running ones were
@@ -249,7 +249,7 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
             workers = cpus
     if scheduler is not None:
         check_scheduler(scheduler)
-    figures = check_figures(figures)
+    figures = check_figures(figures, machine)
     key = fingerprint(machine, axes, approaches, options, figures)
     template = table_from_rows(machine, approaches, [{"error": ""} for _ in approaches], figures)
     plan = SweepPlan(machine, axes, approaches, options, key, template, workers=workers, scheduler=scheduler,
