@@ -23,7 +23,6 @@ gives W = D κ_L/κ_F; the equal-slope matching of C (and of I) against 1/D is t
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -36,6 +35,7 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom, qmeq
+from transportbench.cache import PointCache
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence
@@ -54,30 +54,25 @@ def observables(result) -> dict[str, float]:
             "I_hot": result.particle_currents["hot"], "JE_hot": result.energy_currents["hot"]}
 
 
-def solve_2vn(machine: Machine, half_width: float, halvings: int, niter: int, cache: Path | None = None
-              ) -> dict[str, float]:
+def solve_2vn(machine: Machine, half_width: float, halvings: int, niter: int, cache: PointCache) -> dict[str, float]:
     """QmeQ 2vN on ``Band.flat(half_width)``, fixed grid (``qmeq.fixed_grid_options``), its observables and cost.
 
-    With ``cache`` (a JSON file) a point solved before with the same settings is read from it, and a new one is
-    added to it (minutes per point at large D: a rerun after an interruption resumes).
+    A point solved before with the same settings is read from ``cache``; a new one is added to it as soon as it
+    is solved (minutes per point at large D: a rerun after an interruption resumes).
     """
-    key = f"D={half_width:g} halvings={halvings} niter={niter} reduced_state=fermionic"  # not the older plain trace
-    stored = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
-    if key in stored:
-        return stored[key]
-    banded = machine.with_band(Band.flat(half_width))
-    settings = qmeq.fixed_grid_options(banded, halvings=halvings, niter=niter)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a fixed grid is "not converged" by construction; its changes are kept
-        result = qmeq.solve_steady(banded, approach="2vN", **settings)
-    point = {**observables(result), "kpnt": settings["kpnt"], "spacing": 2 * half_width / (settings["kpnt"] - 1),
-             "iteration_current_change": result.error.stage("iterations").currents,
-             "iteration_rho_change": result.error.stage("iterations").rho, "seconds": result.seconds,
-             "status": result.health.status()}
-    if cache is not None:
-        stored = json.loads(cache.read_text()) if cache.exists() else {}
-        cache.write_text(json.dumps({**stored, key: point}, indent=1, default=float))
-    return point
+
+    def solve() -> dict[str, float]:
+        banded = machine.with_band(Band.flat(half_width))
+        settings = qmeq.fixed_grid_options(banded, halvings=halvings, niter=niter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a fixed grid is "not converged" by construction; its changes are kept
+            result = qmeq.solve_steady(banded, approach="2vN", **settings)
+        return {**observables(result), "kpnt": settings["kpnt"], "spacing": 2 * half_width / (settings["kpnt"] - 1),
+                "iteration_current_change": result.error.stage("iterations").currents,
+                "iteration_rho_change": result.error.stage("iterations").rho, "seconds": result.seconds,
+                "status": result.health.status()}
+
+    return cache.get(f"D={half_width:g} halvings={halvings} niter={niter} reduced_state=fermionic", solve)
 
 
 def solve_heom(machine: Machine, width: float, pade: int, depth: int) -> dict[str, float]:
@@ -178,7 +173,7 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
                 heom_values[name][i, k] = solved[name]
 
     folder = results_folder(args.results, "bandwidth_2vn")
-    cache = folder / "twovn_points.json"
+    cache = PointCache(folder / "twovn_points.jsonl")
     two_vn: list[dict[str, float]] = []
     for half_width in tqdm(flat, desc="2vN", unit="D"):
         two_vn.append(solve_2vn(machine, half_width, halvings, niter, cache))

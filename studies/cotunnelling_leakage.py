@@ -59,6 +59,7 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
+from transportbench.cache import cached_dataset
 from transportbench.compare import summarize
 from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
@@ -316,22 +317,15 @@ def part_key(name: str, settings: Settings) -> str:
 
 
 def cached_part(folder: Path, name: str, settings: Settings) -> xr.Dataset:
-    """:func:`compute_part`, or its cached copy ``<folder>/parts/<name>.nc`` made with the same settings.
+    """:func:`compute_part`, or its copy ``<folder>/parts/<name>.nc`` made with the same settings.
 
     The full run takes ~25 CPU minutes; its parts can be computed in separate processes (call this function)
     and the study then only assembles them.
     """
     path = folder / "parts" / f"{name.replace(':', '_').replace(' ', '_')}.nc"
-    key = part_key(name, settings)
-    if path.exists():
-        table = xr.load_dataset(path)
-        if table.attrs.get("settings") == key:
-            print(f"{name}: reused {path} ({table.attrs['seconds']:.0f} s when computed)")
-            return table
-    table = compute_part(name, settings)
-    table.attrs["settings"] = key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_netcdf(path, engine="h5netcdf")
+    table, reused = cached_dataset(path, part_key(name, settings), lambda: compute_part(name, settings))
+    if reused:
+        print(f"{name}: reused {path} ({table.attrs['seconds']:.0f} s when computed)")
     return table
 
 
