@@ -1,5 +1,6 @@
 """The command line: exit statuses, one-line errors before any work, and every interrupt (in subprocesses)."""
 
+import json
 import os
 import re
 import signal
@@ -328,3 +329,64 @@ def test_a_second_sweep_on_the_same_output_is_refused_while_the_first_runs(tmp_p
     assert second.returncode == 2 and "another sweep (process" in second.stderr, second.stderr
     assert first.returncode == 0, err
     assert xr.load_dataset(path).sizes["mu"] == 6 and not path.with_name("shared.nc.lock").exists()
+
+
+# ---------------------------------------------------------------- options, overwriting, outputs, failures
+def test_backend_options_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "c.nc"
+    assert main(["compare", "--approaches", "local", "--option", "local.solver=iterative", "--option",
+                 "local.rtol=1e-13", "--out", str(out)]) == 0
+    assert "GMRES" in xr.load_dataset(out).notes.sel(approach="local").item()
+    capsys.readouterr()
+    assert main(["compare", "--approaches", "local", "--option", "local.tol=1"]) == 2
+    _one_line_error(capsys, "unknown LocalOptions setting(s) ['tol']")
+    assert main(["compare", "--approaches", "local", "--option", "heom.pade=12"]) == 2
+    _one_line_error(capsys, "options given for approaches that are not compared: ['heom']")
+    assert main(["sweep", "--over", "mu=4,8", "--option", "local-solver=direct"]) == 2
+    _one_line_error(capsys, "--option expects APPROACH.SETTING=VALUE")
+
+
+def test_outputs_are_not_replaced_without_overwrite_and_json_is_strict(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["compare", "--approaches", "local", "--out", str(out)]) == 0
+    table = json.loads(out.read_text(), parse_constant=lambda token: pytest.fail(f"{token} is not JSON"))
+    assert table["data_vars"]["concurrence_uncertainty"]["data"] == [None]  # no error bar: null, not NaN
+    capsys.readouterr()
+    assert main(["compare", "--approaches", "local", "--out", str(out)]) == 2
+    _one_line_error(capsys, "exists; give --overwrite")
+    assert main(["compare", "--approaches", "local", "--out", str(out), "--overwrite"]) == 0
+    long_name = tmp_path / ("x" * 300 + ".nc")
+    capsys.readouterr()
+    assert main(["compare", "--approaches", "local", "--out", str(long_name)]) == 2
+    _one_line_error(capsys, "the file name is 303 bytes long")
+
+
+def test_sweep_overwrite_starts_afresh_and_prints_a_summary(tmp_path, capsys):
+    path = tmp_path / "s.nc"
+    assert main(["sweep", "--over", "mu=4,8", "--workers", "1", "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "sweep over mu (2 values): 2 points" in out and "local: C(0,1) from" in out and "every point ok" in out
+    assert "concurrence C(0,1) of qubits" not in out  # the per-point list only with --verbose
+    assert main(["sweep", "--over", "mu=4,6,8", "--workers", "1", "--out", str(path)]) == 2
+    _one_line_error(capsys, "holds a different sweep")
+    assert main(["sweep", "--over", "mu=4,6,8", "--workers", "1", "--out", str(path), "--overwrite",
+                 "--verbose"]) == 0
+    assert "concurrence C(0,1) of qubits" in capsys.readouterr().out
+    assert xr.load_dataset(path).sizes["mu"] == 3
+
+
+def test_a_failure_inside_a_solve_is_not_reported_as_bad_input(monkeypatch, capsys):
+    from transportbench.backends import local
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(local, "solve_steady", broken)
+    assert main(["compare", "--approaches", "local"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "failed while solving (not bad input): LinAlgError: SVD did not converge" in err
+
+
+def test_validate_refuses_a_machine_without_coupling(capsys):
+    assert main(["validate", "--gamma-hot", "0", "--gamma-cold", "0"]) == 2
+    _one_line_error(capsys, "the regime check needs a reservoir with a rate γ > 0")

@@ -10,27 +10,30 @@ journal: rerun the same command to resume).
 from __future__ import annotations
 
 import argparse
-import json
+import ast
+import contextlib
+import os
 import runpy
 import signal
 import sys
 import threading
+import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import xarray as xr
 
 from transportbench import __version__
-from transportbench.backends import all_approaches
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.backends import all_approaches, get_backend, require_coupled_reservoir
+from transportbench.compare import check_comparison, compare, format_notes, format_table
 from transportbench.journal import count_failed_points
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
-from transportbench.storage import check_output_folder, save_netcdf
+from transportbench.storage import check_output_folder, save_json, save_netcdf
 from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
@@ -108,23 +111,55 @@ def parse_axes(texts: Sequence[str]) -> dict[str, np.ndarray]:
     return axes
 
 
+def parse_options(texts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Every ``--option APPROACH.SETTING=VALUE`` as {approach: {setting: value}}.
+
+    VALUE is read as a Python literal (``12``, ``1e-3``, ``True``, ``{'hot': 16}``), else kept as text
+    (``solver=direct``); the approach and setting names are checked by the backend before any work.
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        target, sep, value = text.partition("=")
+        approach, dot, setting = target.rpartition(".")
+        if not sep or not dot or not approach or not setting or not value:
+            raise ValueError(f"--option expects APPROACH.SETTING=VALUE, e.g. heom.pade=12, got {text!r}")
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        options.setdefault(approach, {})[setting] = parsed
+    return options
+
+
 def check_output(out: str | None, suffixes: Sequence[str]) -> None:
-    """ValueError unless ``--out`` ends in one of ``suffixes`` and its folder is writable (before any work)."""
+    """ValueError unless ``--out`` ends in one of ``suffixes`` and its name and folder can be written (no work yet)."""
     if out is None:
         return
     if not out.endswith(tuple(suffixes)):
         raise ValueError(f"--out must end in {' or '.join(suffixes)}, got {out!r}")
-    check_output_folder(Path(out))
+    path = Path(out)
+    longest = os.pathconf(path.parent, "PC_NAME_MAX") if path.parent.is_dir() else 255
+    if len(path.name.encode()) > longest:
+        raise ValueError(f"--out: the file name is {len(path.name.encode())} bytes long; this file system allows "
+                         f"{longest}")
+    check_output_folder(path)
 
 
-def _write(dataset: xr.Dataset, out: str | None) -> None:
+def _write(dataset: xr.Dataset, out: str | None) -> bool:
+    """Write the table (NetCDF, or JSON with NaN as null), atomically; False, with one line, if that fails."""
     if out is None:
-        return
-    if out.endswith(".json"):
-        Path(out).write_text(json.dumps(dataset.to_dict(data="list"), indent=1, default=str))
-    else:
-        save_netcdf(dataset, Path(out))
+        return True
+    try:
+        if out.endswith(".json"):
+            save_json(dataset.to_dict(data="list"), Path(out))
+        else:
+            save_netcdf(dataset, Path(out))
+    except OSError as error:
+        print(f"transportbench: error: could not write {out}: {error.strerror or error}; the table above is the "
+              "result", file=sys.stderr)
+        return False
     print(f"wrote {out}")
+    return True
 
 
 def _first_line(text: str) -> str:
@@ -133,11 +168,18 @@ def _first_line(text: str) -> str:
 
 def _run_compare(args: argparse.Namespace) -> int:
     check_output(args.out, (".nc", ".json"))
-    table = compare(machine_from(args), args.approaches)  # checks every approach before solving
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise ValueError(f"--out {args.out} exists; give --overwrite to replace it")
+    machine, options = machine_from(args), parse_options(args.option)
+    if args.approaches is not None:
+        check_comparison(args.approaches, options, machine)
+    with _solving():
+        table = compare(machine, args.approaches, options)
     print(format_table(table, wide=args.wide))
     if args.notes:
         print(format_notes(table))
-    _write(table, args.out)
+    if not _write(table, args.out):
+        return EXIT_FAILED
     failed = [f"{spec}: {_first_line(str(error))}"
               for spec, error in zip(table.approach.values, table.error.values, strict=True) if error]
     if failed:
@@ -149,13 +191,21 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     check_output(args.out, (".nc",))
-    plan = plan_sweep(machine_from(args), parse_axes(args.over), args.approaches, path=args.out,
-                      workers=args.workers, scheduler=args.scheduler)
+    machine, axes, options = machine_from(args), parse_axes(args.over), parse_options(args.option)
+    if args.out and args.overwrite:
+        check_comparison(args.approaches, options, machine)  # nothing is deleted for a command that is refused
+        for old in (Path(args.out), Path(args.out + ".points.jsonl")):
+            old.unlink(missing_ok=True)
+    plan = plan_sweep(machine, axes, args.approaches, path=args.out, options=options, workers=args.workers,
+                      scheduler=args.scheduler)
     if plan.complete:
         print(f"already complete: {args.out} (nothing recomputed)")
-    result = plan.run()
-    print("concurrence C(0,1) of qubits 0 and 1 (the paper's 1 and 2):")
-    print(result.concurrence.to_series().round(6).to_string())
+    with _solving():
+        result = plan.run()
+    if args.verbose:
+        print("concurrence C(0,1) of qubits 0 and 1 (the paper's 1 and 2):")
+        print(result.concurrence.to_series().round(6).to_string())
+    print(sweep_summary(result))
     if args.out and not plan.complete:
         print(f"wrote {args.out}")
     failed = count_failed_points(result)
@@ -165,6 +215,22 @@ def _run_sweep(args: argparse.Namespace) -> int:
               f"'error'){where}; first: {_first_failure(result)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def sweep_summary(result: xr.Dataset) -> str:
+    """A few lines about a finished sweep: the grid, and per approach the range of C(0,1) and the statuses."""
+    swept = [name for name in result.concurrence.dims if name != "approach"]
+    lines = [f"sweep over {' x '.join(f'{name} ({result.sizes[name]} values)' for name in swept)}: "
+             f"{int(np.prod([result.sizes[name] for name in swept]))} points"]
+    for approach in result.approach.values:
+        values = result.concurrence.sel(approach=approach).values
+        status = result.status.sel(approach=approach).values.astype(str)
+        finite = values[np.isfinite(values)]
+        span = f"C(0,1) from {finite.min():.6g} to {finite.max():.6g}" if finite.size else "no C(0,1)"
+        flagged = int(np.count_nonzero(status != "ok"))
+        lines.append(f"  {approach}: {span}; {flagged} point(s) with a status other than ok" if flagged
+                     else f"  {approach}: {span}; every point ok")
+    return "\n".join(lines)
 
 
 def _first_failure(result: xr.Dataset) -> str:
@@ -195,8 +261,26 @@ def _run_study(args: argparse.Namespace) -> int:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    print(validate_regime(machine_from(args), reference=args.reference))
+    machine = machine_from(args)
+    require_coupled_reservoir(machine, "the regime check")
+    if args.reference:
+        get_backend(args.reference).check_machine(machine)
+    with _solving():
+        print(validate_regime(machine, reference=args.reference))
     return EXIT_OK
+
+
+class SolveError(RuntimeError):
+    """A solve failed after every input was accepted (e.g. a linear-algebra failure): not bad input."""
+
+
+@contextlib.contextmanager
+def _solving() -> Iterator[None]:
+    """Inside, a ValueError is a failure of the solve, not bad input: it becomes a :class:`SolveError`."""
+    try:
+        yield
+    except ValueError as error:
+        raise SolveError(f"{type(error).__name__}: {error}") from error
 
 
 class UsageError(ValueError):
@@ -220,9 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare_cmd = commands.add_parser("compare", help="one machine through several approaches, as a table")
     _machine_arguments(compare_cmd)
-    compare_cmd.add_argument("--approaches", nargs="+", default=list(all_approaches()),
-                             help=f"approaches (default: every registered one, {' '.join(all_approaches())})")
+    compare_cmd.add_argument("--approaches", nargs="+", default=None,
+                             help=f"approaches (default: every installed one of {' '.join(all_approaches())}; "
+                                  "those not installed are named with how to add them). The converged qmeq:2vN "
+                                  "takes about a minute and heom 10-20 s at the Fig. 3 point")
+    compare_cmd.add_argument("--option", action="append", default=[], metavar="APPROACH.SETTING=VALUE",
+                             help="a backend setting, e.g. --option heom.pade=12 --option qmeq:2vN.kpnt=513 "
+                                  "(repeat for more)")
     compare_cmd.add_argument("--out", help="write the table to a .nc (NetCDF) or .json file")
+    compare_cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     compare_cmd.add_argument("--wide", action="store_true",
                              help="also energy currents, every current deviation, min eigenvalue, σ and time")
     compare_cmd.add_argument("--notes", action="store_true", help="also every approach's notes and warnings")
@@ -234,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.add_argument("--over", action="append", required=True, metavar="NAME=start:stop:count|v1,v2",
                            help="a swept parameter (repeat for a grid), e.g. --over mu=0:20:41 --over U=10,15")
     sweep_cmd.add_argument("--approaches", nargs="+", default=["local"], help="approaches (default: local)")
+    sweep_cmd.add_argument("--option", action="append", default=[], metavar="APPROACH.SETTING=VALUE",
+                           help="a backend setting, e.g. --option heom.pade=12 (repeat for more)")
     sweep_cmd.add_argument("--out", help="NetCDF output; finished points are journalled next to it for resuming")
+    sweep_cmd.add_argument("--overwrite", action="store_true",
+                           help="start afresh: delete an existing --out and its journal (else a different sweep's "
+                                "file is refused, and the same sweep's is resumed)")
+    sweep_cmd.add_argument("--verbose", action="store_true", help="also print C(0,1) at every point")
     sweep_cmd.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
     sweep_cmd.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     sweep_cmd.set_defaults(run=_run_sweep)
@@ -317,6 +413,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interrupts.exit_status
         except WorkerDied as error:
             print(f"transportbench: error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        except SolveError as error:
+            traceback.print_exception(error.__cause__, file=sys.stderr)
+            print(f"transportbench: failed while solving (not bad input): {_first_line(str(error))}", file=sys.stderr)
             return EXIT_FAILED
         except (ValueError, KeyError, FileExistsError, ImportError) as error:
             message = error.args[0] if isinstance(error, KeyError) and error.args else error

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from transportbench.backends import exact_approaches
+from transportbench.backends import exact_approaches, require_coupled_reservoir
 from transportbench.level_shifts import level_shift
 from transportbench.model import Machine
 from transportbench.thermal import fermi
@@ -324,6 +324,7 @@ def validate_regime(machine: Machine, *, safe: float | None = None, marginal: fl
         raise ValueError(f"unknown reference {reference!r}; valid: {list(exact_approaches())} or None")
     if options is not None and reference is None:
         raise ValueError("options are the reference's: give them with reference='heom'")
+    require_coupled_reservoir(machine, "the regime check")
     thresholds = {}
     for name, (default_safe, default_marginal) in THRESHOLDS.items():
         pair = (default_safe if safe is None else safe, default_marginal if marginal is None else marginal)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -44,14 +47,39 @@ def read_output(output: Path, key: str) -> xr.Dataset | None:
 
 def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
     """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``."""
+    with _replacing(path) as temporary:
+        dataset.to_netcdf(temporary, engine="h5netcdf")
+
+
+def save_json(data: Any, path: Path) -> None:
+    """Write ``data`` as strict JSON (NaN and infinities as null), atomically like :func:`save_netcdf`."""
+    text = json.dumps(_strict(data), indent=1, default=str, allow_nan=False)
+    with _replacing(path) as temporary:
+        temporary.write_text(text)
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file next to ``path`` to write; on success it is flushed to disk and renamed to ``path``."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        dataset.to_netcdf(temporary, engine="h5netcdf")
+        yield temporary
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, through lists and dicts."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
 
 
 @contextlib.contextmanager

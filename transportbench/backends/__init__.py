@@ -102,15 +102,16 @@ class Capabilities:
                 f"joins neighbouring dots, so the {machine.statistics} machine has the same Hamiltonian"]
 
 
-def require_coupled_reservoir(machine: Machine, backend: str) -> None:
+def require_coupled_reservoir(machine: Machine, who: str) -> None:
     """ValueError unless some reservoir couples to ``machine`` (a rate γ > 0): else its steady state is not unique.
 
     For backends that cannot report a degenerate steady state themselves (the local backend reports it in
-    ``Health.unique`` instead).
+    ``Health.unique`` instead) and for checks that need a unique state; ``who`` names the one that refuses
+    (e.g. ``"the heom backend"``).
     """
     if not any(reservoir.rate > 0 for reservoir in machine.reservoirs):
         names = ", ".join(f"{r.name} (γ = {r.rate:g})" for r in machine.reservoirs) or "none"
-        raise ValueError(f"the {backend} backend needs a reservoir with a rate γ > 0: without one the steady state "
+        raise ValueError(f"{who} needs a reservoir with a rate γ > 0: without one the steady state "
                          f"is not unique (reservoirs: {names})")
 
 

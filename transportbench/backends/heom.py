@@ -203,7 +203,7 @@ def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
     CAPABILITIES.check(machine, NAME)
     if options is not None and options.pade is not None:
         hierarchy_module.poles_per_lead(machine, options.pade)  # every reservoir named, no other
-    require_coupled_reservoir(machine, NAME)
+    require_coupled_reservoir(machine, f"the {NAME} backend")
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"the Padé expansion of the Fermi function needs T > 0; reservoirs {cold} have T = 0")

@@ -145,7 +145,7 @@ def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
     """Refuse what QmeQ cannot represent or the memory budget cannot hold (ValueError); notes otherwise."""
     check_bands(machine, options.approach)  # before CAPABILITIES: its Lorentzian message does not say why
     notes = CAPABILITIES.check(machine, NAME)
-    require_coupled_reservoir(machine, NAME)
+    require_coupled_reservoir(machine, f"the {NAME} backend")
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"QmeQ divides by the temperature; reservoirs {cold} have T = 0: use T > 0")
