@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
-QMEQ_INPUTS := tools/build_qmeq.py $(shell find tools/qmeq -type f)
+QMEQ_INPUTS := $(shell find transportbench/qmeq_build -type f ! -name '*.pyc')
 
 .PHONY: setup demo test lint bench studies properties docs clean
 
@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml | $(PY)
 	touch $@
 
 $(QMEQ_INSTALLED): $(INSTALLED) $(QMEQ_INPUTS)
-	$(PY) tools/build_qmeq.py --install-into $(PY)
+	$(PY) -m transportbench.qmeq_build --install-into $(PY) --build-dir build/qmeq
 	touch $@
 
 setup: $(INSTALLED) $(QMEQ_INSTALLED)

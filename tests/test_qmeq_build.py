@@ -1,4 +1,4 @@
-"""The QmeQ build from tools/build_qmeq.py: compiled kernels are in use and agree with QmeQ's Python kernels.
+"""The QmeQ build (transportbench.qmeq_build): compiled kernels are in use and agree with QmeQ's Python kernels.
 
 QmeQ silently falls back to its pure-Python kernels when a Cython module does not import, so these
 tests prove the compiled ones are installed and picked by the Builder, and that both kernel sets solve

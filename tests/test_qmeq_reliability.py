@@ -229,7 +229,7 @@ def test_missing_qmeq_tells_make_and_pip_users(monkeypatch):
     with pytest.raises(ImportError) as error:
         qmeq_backend.solve_steady(Machine.triple_dot(), approach="Pauli")
     message = str(error.value)
-    assert "make setup" in message and "python tools/build_qmeq.py --install-into" in message
+    assert "make setup" in message and "transportbench-build-qmeq" in message
     assert "pip" in message
 
 

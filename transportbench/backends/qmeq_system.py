@@ -44,10 +44,10 @@ def import_qmeq() -> Any:
     except ImportError as error:
         raise ImportError(
             "the 'qmeq' backend needs QmeQ 1.1 with its compiled kernels, which `pip install qmeq` cannot provide "
-            "on Python >= 3.10 (no wheels, and the source package does not build as shipped). In a clone of "
-            "transportbench: `make setup` builds it into .venv; for your own environment (pip users) run "
-            "`python tools/build_qmeq.py --install-into \"$(which python)\"` from the clone, with the Python "
-            "that runs transportbench") from error
+            "on Python >= 3.10 (no wheels, and the source package does not build as shipped). pip users: run "
+            "`transportbench-build-qmeq` (or `python -m transportbench.qmeq_build`) with the Python that runs "
+            "transportbench; it builds QmeQ from its source package and installs it there. In a clone of "
+            "transportbench: `make setup` builds it into .venv") from error
     return qmeq
 
 
