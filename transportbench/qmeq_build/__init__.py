@@ -1,7 +1,7 @@
 """Build QmeQ 1.1 from its source package with compiled Cython kernels and install it.
 
 QmeQ 1.1 has binary wheels only for CPython 3.6-3.9. Its source package cannot be built as shipped
-on Python 3.11 with NumPy 2 (see ``shared/notes/qmeq.md``): the generated C files are too old, the
+on Python 3.11 with NumPy 2: the generated C files are too old, the
 Cython declaration files (``.pxd``) are missing, and a few imports no longer exist. This subpackage
 makes the build reproducible, and ships in transportbench's wheel with its data files (``data/``)::
 
