@@ -67,3 +67,28 @@ def test_tutorial_notebook_runs(tmp_path, monkeypatch):
     assert last.cell_type == "code"
     assert "C within [0, 1] for every approach" in "".join(output.get("text", "") for output in last.outputs)
     assert not any(work.iterdir()), "the notebook wrote files"
+
+
+def test_the_cluster_example_runs_as_written_up_to_the_cluster(monkeypatch):
+    """docs/usage.md's dask-jobqueue snippet: every name defined, the sweep called as documented (no SLURM here)."""
+    import dask_jobqueue
+
+    import transportbench.sweep
+
+    calls = []
+
+    class Cluster:
+        scheduler_address = "tcp://batch:8786"
+
+        def __init__(self, **settings):
+            calls.append(("cluster", settings))
+
+        def scale(self, **jobs):
+            calls.append(("scale", jobs))
+
+    monkeypatch.setattr(dask_jobqueue, "SLURMCluster", Cluster)
+    monkeypatch.setattr(transportbench.sweep, "sweep", lambda *args, **kwargs: calls.append(("sweep", args, kwargs)))
+    block = next(b for b in python_blocks((ROOT / "docs" / "usage.md").read_text()) if "SLURMCluster" in b)
+    exec(compile(block, "docs/usage.md", "exec"), {})
+    assert [call[0] for call in calls] == ["cluster", "scale", "sweep"]
+    assert calls[2][2]["scheduler"] == "tcp://batch:8786" and len(calls[2][1][1]["mu"]) == 41
