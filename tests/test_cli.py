@@ -1,5 +1,6 @@
 """The command line: exit statuses, one-line errors before any work, and every interrupt (in subprocesses)."""
 
+import contextlib
 import json
 import os
 import re
@@ -390,3 +391,80 @@ def test_a_failure_inside_a_solve_is_not_reported_as_bad_input(monkeypatch, caps
 def test_validate_refuses_a_machine_without_coupling(capsys):
     assert main(["validate", "--gamma-hot", "0", "--gamma-cold", "0"]) == 2
     _one_line_error(capsys, "the regime check needs a reservoir with a rate γ > 0")
+
+
+def test_a_journal_that_cannot_be_written_stops_the_sweep_in_one_line_and_keeps_its_points(tmp_path, monkeypatch,
+                                                                                          capsys):
+    import transportbench.journal as journal_module
+
+    path = tmp_path / "full.nc"
+    arguments = ["sweep", "--over", "mu=2,4,6,8", "--workers", "1", "--out", str(path)]
+    real_fsync, calls = os.fsync, []
+
+    def disk_full_after_two(descriptor):
+        calls.append(descriptor)
+        if len(calls) > 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(journal_module.os, "fsync", disk_full_after_two)
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "No space left on device" in err and "rerun the same command" in err
+    monkeypatch.undo()
+    kept = [line for line in (tmp_path / "full.nc.points.jsonl").read_text().splitlines()[1:] if line.endswith("}")]
+    assert len(kept) >= 2
+    assert main(arguments) == 0 and xr.load_dataset(path).concurrence.notnull().all()
+
+
+def test_a_journal_that_is_a_folder_or_read_only_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    _refuse_to_solve(monkeypatch)
+    (tmp_path / "a.nc.points.jsonl").mkdir()
+    assert main(["sweep", "--over", "mu=2,4", "--workers", "1", "--out", str(tmp_path / "a.nc")]) == 2
+    _one_line_error(capsys, "is a folder")
+    import transportbench.journal as journal_module
+
+    journal = tmp_path / "b.nc.points.jsonl"
+    journal.write_text("")
+    journal.chmod(0o444)
+    real_access = os.access  # root may write read-only files: the permission check is what is tested
+    monkeypatch.setattr(journal_module.os, "access", lambda path, mode: False if Path(path) == journal
+                        else real_access(path, mode))
+    assert main(["sweep", "--over", "mu=2,4", "--workers", "1", "--out", str(tmp_path / "b.nc")]) == 2
+    _one_line_error(capsys, "no permission")
+
+
+def test_an_output_the_disk_cannot_hold_is_refused_in_one_line_and_the_points_are_kept(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """A full disk during the NetCDF write crashed the process (HDF5); the free space is checked first."""
+    import shutil
+
+    import transportbench.storage as storage_module
+
+    path = tmp_path / "big.nc"
+    arguments = ["sweep", "--over", "mu=2,4", "--workers", "1", "--out", str(path)]
+    real = shutil.disk_usage
+    monkeypatch.setattr(storage_module.shutil, "disk_usage",
+                        lambda folder: real(folder)._replace(free=1024))
+    assert main(arguments) == 1
+    err = capsys.readouterr().err
+    messages = [line for line in err.splitlines() if "transportbench:" in line]  # the sweep's bar aside
+    assert len(messages) == 1 and "Traceback" not in err
+    assert "MiB are free" in messages[0] and "rerun the same command" in messages[0]
+    assert not path.exists() and (tmp_path / "big.nc.points.jsonl").exists()
+    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        _refuse_to_solve(patch)
+        assert main(arguments) == 0 and path.exists()  # written from the journal, nothing solved
+    assert "C(0,1) from" in capsys.readouterr().out
+    mounted_json = tmp_path / "t.json"
+    monkeypatch.setattr(storage_module, "_replacing", _failing_write)
+    assert main(["compare", "--approaches", "local", "--out", str(mounted_json)]) == 1
+    captured = capsys.readouterr()
+    assert "local" in captured.out and "could not write" in captured.err and "No space left" in captured.err
+
+
+@contextlib.contextmanager
+def _failing_write(path):
+    raise OSError(28, "No space left on device")
+    yield path

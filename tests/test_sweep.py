@@ -274,3 +274,19 @@ def test_a_sweep_file_of_an_earlier_version_is_computed_again(tmp_path, monkeypa
     assert len(calls) == 3
     assert np.array_equal(again.concurrence.values, table.concurrence.values)
     assert list(xr.load_dataset(path, engine="h5netcdf").model.values.ravel()) == ["qubit"] * 3
+
+
+def test_journal_values_of_the_wrong_type_are_damage(tmp_path, monkeypatch):
+    """Text where a number belongs, "no" for a boolean, or a number beyond a float were read as values."""
+    journal, _ = _journal_of_two_points(tmp_path / "t.nc")
+    lines = journal.read_text().splitlines()
+    good = json.loads(lines[1])
+    values = good["values"]
+    text_number = {**good, "values": {**values, "concurrence": ["0.5"]}}
+    text_flag = {**good, "values": {**values, "converged": ["no"]}}
+    overflow = json.dumps({**good, "values": {**values, "seconds": [123.0]}}).replace("123.0", "1e400")
+    journal.write_text("\n".join([lines[0], json.dumps(text_number), json.dumps(text_flag), overflow, lines[2]]) + "\n")
+    calls = _counting_run_point(monkeypatch)
+    with pytest.warns(JournalWarning, match=r"skipped 3 damaged line\(s\) \(line 2, 3, 4\); 1 valid point"):
+        sweep(Machine.triple_dot(), SMALL, ["local"], path=tmp_path / "t.nc", workers=1, progress=False)
+    assert len(calls) == len(list(np.ndindex(*[len(v) for v in SMALL.values()]))) - 1

@@ -29,11 +29,11 @@ import xarray as xr
 from transportbench import __version__
 from transportbench.backends import all_approaches, get_backend, require_coupled_reservoir
 from transportbench.compare import check_comparison, compare, format_notes, format_table
-from transportbench.journal import count_failed_points
+from transportbench.journal import JournalWriteError, count_failed_points
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
-from transportbench.storage import check_output_folder, save_json, save_netcdf
+from transportbench.storage import OutputWriteError, check_output_folder, save_json, save_netcdf
 from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
@@ -154,9 +154,9 @@ def _write(dataset: xr.Dataset, out: str | None) -> bool:
             save_json(dataset.to_dict(data="list"), Path(out))
         else:
             save_netcdf(dataset, Path(out))
-    except OSError as error:
-        print(f"transportbench: error: could not write {out}: {error.strerror or error}; the table above is the "
-              "result", file=sys.stderr)
+    except OutputWriteError as error:
+        print(f"transportbench: error: could not write {out}: {error.strerror}; the table above is the result",
+              file=sys.stderr)
         return False
     print(f"wrote {out}")
     return True
@@ -411,7 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(interrupt) if isinstance(interrupt, SweepInterrupted) else "interrupted"
             print(f"\ntransportbench: {message}", file=sys.stderr)
             return interrupts.exit_status
-        except WorkerDied as error:
+        except OutputWriteError as error:
+            print(f"transportbench: error: could not write the output: {error.strerror}; the finished points stay "
+                  "in the journal: rerun the same command to write it", file=sys.stderr)
+            return EXIT_FAILED
+        except (WorkerDied, JournalWriteError) as error:
             print(f"transportbench: error: {error}", file=sys.stderr)
             return EXIT_FAILED
         except SolveError as error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,13 @@ Values = dict[str, list[Any]]
 
 class JournalWarning(TransportbenchWarning):
     """Damaged lines of a sweep journal were skipped (the points are computed again)."""
+
+
+class JournalWriteError(RuntimeError):
+    """A finished point could not be appended to the journal (a full disk, lost permissions): the sweep stops.
+
+    Every point journalled before is kept; rerunning the same sweep resumes once the cause is fixed.
+    """
 
 
 def fingerprint(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str],
@@ -94,8 +102,12 @@ class Journal:
         FileExistsError
             The header names a different sweep.
         """
+        if self.path.is_dir():
+            raise ValueError(f"the journal {self.path} is a folder; move it away or choose another output path")
         if not self.path.exists():
             return {}
+        if not os.access(self.path, os.R_OK | os.W_OK):
+            raise ValueError(f"cannot append to the journal {self.path}: no permission to read and write it")
         lines = self.path.read_bytes().splitlines()
         if not lines:  # killed before the header was written
             return {}
@@ -148,10 +160,15 @@ class Journal:
     def append(self, index: Index, values: Values) -> None:
         """Write one computed point durably (flushed and fsynced)."""
         fresh = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a") as handle:
-            handle.write((self._header() if fresh else "") + self._line(index, values))
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with self.path.open("a") as handle:
+                handle.write((self._header() if fresh else "") + self._line(index, values))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:
+            raise JournalWriteError(f"cannot append a finished point to {self.path} ({error.strerror or error}); the "
+                                    "points journalled before are kept: fix the cause (e.g. free disk space) and "
+                                    "rerun the same command to resume") from None
 
     def _header(self) -> str:
         return json.dumps({"fingerprint": self.key}) + "\n"
@@ -163,9 +180,17 @@ class Journal:
 def _parse_json(line: bytes) -> Any:
     """The JSON value of one line, or None if it is not UTF-8 JSON."""
     try:
-        return json.loads(line.decode("utf-8"))
+        return json.loads(line.decode("utf-8"), parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number that fits a float (``1e400`` is damage; the writer spells infinities ``Infinity``)."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} does not fit a float")
+    return number
 
 
 def _valid_index(index: Any, shape: tuple[int, ...]) -> bool:
@@ -173,11 +198,17 @@ def _valid_index(index: Any, shape: tuple[int, ...]) -> bool:
             and all(type(i) is int and 0 <= i < n for i, n in zip(index, shape, strict=True)))
 
 
+ITEM_TYPES: dict[str, tuple[type, ...]] = {"U": (str,), "b": (bool,), "i": (int,), "f": (int, float)}
+"""The JSON item types a journalled value may hold, by the NumPy kind of its variable (no text for numbers)."""
+
+
 def _fits(value: Any, variable: xr.DataArray) -> bool:
-    """Whether a journalled value has the shape and type of ``variable``."""
-    text = variable.dtype.kind == "U"
+    """Whether a journalled value has the shape of ``variable`` and items of its type."""
     try:
-        array = np.asarray(value, dtype=object if text else variable.dtype)
-    except (TypeError, ValueError, OverflowError):
+        array = np.asarray(value, dtype=object)
+    except (TypeError, ValueError):
         return False
-    return array.shape == variable.shape and (not text or all(isinstance(item, str) for item in array.flat))
+    allowed = ITEM_TYPES.get(variable.dtype.kind, ())
+    numeric = variable.dtype.kind in "if"
+    return array.shape == variable.shape and all(
+        isinstance(item, allowed) and not (numeric and isinstance(item, bool)) for item in array.flat)

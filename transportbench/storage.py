@@ -8,10 +8,12 @@ sweeps never write one output at once (:func:`output_lock`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,17 +47,41 @@ def read_output(output: Path, key: str) -> xr.Dataset | None:
     return existing
 
 
+FREE_SPACE_FACTOR = 3.0
+"""A NetCDF file is written only where at least this many times the dataset's in-memory size (plus 1 MiB) is
+free: the HDF5 library crashes the process, rather than raising, when the disk fills during a write."""
+
+
+class OutputWriteError(OSError):
+    """An output file could not be written (no space, no permission); the results in memory are unaffected."""
+
+
 def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
-    """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``."""
-    with _replacing(path) as temporary:
-        dataset.to_netcdf(temporary, engine="h5netcdf")
+    """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``.
+
+    Raises :class:`OutputWriteError` (one line: what and why) when the folder lacks the space
+    (``FREE_SPACE_FACTOR``), checked before HDF5 starts, or when the write fails.
+    """
+    needed = FREE_SPACE_FACTOR * dataset.nbytes + 2**20
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OutputWriteError(errno.ENOSPC, f"{path} needs about {needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB "
+                                             "are free")
+    try:
+        with _replacing(path) as temporary:
+            dataset.to_netcdf(temporary, engine="h5netcdf")
+    except OSError as error:
+        raise OutputWriteError(error.errno, f"{path}: {error.strerror or error}") from None
 
 
 def save_json(data: Any, path: Path) -> None:
     """Write ``data`` as strict JSON (NaN and infinities as null), atomically like :func:`save_netcdf`."""
     text = json.dumps(_strict(data), indent=1, default=str, allow_nan=False)
-    with _replacing(path) as temporary:
-        temporary.write_text(text)
+    try:
+        with _replacing(path) as temporary:
+            temporary.write_text(text)
+    except OSError as error:
+        raise OutputWriteError(error.errno, f"{path}: {error.strerror or error}") from None
 
 
 @contextlib.contextmanager
