@@ -3,7 +3,6 @@
 The resonance and leakage scans are in test_scans.py.
 """
 
-
 import numpy as np
 import pytest
 
