@@ -61,9 +61,9 @@ APPROACHES: dict[str, Declared] = {
                      marks=(pytest.mark.skipif(importlib.util.find_spec("qutip") is None, reason="needs QuTiP"),),
                      options={"pade": 6, "depth": 2}),
 }
-"""Every approach under contract. 2vN is checked against Landauer in tests/test_qmeq_backend.py: its grid
+"""Every approach under contract. 2vN is checked against Landauer in tests/test_qmeq_2vn.py: its grid
 must resolve γ, which makes the suite's weak-coupling cases minutes long."""
-EXEMPT = {"qmeq:2vN": "checked in tests/test_qmeq_backend.py (see APPROACHES)"}
+EXEMPT = {"qmeq:2vN": "checked in tests/test_qmeq_2vn.py (see APPROACHES)"}
 
 
 def test_every_registered_approach_is_under_contract():

@@ -1,4 +1,7 @@
-"""The parameter vocabulary on the machine: Machine.with_parameters and Machine.detuned."""
+"""The parameter vocabulary on the machine: Machine.with_parameters and Machine.detuned.
+
+The same names serve the constructors, sweeps and the command line.
+"""
 
 import math
 
@@ -7,6 +10,7 @@ import pytest
 
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS, split_parameter
+from transportbench.sweep import sweep
 
 
 def _hot(machine):
@@ -120,3 +124,17 @@ def test_detuned_equals_the_constructor_detuning():
 def test_detuned_refuses_bad_qubits_and_deltas(deltas, named):
     with pytest.raises(ValueError, match=named):
         Machine.triple_dot().detuned(deltas)
+
+
+def test_one_vocabulary_for_constructors_sweeps_and_the_command_line():
+    from transportbench.cli import build_parser, machine_from
+    base = Machine.triple_dot()
+    assert base.with_parameters(mu_hot=9.0) == Machine.triple_dot(mu_hot=9.0) == base.with_parameters({"mu.hot": 9.0})
+    assert base.with_parameters(T_cold=0.5) == Machine.triple_dot(T_cold=0.5)
+    assert base.with_parameters(gamma_hot=0.2) == Machine.triple_dot(gamma_hot=0.2)
+    assert base.with_parameters(U=12.0) == Machine.triple_dot(U=12.0)
+    assert base.with_parameters(epsilon_1=1.1).energies == (1.0, 1.1, 1.0)
+    arguments = build_parser().parse_args(["compare", "--U", "12", "--mu-hot", "9", "--T-cold", "0.5"])
+    assert machine_from(arguments) == Machine.triple_dot(U=12.0, mu_hot=9.0, T_cold=0.5)
+    with pytest.raises(ValueError, match="'mu_hot' and 'mu.hot' are the same parameter"):
+        sweep(base, {"mu_hot": [1.0], "mu.hot": [2.0]}, progress=False)

@@ -2,7 +2,8 @@
 
 The same physical machine written in another string order must give the same concurrence and fidelities in
 every backend that solves fermions; at U = 0 the state is Gaussian and its two-mode reduced state follows from
-the single-particle correlations (Wick), computed here independently of the backends.
+the single-particle correlations (Wick), computed here independently of the backends. The partial trace
+itself (``observables``) is tested in test_observables.py.
 """
 
 from __future__ import annotations
