@@ -163,12 +163,6 @@ def test_sweep_exits_1_with_failed_points_and_a_rerun_retries_them(tmp_path, mon
     assert (xr.load_dataset(path).error == "").all()
 
 
-def test_study_outside_a_source_tree_says_how_to_run_it(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("transportbench.cli.STUDIES_DIR", tmp_path / "site-packages" / "studies")
-    assert main(["study", "fig3_concurrence_map"]) == 2
-    _one_line_error(capsys, "source tree", "python studies/fig3_concurrence_map.py", "--studies-dir")
-
-
 # Interrupts: the real CLI in a subprocess, points slowed to 0.4 s, two workers.
 
 def _start_slow_sweep(path: Path, point_delay: float = 0.4) -> subprocess.Popen:

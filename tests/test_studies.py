@@ -99,3 +99,38 @@ def test_runs_every_study_with_one_thread_and_its_budget_and_reports_failures(ru
 def test_unknown_study_names_are_refused(runner, tmp_path):
     with pytest.raises(SystemExit):
         runner.main(["--studies-dir", str(tmp_path), "--results", str(tmp_path / "r"), "nonexistent"])
+
+
+def test_an_installed_package_runs_its_own_copy_of_the_studies(tmp_path, monkeypatch, capsys):
+    """Outside a clone the studies come from share/transportbench/studies (the wheel's data files)."""
+    import transportbench.cli as cli
+
+    installed = tmp_path / "share" / "transportbench" / "studies"
+    installed.mkdir(parents=True)
+    (installed / "hello.py").write_text("import sys\nprint('installed study', sys.argv[1:])\n")
+    monkeypatch.setattr(cli, "SOURCE_STUDIES", tmp_path / "no clone" / "studies")
+    monkeypatch.setattr(cli, "INSTALLED_STUDIES", installed)
+    assert main(["study", "hello", "--quick"]) == 0
+    assert "installed study ['--quick']" in capsys.readouterr().out
+    monkeypatch.setattr(cli, "INSTALLED_STUDIES", tmp_path / "nowhere")
+    assert main(["study", "hello"]) == 2
+    assert "give their folder with --studies-dir" in capsys.readouterr().err
+
+
+def test_the_studies_folder_may_follow_the_name_and_help_lists_the_studies(tmp_path, capsys):
+    (tmp_path / "hello.py").write_text("import sys\nprint('found', sys.argv[1:])\n")
+    assert main(["study", "hello", "--studies-dir", str(tmp_path), "--quick"]) == 0
+    assert "found ['--quick']" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("fig3_concurrence_map", "w_machine_exact", "cotunnelling_leakage"))
+
+
+def test_the_wheel_ships_every_study_script():
+    import tomllib
+
+    project = tomllib.loads((STUDIES.parent / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["data-files"]["share/transportbench/studies"]
+    shipped = {path for pattern in patterns for path in STUDIES.parent.glob(pattern)}
+    assert shipped == set(STUDIES.glob("*.py")) and (STUDIES / "_common.py") in shipped

@@ -36,8 +36,22 @@ from transportbench.regime import validate_regime
 from transportbench.storage import OutputWriteError, check_output_folder, save_json, save_netcdf
 from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
-STUDIES_DIR = Path(__file__).resolve().parents[1] / "studies"
-"""The study scripts of a source checkout (an installed package does not contain them)."""
+SOURCE_STUDIES = Path(__file__).resolve().parents[1] / "studies"
+"""The study scripts of a source checkout."""
+INSTALLED_STUDIES = Path(sys.prefix) / "share" / "transportbench" / "studies"
+"""Where an installed package (a wheel) puts the same scripts (``[tool.setuptools.data-files]``)."""
+
+
+def studies_folder(given: str | None = None) -> Path:
+    """The folder of the study scripts: ``given``, else the source checkout's, else the installed copy's."""
+    if given:
+        return Path(given)
+    return SOURCE_STUDIES if SOURCE_STUDIES.is_dir() else INSTALLED_STUDIES
+
+
+def available_studies(folder: Path) -> list[str]:
+    """The study names in ``folder`` (its ``*.py`` scripts but the ``_`` plumbing), sorted; [] if none."""
+    return sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 """Exit statuses; an interrupt exits with 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
 
@@ -242,16 +256,22 @@ def _first_failure(result: xr.Dataset) -> str:
 
 
 def _run_study(args: argparse.Namespace) -> int:
-    folder = Path(args.studies_dir) if args.studies_dir else STUDIES_DIR
+    study_args, given = list(args.study_args), args.studies_dir
+    if "--studies-dir" in study_args:  # also after the study's name
+        position = study_args.index("--studies-dir")
+        if position + 1 == len(study_args):
+            raise ValueError("--studies-dir needs a folder")
+        given = study_args.pop(position + 1)
+        study_args.pop(position)
+    folder = studies_folder(given)
     if not folder.is_dir():
-        raise ValueError(f"no study scripts at {folder}: they live in the folder studies/ of the source tree, which "
-                         "an installed package does not contain; run them from a clone of the repository "
-                         f"(python studies/{args.name}.py) or give the folder with --studies-dir")
-    available = sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
+        raise ValueError(f"no study scripts at {folder}: give their folder with --studies-dir (a clone has them in "
+                         "studies/, an installed package in share/transportbench/studies of its environment)")
+    available = available_studies(folder)
     if args.name not in available:
         raise ValueError(f"unknown study {args.name!r}; available in {folder}: {available}")
     script = folder / f"{args.name}.py"
-    sys.argv = [str(script), *args.study_args]
+    sys.argv = [str(script), *study_args]
     sys.path.insert(0, str(folder))  # as `python studies/NAME.py` does: a study imports its plumbing, _common
     try:
         runpy.run_path(str(script), run_name="__main__")
@@ -335,8 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_cmd.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     sweep_cmd.set_defaults(run=_run_sweep)
 
-    study_cmd = commands.add_parser("study", help="run a script from studies/ (writes data and PNGs)")
-    study_cmd.add_argument("--studies-dir", help="folder of the study scripts (default: studies/ of the source tree)")
+    studies = available_studies(studies_folder())
+    study_cmd = commands.add_parser("study", help="run a script from studies/ (writes data and PNGs)",
+                                    epilog=f"studies in {studies_folder()}: {', '.join(studies) or 'none found'}; "
+                                           "`transportbench study NAME --help` shows a study's own options")
+    study_cmd.add_argument("--studies-dir", help="folder of the study scripts (default: studies/ of the source tree, "
+                                                 "else the copy installed with the package); also after NAME")
     study_cmd.add_argument("name", help="study name, e.g. fig3_concurrence_map")
     study_cmd.add_argument("study_args", nargs=argparse.REMAINDER, help="arguments passed to the study")
     study_cmd.set_defaults(run=_run_study)
