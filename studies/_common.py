@@ -13,9 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # studies write PNG files; no screen needed
 
-from transportbench.saving import results_folder, save  # noqa: E402
+from transportbench.saving import results_folder, save, save_figure  # noqa: E402
 
-__all__ = ["results_folder", "save", "study_arguments"]
+__all__ = ["results_folder", "save", "save_figure", "study_arguments"]
 
 
 def study_arguments(description: str) -> argparse.Namespace:

@@ -1,7 +1,8 @@
 """Paper Fig. 2: energy current J(t) and fidelity with |Ψ−⟩⊗|0⟩ from |000⟩ in the ideal limit.
 
-ε = 1 (the paper: 1 GHz, so times are in ns), T1 = T3 = ε, g13 = g23 = 0.05, U, μ → ∞ (Eq. 3),
-γ1 = γ3 = γ for the γ values below. Also prints the relaxation time 1/gap of the Liouvillian.
+ε = 1 (the paper: 1 GHz, so the unit of time 1/ε is 1 ns; the figure's axis is in 1000/ε, i.e. μs),
+T1 = T3 = ε, g13 = g23 = 0.05, U, μ → ∞ (Eq. 3), γ1 = γ3 = γ for the γ values below. Also prints the
+relaxation time 1/gap of the Liouvillian.
 """
 
 import matplotlib.pyplot as plt
@@ -39,9 +40,9 @@ def main() -> None:
     for i, gamma in enumerate(gammas):
         top.plot(times / 1000, current[i], label=f"γ/ε = {gamma:g}")
         bottom.plot(times / 1000, fidelities[i], label=f"γ/ε = {gamma:g}")
-    top.set_ylabel("J (ε²)")
-    bottom.set_ylabel("fidelity with |Ψ⁻⟩|0⟩")
-    bottom.set_xlabel("time (μs for ε = 1 GHz)")
+    top.set_ylabel("J = (Q_hot − Q_cold)/2, energy current (ε², ħ = 1)")
+    bottom.set_ylabel("fidelity with |Ψ⁻⟩|0⟩ (qubits 0, 1 and sink 2)")
+    bottom.set_xlabel("time t in units of 1000/ε (μs for ε = 1 GHz, where 1/ε = 1 ns)")
     top.legend()
     save(results_folder(args.results, "fig2_dynamics"), "fig2", data, figure)
 

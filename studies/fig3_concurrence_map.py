@@ -31,7 +31,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from _common import results_folder, save, study_arguments
+from _common import results_folder, save, save_figure, study_arguments
 from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
@@ -112,42 +112,42 @@ def map_figure(local: xr.Dataset, exact: xr.Dataset, unconverged: np.ndarray, qu
     return figure
 
 
-def deviation_figure(delta_c: xr.Dataset, delta_i: xr.Dataset, unconverged: np.ndarray,
-                     twovn_unconverged: np.ndarray) -> plt.Figure:
-    """One ΔC panel per approach (shared diverging scale) and one relative current error panel below each.
+def deviation_figure(deviation: xr.Dataset, unconverged: np.ndarray, twovn_unconverged: np.ndarray, *,
+                     in_percent: bool, quantity: str) -> plt.Figure:
+    """One panel per approach (2 × 3, one diverging colour scale, every value written in its cell).
 
-    ``unconverged``: HEOM points flagged unconverged (*); ``twovn_unconverged``: 2vN points whose energy
-    grid budget ran out (†), both on the HEOM grid.
+    ``deviation``: per approach the deviation from HEOM over (mu, U) (absolute ΔC, or relative current
+    deviations shown ``in_percent``); ``unconverged``: HEOM points flagged unconverged (*);
+    ``twovn_unconverged``: 2vN points whose energy grid budget ran out (†), both on the HEOM grid.
     """
-    approaches = list(delta_c.data_vars)
-    coarse = len(delta_c.mu) <= 9
-    figure, axes = plt.subplots(2, len(approaches), figsize=(3.0 * len(approaches), 6.4), sharex=True, sharey=True,
-                                layout="constrained")
-    limit_c = float(np.nanmax([np.nanmax(np.abs(delta_c[a].values)) for a in approaches]))
-    limit_i = float(np.nanmax([np.nanmax(np.abs(delta_i[a].values)) for a in approaches]))
-    norm_c, norm_i = Normalize(-limit_c, limit_c), Normalize(-100 * limit_i, 100 * limit_i)
-    for column, approach in enumerate(approaches):
-        for row, (data, norm, scale, text) in enumerate(((delta_c, norm_c, 100, "{:+.1f}"),
-                                                         (delta_i, norm_i, 100, "{:+.0f}"))):
-            axis = axes[row, column]
-            values = data[approach].transpose("mu", "U").values * (1 if row == 0 else scale)
-            mesh = axis.pcolormesh(data.mu, data.U, values.T, shading="nearest", cmap="RdBu_r", norm=norm)
-            if coarse:
-                annotate(axis, data.mu.values, data.U.values, values * (scale if row == 0 else 1),
-                         unconverged & np.isfinite(values), text, 5.5, "†",
-                         twovn_unconverged if approach == TWOVN else None)
-            if row == 0:
-                axis.set_title(LABELS[approach], fontsize=9)
-            else:
-                axis.set_xlabel("μ_hot (ε = T = 1)")
-            if column == 0:
-                axis.set_ylabel("U (ε = T = 1)")
-            if column == len(approaches) - 1:
-                label = ("ΔC = C − C(HEOM)\n(numbers: 100 ΔC)" if row == 0
-                         else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)|\nin % (numbers too)")
-                figure.colorbar(mesh, ax=axes[row, :], label=label, shrink=0.9)
-    figure.suptitle("deviation from exact (HEOM, wide band); * = HEOM point flagged unconverged (a budget stopped "
-                    "the depth step), † = 2vN energy-grid budget ran out", fontsize=10)
+    approaches = list(deviation.data_vars)
+    coarse = len(deviation.mu) <= 9
+    columns = 3
+    rows = -(-len(approaches) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows), sharex=True, sharey=True,
+                                layout="constrained", squeeze=False)
+    scale = 100.0
+    limit = scale * float(np.nanmax([np.nanmax(np.abs(deviation[a].values)) for a in approaches]))
+    norm = Normalize(-limit, limit)
+    for axis, approach in zip(axes.flat, approaches, strict=False):
+        values = scale * deviation[approach].transpose("mu", "U").values
+        mesh = axis.pcolormesh(deviation.mu, deviation.U, values.T, shading="nearest", cmap="RdBu_r", norm=norm)
+        if coarse:
+            annotate(axis, deviation.mu.values, deviation.U.values, values, unconverged & np.isfinite(values),
+                     "{:+.1f}" if not in_percent else "{:+.0f}", 7.5, "†",
+                     twovn_unconverged if approach == TWOVN else None)
+        axis.set_title(LABELS[approach], fontsize=11)
+    for axis in axes.flat[len(approaches):]:
+        axis.set_visible(False)
+    for axis in axes[-1, :]:
+        axis.set_xlabel("μ_hot, chemical potential of the hot reservoir (units of ε = T = 1)")
+    for axis in axes[:, 0]:
+        axis.set_ylabel("U, Coulomb energy (units of ε = T = 1)")
+    label = ("100 ΔC = 100 (C − C(HEOM)), C of qubits 0 and 1" if not in_percent
+             else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)| in %, particle current from the hot reservoir")
+    figure.colorbar(mesh, ax=axes, label=label, shrink=0.8)
+    figure.suptitle(f"{quantity}: deviation from exact (HEOM, wide band); the number in each cell is the colour's "
+                    "value; * = HEOM point flagged unconverged, † = 2vN energy-grid budget ran out", fontsize=11)
     return figure
 
 
@@ -295,8 +295,11 @@ def main() -> None:
     deviation_data.attrs.update(reference=EXACT, units="dimensionless; energies ε = T = 1")
     twovn_unconverged = (~twovn.converged.sel(approach=TWOVN)).reindex_like(
         exact.converged.sel(approach=EXACT), method="nearest", tolerance=1e-9, fill_value=False)
+    twovn_marks = twovn_unconverged.transpose("mu", "U").values.astype(bool)
     save(folder, "fig3_deviations", deviation_data,
-         deviation_figure(delta_c, delta_i, unconverged, twovn_unconverged.transpose("mu", "U").values.astype(bool)))
+         deviation_figure(delta_c, unconverged, twovn_marks, in_percent=False, quantity="concurrence C(0,1)"))
+    save_figure(folder, "fig3_current_deviations",
+                deviation_figure(delta_i, unconverged, twovn_marks, in_percent=True, quantity="hot particle current"))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ themselves and die with the parent process), the finished results are recorded, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import importlib.util
@@ -19,9 +20,10 @@ import signal
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
@@ -33,9 +35,16 @@ Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
 
 SCHEDULER_TIMEOUT = 5.0
-"""Seconds to wait for a Dask scheduler to accept a connection before the sweep is refused."""
+"""Seconds to wait for a Dask scheduler to accept a connection and answer as one before the sweep is refused."""
+WORKER_TIMEOUT = 30.0
+"""Seconds to wait for a Dask scheduler to have a worker before the sweep is refused."""
+
 STOP_TIMEOUT = 5.0
 """Seconds a terminated worker process gets to exit before it is killed."""
+
+
+class SchedulerLost(RuntimeError):
+    """The Dask scheduler stopped answering during a sweep; every result that had finished was recorded."""
 
 
 def check_scheduler(address: str) -> None:
@@ -56,6 +65,46 @@ def check_scheduler(address: str) -> None:
     except OSError as error:
         raise ValueError(f"no Dask scheduler answers at {address} within {SCHEDULER_TIMEOUT:g} s ({error}); "
                          "start one with `dask scheduler` or check the address") from None
+    _check_speaks_dask(address)
+
+
+def _check_speaks_dask(address: str) -> None:
+    """ValueError unless a Dask scheduler answers at ``address`` and has a worker (within the timeouts)."""
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while True:
+        try:
+            identity = _identity(address)
+        except (OSError, TimeoutError, EOFError, ValueError, MemoryError) as error:  # silent, HTTP (a bogus
+            # frame length: Dask reads a reply's first 8 bytes as its size), …
+            raise ValueError(f"{address} accepts connections but no Dask scheduler answered within "
+                             f"{SCHEDULER_TIMEOUT:g} s ({type(error).__name__}); check the address and port") from None
+        if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
+            raise ValueError(f"{address} answers, but not as a Dask scheduler; check the address and port")
+        if identity.get("n_workers", len(identity.get("workers", ()))):
+            return
+        if time.monotonic() > deadline:
+            raise ValueError(f"the Dask scheduler at {address} has no worker after {WORKER_TIMEOUT:g} s; start some "
+                             f"with `dask worker {address}`")
+        time.sleep(min(1.0, WORKER_TIMEOUT / 10))
+
+
+def _identity(address: str) -> Any:
+    """The scheduler's answer to Dask's ``identity`` request, each step within ``SCHEDULER_TIMEOUT``.
+
+    Run on a thread of its own, so that it works where an event loop is already running (Jupyter).
+    """
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await asyncio.wait_for(connect(address, timeout=SCHEDULER_TIMEOUT), SCHEDULER_TIMEOUT + 1)
+        try:
+            await asyncio.wait_for(comm.write({"op": "identity"}), SCHEDULER_TIMEOUT)
+            return await asyncio.wait_for(comm.read(), SCHEDULER_TIMEOUT)
+        finally:
+            comm.abort()
+
+    with ThreadPoolExecutor(1) as probe:
+        return probe.submit(asyncio.run, ask()).result()
 
 
 def blas_threads_per_worker(workers: int, cpus: int | None = None) -> int:
@@ -205,8 +254,9 @@ def _execute_dask(scheduler: str, task: Callable[..., Result], arguments: Callab
                   todo: Sequence[Key], record: Callable[[Key, Result], None]) -> None:
     from distributed import Client
     from distributed import as_completed as dask_completed
+    from distributed.comm.core import CommClosedError
 
-    with Client(scheduler) as client:
+    with Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT}s") as client:
         futures = {client.submit(task, *arguments(key), pure=False): key for key in todo}
         try:
             for future in dask_completed(list(futures)):
@@ -215,3 +265,6 @@ def _execute_dask(scheduler: str, task: Callable[..., Result], arguments: Callab
             with _sigint_ignored():
                 client.cancel(list(futures))
             raise ExecutionInterrupted(running=None) from interrupt
+        except (CommClosedError, OSError, TimeoutError) as error:  # the scheduler went away
+            raise SchedulerLost(f"lost the Dask scheduler at {scheduler} ({type(error).__name__}); "
+                                f"{len(todo) - len(futures)} of {len(todo)} points finished") from error

@@ -57,8 +57,13 @@ def save(folder: Path, name: str, data: xr.Dataset | dict[str, Any], figure: Fig
         (folder / f"{name}.json").write_text(json.dumps(data, indent=1, default=float))
         print(f"wrote {folder / name}.json")
     if figure is not None:
-        import matplotlib.pyplot as plt
+        save_figure(folder, name, figure)
 
-        figure.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
-        plt.close(figure)
-        print(f"wrote {folder / name}.png")
+
+def save_figure(folder: Path, name: str, figure: Figure) -> None:
+    """Write ``figure`` as ``<folder>/<name>.png`` at 130 dpi, close it, and print where."""
+    import matplotlib.pyplot as plt
+
+    figure.savefig(folder / f"{name}.png", dpi=130, bbox_inches="tight")
+    plt.close(figure)
+    print(f"wrote {folder / name}.png")

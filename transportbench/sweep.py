@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
 from transportbench.compare import check_approach, check_comparison, compare, table_from_rows
-from transportbench.executors import ExecutionInterrupted, check_scheduler, execute
+from transportbench.executors import ExecutionInterrupted, SchedulerLost, check_scheduler, execute
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
 from transportbench.journal import (
     Index,
@@ -215,6 +215,10 @@ class SweepPlan:
             raise WorkerDied(f"a worker process died (killed, out of memory, or crashed in compiled code); "
                              f"{len(self.points)} of {len(self.grid)} points are journalled in {journal}; rerun "
                              "to resume (with 1 worker to see the crash)") from error
+        except SchedulerLost as error:
+            journal = self.journal.path if self.journal else "nowhere (the sweep has no path)"
+            raise WorkerDied(f"{error}; {len(self.points)} of {len(self.grid)} points are journalled in {journal}; "
+                             "rerun when the scheduler is back to resume") from error
         except KeyboardInterrupt as interrupt:
             raise SweepInterrupted(self, running=0) from interrupt
         finally:
