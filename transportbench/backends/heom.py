@@ -85,7 +85,11 @@ multiple of the same scale)."""
 START_PADE = 6
 """First number of Padé terms of the automatic convergence (fewer gave nonsense at the Fig. 3 energies)."""
 PADE_STEP = 4
-"""Padé terms added per refinement step."""
+"""Padé terms added per refinement step (Lorentzian bands, and each width of the extrapolated wide band)."""
+WIDE_PADE_STEP = 2
+"""Padé terms added per step for the wide band in the hierarchy. Its depth converges later (at the Fig. 3 point
+depth 2 → 3 moves C by more than ``DEFAULT_TOL``, 3 → 4 by far less), so the depth is checked at depth 4,
+affordable only at the smallest Padé count that settles: a finer step finds it."""
 START_DEPTH = 2
 """First depth of the automatic convergence (depth 1 is off by several per cent even at U = 0)."""
 DEFAULT_TOL = 1e-4
@@ -122,7 +126,8 @@ class HeomOptions(SolverOptions):
     pade : int or mapping {reservoir name: int}, optional
         Padé terms per branch: fixed, or the first value (default ``START_PADE``); one number for every lead,
         or one per reservoir (every reservoir named), e.g. more for a cold lead, whose Fermi function is
-        sharper. The convergence raises every lead's terms by ``PADE_STEP`` (up to ``max_pade``).
+        sharper. The convergence raises every lead's terms by ``PADE_STEP`` (``WIDE_PADE_STEP`` for the wide
+        band in the hierarchy; up to ``max_pade``).
     tol : float
         Tolerance on C(0, 1) (absolute), default ``DEFAULT_TOL``.
     current_rtol : float
@@ -267,7 +272,7 @@ def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hiera
 
 
 def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> tuple[Axis[Solve], ...]:
-    """The refinement axes: Padé terms (every lead + ``PADE_STEP``), then the depth (+1), within the budgets."""
+    """The refinement axes: Padé terms (every lead + the Padé step), then the depth (+1), within the budgets."""
 
     def attempt(pade: hierarchy_module.Poles, depth: int) -> Solve | Stop:
         try:
@@ -277,7 +282,8 @@ def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -
 
     def more_pade(current: Solve) -> Solve | Stop:
         poles = hierarchy_module.poles_per_lead(machine, current.pade)
-        more = tuple(min(count + PADE_STEP, chosen.max_pade) for count in poles)
+        step = WIDE_PADE_STEP if math.isinf(band_width) else PADE_STEP
+        more = tuple(min(count + step, chosen.max_pade) for count in poles)
         if more == poles:
             return Stop(f"max_pade={chosen.max_pade} reached")
         return attempt(hierarchy_module.compact_poles(machine, more), current.depth)
