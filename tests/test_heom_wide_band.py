@@ -163,6 +163,19 @@ def test_two_leads_on_one_dot_keep_the_documented_energy_current_error() -> None
     assert not any("share a dot" in note for note in heom.solve_steady(CHAIN, pade=6, depth=2).health.notes)
 
 
+def test_leads_sharing_a_dot_at_one_temperature_match_the_exact_energy_current() -> None:
+    """Leads a, b on dot 0 at one T (their exchange checks the terms of exponents on one dot), c on dot 1."""
+    machine = Machine(energies=(0.3, -0.2), couplings={(0, 1): 0.4}, statistics="fermion",
+                      reservoirs=(Reservoir("a", 0, 0.2, 1.0, 0.7), Reservoir("b", 0, 0.1, -1.0, 0.7),
+                                  Reservoir("c", 1, 0.15, 0.2, 0.4)))
+    _, particle, energy = wide_band_landauer(machine)
+    result = heom.solve_steady(machine, pade=PADE, depth=2)  # measured: within 6e-8 and 5e-8
+    np.testing.assert_allclose(list(result.particle_currents.values()), particle, atol=1e-6)
+    np.testing.assert_allclose(list(result.energy_currents.values()), energy, atol=1e-6)
+    assert min(np.abs(energy)) > 4e-3
+    assert not any("share a dot" in note for note in result.health.notes)
+
+
 # ------------------------------------------------------------------------ the Fig. 3 point
 def _fig3_pair(**settings: object) -> tuple[object, object]:
     machine = Machine.triple_dot()
