@@ -199,7 +199,8 @@ def test_convergence_at_small_gamma_stops_at_depth_3() -> None:
 
 
 def test_wide_band_extrapolation_reports_its_error() -> None:
-    result = heom.solve_steady(WIDE_CHAIN, wide_band_width=20.0, pade=10, depth=2)
+    result = heom.solve_steady(WIDE_CHAIN, wide_band_width=20.0, pade=10, depth=2)  # a width: wide_band="extrapolate"
+    assert result.options.wide_band == "extrapolate" and result.stats["wide_band"] == "extrapolate"
     assert any(note.startswith("wide band: extrapolated in 1/W from W = 20, 40, 80") for note in result.health.notes)
     assert result.stats["band_widths"] == (20.0, 40.0, 80.0) and result.error.stage("band").currents < 2e-3
     assert [change.stage for change in result.error.stages] == ["band"]  # fixed pade and depth: no such steps
@@ -257,7 +258,8 @@ def test_memory_and_ado_budgets_refuse_before_building() -> None:
         heom.solve_steady(FIG3, pade=6, depth=3, max_ados=1000)
 
 
-@pytest.mark.parametrize(("option", "value"), [("wide_band_width", -1.0), ("depth", 0), ("pade", 1.5), ("tol", 0),
+@pytest.mark.parametrize(("option", "value"), [("wide_band_width", -1.0), ("wide_band", "exact"), ("depth", 0),
+                                               ("pade", 1.5), ("tol", 0),
                                                ("solver", "magic"), ("converge", "yes"), ("max_ados", True)])
 def test_bad_option_values_name_the_option(option: str, value: object) -> None:
     with pytest.raises(ValueError, match=option):

@@ -108,3 +108,35 @@ def lorentzian_density(machine, width: float) -> np.ndarray:
 
     values, _ = quad_vec(integrand, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-11)
     return values.reshape(machine.n_qubits, machine.n_qubits)
+
+
+def wide_band_landauer(machine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact U = 0 results on wide-band leads (J_r = Γ_r, Σ_r = −iΓ_r/2 on the lead's dot).
+
+    Returns ⟨c_j† c_i⟩ (matrix [i, j]) from −i G^< = G (Σ_r f_r Γ_r) G†, and per reservoir the particle and
+    energy current into the chain, Σ_r' ∫ dω/2π (1, ω) Tr[Γ_r G Γ_r' G†] (f_r − f_r') (energy from the dots'
+    energy zero, like the backends).
+    """
+    from scipy.integrate import quad_vec
+
+    from transportbench.thermal import fermi
+
+    n, reservoirs = machine.n_qubits, machine.reservoirs
+    broadenings = []
+    for reservoir in reservoirs:
+        gamma = np.zeros((n, n))
+        gamma[reservoir.qubit, reservoir.qubit] = reservoir.rate
+        broadenings.append(gamma)
+    effective = single_particle_hamiltonian(machine) - 0.5j * sum(broadenings)
+
+    def integrand(omega: float) -> np.ndarray:
+        g = np.linalg.inv(omega * np.eye(n) - effective)
+        f = [float(fermi(omega, r.chemical_potential, r.temperature)) for r in reservoirs]
+        lesser = g @ sum(fr * gamma for fr, gamma in zip(f, broadenings, strict=True)) @ g.conj().T
+        flows = np.array([sum(np.trace(broadenings[a] @ g @ broadenings[b] @ g.conj().T).real * (f[a] - f[b])
+                              for b in range(len(reservoirs))) for a in range(len(reservoirs))])
+        return np.concatenate([lesser.ravel(), flows, omega * flows]) / (2 * np.pi)
+
+    values, _ = quad_vec(integrand, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-11)
+    count = len(reservoirs)
+    return (values[:n * n].reshape(n, n), values[n * n:n * n + count].real, values[n * n + count:].real)

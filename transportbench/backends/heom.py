@@ -24,21 +24,34 @@ Reservoirs
     golden-rule rate of a level deep inside the band (J is the Γ(ω) of Γ(ω) f(ω) tunnelling-in rates; the
     U = 0 test against the Green's-function result with Σ_r(ω) = (Γ_r W/2)/(ω − μ_r + iW) checks this), and
     the band of half-width W is **centred at the lead's own μ_r**, so at finite W leads with different μ
-    have differently placed bands. Only the wide band (W → ∞: ``Band.wide()`` on the reservoirs, solved by
-    extrapolation in 1/W) is the model of the other approaches; at finite W (``Band.lorentzian(W)``) the result
-    depends on W as O(Γ ΔE / W).
+    have differently placed bands. Only the wide band (W → ∞, J_r = Γ_r: ``Band.wide()`` on the reservoirs)
+    is the model of the other approaches; at finite W (``Band.lorentzian(W)``) the result depends on W as
+    O(Γ ΔE / W).
+The wide band
+    Solved in the hierarchy itself (``wide_band="direct"``, the default): f = 1/2 + (f − 1/2), the 1/2 is the
+    time-local part (Γ_r/2) δ(t) of the correlation functions and enters every ADO X as
+    (Γ_r/2)[s (d X d† + d† X d) − X] (s = ±1 its parity; derivation in
+    :mod:`~transportbench.backends.heom_hierarchy`), the Padé poles of f − 1/2 are the exponents.
+    ``wide_band="extrapolate"`` solves Lorentzian bands of half-widths W, 2W, 4W instead and extrapolates
+    linearly in 1/W (the change between the extrapolations from (W, 2W) and (2W, 4W) is its "band" error).
 Expansion and truncation
-    Each lead's correlation functions are expanded in Padé poles (QuTiP's ``approx_by_pade``; ``pade``
-    poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead; one number for every
-    lead or one per reservoir, since a cold lead's sharper Fermi function needs more); the hierarchy keeps
-    every ADO with at most ``depth`` excitations (each fermionic exponent at most once).
+    Each lead's correlation functions are expanded in Padé poles (QuTiP's ``approx_by_pade`` for a Lorentzian
+    band: ``pade`` poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead; the wide
+    band: the ``pade`` poles, 2 pade exponents per lead; one number for every lead or one per reservoir, since
+    a cold lead's sharper Fermi function needs more); the hierarchy keeps every ADO with at most ``depth``
+    excitations (each fermionic exponent at most once).
 Currents
     Positive from the reservoir into the system. J_r = Σ_{k∈r} Tr[N L_0k ρ_k] with L_0k the generator's
     link from first-tier ADO k to ρ (exactly −i Tr_B[H_T^(r), ρ_total]). The energy current
     J^E_r = −d⟨H_r⟩/dt (measured from the dots' energy zero, like QmeQ) follows by replacing the lead operator
     Σ t_q c_q by Σ ε_q t_q c_q = i ∂_t Σ t_q c_q(t), which differentiates the correlation function at the
     later time: exponent k (C_k ∝ exp(−ν_k t)) contributes its particle term times iν_k ("+") or −iν_k
-    ("−"). The tests check Σ_r J^E_r = 0 and the Landauer energy current at U = 0.
+    ("−"). The wide band's time-local part adds its share in the W → ∞ limit
+    (:func:`~transportbench.backends.heom_hierarchy.wide_band_energy`). The tests check Σ_r J^E_r = 0 and the
+    Landauer energy current at U = 0. Two wide-band leads on one dot at different temperatures: the Padé
+    approximant of each Fermi function tends to 1/2 beyond |ω − μ| ≈ ξ_max T, at energies that differ between
+    the leads, and the energy current between them keeps an error of about Γ_a Γ_b ln(T_a/T_b)/(2π) that
+    more Padé terms do not remove (particle currents and ρ converge); the result's notes say so.
 """
 
 from __future__ import annotations
@@ -73,7 +86,11 @@ multiple of the same scale)."""
 START_PADE = 6
 """First number of Padé terms of the automatic convergence (fewer gave nonsense at the Fig. 3 energies)."""
 PADE_STEP = 4
-"""Padé terms added per refinement step."""
+"""Padé terms added per refinement step (Lorentzian bands, and each width of the extrapolated wide band)."""
+WIDE_PADE_STEP = 2
+"""Padé terms added per step for the wide band in the hierarchy. Its depth converges later (at the Fig. 3 point
+depth 2 → 3 moves C by more than ``DEFAULT_TOL``, 3 → 4 by far less), so the depth is checked at depth 4,
+affordable only at the smallest Padé count that settles: a finer step finds it."""
 START_DEPTH = 2
 """First depth of the automatic convergence (depth 1 is off by several per cent even at U = 0)."""
 DEFAULT_TOL = 1e-4
@@ -85,8 +102,9 @@ DEFAULT_MAX_PADE = 30
 DEFAULT_CURRENT_FLOOR = 1e-12
 """Default ``current_floor``: current changes are relative to max(largest current, floor × Σγ (× energy scale))."""
 SOLVERS = ("auto", "direct", "iterative", "ilu", "qutip")
+WIDE_BAND_METHODS = ("direct", "extrapolate")
 WIDE_BAND_FACTORS = (1.0, 2.0, 4.0)
-"""Wide-band leads are solved at these multiples of ``wide_band_width`` and extrapolated linearly in 1/W."""
+"""``wide_band="extrapolate"`` solves at these multiples of ``wide_band_width`` and extrapolates linearly in 1/W."""
 
 
 # --------------------------------------------------------------------------------------- checks
@@ -109,7 +127,8 @@ class HeomOptions(SolverOptions):
     pade : int or mapping {reservoir name: int}, optional
         Padé terms per branch: fixed, or the first value (default ``START_PADE``); one number for every lead,
         or one per reservoir (every reservoir named), e.g. more for a cold lead, whose Fermi function is
-        sharper. The convergence raises every lead's terms by ``PADE_STEP`` (up to ``max_pade``).
+        sharper. The convergence raises every lead's terms by ``PADE_STEP`` (``WIDE_PADE_STEP`` for the wide
+        band in the hierarchy; up to ``max_pade``).
     tol : float
         Tolerance on C(0, 1) (absolute), default ``DEFAULT_TOL``.
     current_rtol : float
@@ -125,12 +144,19 @@ class HeomOptions(SolverOptions):
         the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
         LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
         depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative, and direct after all when
-        GMRES fails and the LU fits the memory budget (recorded in the notes).
+        GMRES fails and the LU fits the memory budget (recorded in the notes); ``"qutip"`` cannot solve the
+        wide band in the hierarchy.
+    wide_band : {"direct", "extrapolate"}, optional
+        Wide-band leads only: ``"direct"`` puts the wide band in the hierarchy (its time-local term on every
+        ADO; one hierarchy per step), ``"extrapolate"`` solves Lorentzian bands of half-widths W, 2W, 4W and
+        extrapolates linearly in 1/W (three hierarchies per step and a "band" error stage). Default
+        ``"direct"``, or ``"extrapolate"`` when ``wide_band_width`` is given.
     wide_band_width : float, optional
-        Wide-band leads only: the smallest Lorentzian half-width W (energy units) of the extrapolation,
-        which solves at W, 2W and 4W and extrapolates linearly in 1/W; default :func:`default_band_width`.
+        ``wide_band="extrapolate"`` only: the smallest Lorentzian half-width W (energy units); default
+        :func:`default_band_width`.
 
-    In ``Result.options`` ``converge``, ``depth``, ``pade`` and ``wide_band_width`` are filled in.
+    In ``Result.options`` ``converge``, ``depth``, ``pade``, ``wide_band`` and ``wide_band_width`` are filled
+    in (the last two for wide-band leads).
     """
 
     converge: bool | None = None
@@ -143,6 +169,7 @@ class HeomOptions(SolverOptions):
     max_pade: int = DEFAULT_MAX_PADE
     max_ados: int = DEFAULT_MAX_ADOS
     solver: str = "auto"
+    wide_band: str | None = None
     wide_band_width: float | None = None
 
     def check(self) -> None:
@@ -164,8 +191,13 @@ class HeomOptions(SolverOptions):
         for name in ("max_depth", "max_pade", "max_ados"):
             integer(name, getattr(self, name), minimum=1)
         choice("solver", self.solver, SOLVERS)
+        if self.wide_band is not None:
+            choice("wide_band", self.wide_band, WIDE_BAND_METHODS)
         if self.wide_band_width is not None:
             positive("wide_band_width", self.wide_band_width)
+            if self.wide_band == "direct":
+                raise ValueError("wide_band_width applies only to wide_band='extrapolate' (the direct wide band has "
+                                 "no width)")
         start_depth = self.depth or START_DEPTH
         start_pade = max(self.pade.values()) if isinstance(self.pade, Mapping) else self.pade or START_PADE
         if self.converge and (start_depth > self.max_depth or start_pade > self.max_pade):
@@ -175,16 +207,18 @@ class HeomOptions(SolverOptions):
     def resolved(self, machine: Machine) -> HeomOptions:
         """These options with the defaults filled in for ``machine``."""
         converge = self.converge if self.converge is not None else (self.depth is None and self.pade is None)
-        wide = all(r.band.kind == "wide" for r in machine.reservoirs)
-        width = (self.wide_band_width or default_band_width(machine)) if wide else None
+        method = width = None
+        if all(r.band.kind == "wide" for r in machine.reservoirs):
+            method = self.wide_band or ("extrapolate" if self.wide_band_width is not None else "direct")
+            width = (self.wide_band_width or default_band_width(machine)) if method == "extrapolate" else None
         return dataclasses.replace(self, converge=converge, depth=self.depth or START_DEPTH,
-                                   pade=self.pade or START_PADE, wide_band_width=width)
+                                   pade=self.pade or START_PADE, wide_band=method, wide_band_width=width)
 
 
 Options = HeomOptions
 CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "lorentzian"), ideal_limit=False,
                             dephasing=False, exact=True)
-"""Spinless fermions; Lorentzian bands exactly and the wide band by extrapolation in W."""
+"""Spinless fermions; Lorentzian bands and the wide band exactly (the wide band in the hierarchy or extrapolated)."""
 
 
 def missing_dependency() -> str | None:
@@ -216,7 +250,7 @@ def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
 def estimate_memory(machine: Machine, options: HeomOptions | None = None) -> float:
     """Bytes of the first hierarchy the solve builds (later, finer ones are checked as they are reached)."""
     chosen = HeomOptions.build(options).resolved(machine)
-    return hierarchy_bytes(machine, chosen.pade, chosen.depth, chosen.solver)
+    return hierarchy_bytes(machine, chosen.pade, chosen.depth, chosen.solver, wide=chosen.wide_band == "direct")
 
 
 # ---------------------------------------------------------------------------------- convergence
@@ -250,7 +284,7 @@ def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hiera
 
 
 def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> tuple[Axis[Solve], ...]:
-    """The refinement axes: Padé terms (every lead + ``PADE_STEP``), then the depth (+1), within the budgets."""
+    """The refinement axes: Padé terms (every lead + the Padé step), then the depth (+1), within the budgets."""
 
     def attempt(pade: hierarchy_module.Poles, depth: int) -> Solve | Stop:
         try:
@@ -260,7 +294,8 @@ def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -
 
     def more_pade(current: Solve) -> Solve | Stop:
         poles = hierarchy_module.poles_per_lead(machine, current.pade)
-        more = tuple(min(count + PADE_STEP, chosen.max_pade) for count in poles)
+        step = WIDE_PADE_STEP if math.isinf(band_width) else PADE_STEP
+        more = tuple(min(count + step, chosen.max_pade) for count in poles)
         if more == poles:
             return Stop(f"max_pade={chosen.max_pade} reached")
         return attempt(hierarchy_module.compact_poles(machine, more), current.depth)
@@ -352,10 +387,21 @@ def error_estimate(outcomes: list[Outcome], band: StageChange | None) -> ErrorEs
 
 # --------------------------------------------------------------------------------------- public
 def band_widths(machine: Machine, chosen: HeomOptions) -> tuple[float, ...]:
-    """The Lorentzian half-widths solved: the leads' W, or the extrapolation's W, 2W, 4W for wide bands."""
-    if chosen.wide_band_width is None:
+    """The band half-widths solved: the leads' W (``math.inf`` for the direct wide band) or the extrapolation's."""
+    if chosen.wide_band != "extrapolate":
         return (machine.reservoirs[0].band.width,)
     return tuple(factor * chosen.wide_band_width for factor in WIDE_BAND_FACTORS)
+
+
+def shared_dot_note(machine: Machine) -> str | None:
+    """The note on wide-band leads at different temperatures on one dot (their energy current), or None."""
+    pairs = [(a.name, b.name) for i, a in enumerate(machine.reservoirs) for b in machine.reservoirs[i + 1:]
+             if a.qubit == b.qubit and a.temperature != b.temperature]
+    if not pairs:
+        return None
+    return (f"wide band: reservoirs {pairs} share a dot at different temperatures; their energy currents keep a "
+            "Padé-tail error of about Γa Γb ln(Ta/Tb)/(2π) that more Padé terms do not remove (particle currents "
+            "and ρ are unaffected)")
 
 
 def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run: RunOptions | None = None,
@@ -366,8 +412,9 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     ----------
     machine : Machine
         Spinless fermions in ``machine.order`` on Lorentzian leads (``Band.lorentzian(W)``, one W for all,
-        centred at each lead's μ) or wide-band leads (solved at W, 2W, 4W and extrapolated linearly in 1/W;
-        the change between the extrapolations from (W, 2W) and (2W, 4W) is the reported error). Refused
+        centred at each lead's μ) or wide-band leads (the wide band in the hierarchy, or with
+        ``wide_band="extrapolate"`` solved at W, 2W, 4W and extrapolated linearly in 1/W, the change between
+        the extrapolations from (W, 2W) and (2W, 4W) being the "band" error). Refused
         (ValueError, :func:`check_machine`): the ideal limit, dephasing, flat bands, no reservoirs, T = 0.
     options : HeomOptions, optional
         Convergence and solver settings; ``settings`` (the same names as keywords) build or change them.
@@ -382,7 +429,7 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
         ``backend="heom"``, ρ on the full 2^N basis, currents per reservoir (into the system positive;
         energy and energy² units), ``options`` (the resolved :class:`HeomOptions`: solving again with them
         repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved), ``error`` (the
-        :class:`~transportbench.result.ErrorEstimate` of the Padé, depth and band steps), ``health`` with
+        :class:`~transportbench.result.ErrorEstimate` of the Padé, depth and, extrapolated, band steps), ``health`` with
         the residual ‖𝓛x‖ of the final hierarchy solve (energy units), ``converged``, ``unique`` (a condition
         estimate on the direct path, None on the iterative one) and notes: every hierarchy solved.
 
@@ -413,9 +460,14 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
     stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths,
-                             "blas_threads": count}
+                             "wide_band": chosen.wide_band, "blas_threads": count}
     band_error = None
-    if chosen.wide_band_width is not None:
+    if chosen.wide_band == "direct":
+        notes.append("wide band: in the hierarchy (the Padé poles of f − 1/2 as exponents, the time-local "
+                     "(Γ/2) δ(t) part on every ADO)")
+        if (shared := shared_dot_note(machine)) is not None:
+            notes.append(shared)
+    elif chosen.wide_band == "extrapolate":
         extrapolated = extrapolate_wide_band(machine, outcomes, chosen.current_floor)
         rho, particle, energy, band_error = (extrapolated.rho, extrapolated.particle, extrapolated.energy,
                                              extrapolated.error)

@@ -8,10 +8,28 @@ Layout of a hierarchy vector
 QuTiP stacks the ADOs in the order of ``HierarchyADOs.labels`` (the first is ρ itself), each as its
 n × n matrix vectorised column by column (element (a, b) at position a + b n). Our system operators are
 written directly on the project's basis (qubit 0 most significant bit), so ρ needs no reordering.
+
+The wide band in the hierarchy
+------------------------------
+A lead with the energy-independent J(ω) = Γ has the correlation functions C^±(t) = ∫ dω/2π Γ f^±(ω) e^{∓iωt}
+(f⁺ = f, f⁻ = 1 − f). Writing f = 1/2 + (f − 1/2), the 1/2 gives the time-local part (Γ/2) δ(t) and the Padé
+poles of f − 1/2 (Hu, Xu and Yan, J. Chem. Phys. 133, 101106 (2010)) give exponentials
+C_k^σ(t) = −i κ_k T Γ exp(−(ξ_k T − iσμ) t): the W → ∞ limits of the Padé poles of the Lorentzian expansion,
+whose own pole (rate W, amplitude ≈ Γ W / 4 per branch) is the part that tends to the δ function.
+Eliminating that fast exponent adiabatically (its ADO follows its parent as (link down)/ν, and the parent
+receives (link up)(link down)/ν, with QuTiP's fermionic signs) gives a time-local term on every ADO X,
+
+    Λ_r X = (Γ_r / 2) [s (d X d† + d† X d) − X],   s = (−1)^(number of excitations of X),
+
+with d the lead's dot annihilator: on ρ and the even ADOs it is (Γ_r/2)(D[d] + D[d†]) (half the in- and
+out-tunnelling rates, the f = 1/2 part), on the odd ADOs the jump terms change sign (the anticommutation of
+the lead operators with the odd ADOs' fermionic bath content). The tests check Λ against the elimination
+from QuTiP's own links at large W and the hierarchy against the exact U = 0 result in the wide band.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,9 +104,14 @@ def compact_poles(machine: Machine, poles: tuple[int, ...]) -> Poles:
     return {r.name: count for r, count in zip(machine.reservoirs, poles, strict=True)}
 
 
-def n_exponents(machine: Machine, pade: Poles) -> int:
-    """Bath exponents of the hierarchy: 2 (Padé terms + 1) per reservoir (a "+" and a "−" branch)."""
-    return sum(2 * (count + 1) for count in poles_per_lead(machine, pade))
+def n_exponents(machine: Machine, pade: Poles, *, wide: bool = False) -> int:
+    """Bath exponents of the hierarchy, a "+" and a "−" branch per reservoir.
+
+    2 (Padé terms + 1) per reservoir for a Lorentzian band (the Padé poles and the band's own pole), 2 × Padé
+    terms for the wide band (``wide``), whose band pole is the time-local term instead.
+    """
+    extra = 0 if wide else 1
+    return sum(2 * (count + extra) for count in poles_per_lead(machine, pade))
 
 
 def count_ados(exponents: int, depth: int) -> int:
@@ -145,13 +168,15 @@ class Size:
     generator_bytes: float
 
 
-def hierarchy_size(machine: Machine, pade: Poles, depth: int) -> Size:
+def hierarchy_size(machine: Machine, pade: Poles, depth: int, *, wide: bool = False) -> Size:
     """:class:`Size` of the hierarchy with ``pade`` Padé terms (per reservoir, :data:`Poles`) and truncation ``depth``.
 
-    The nonzeros are estimated as n² per ADO block and per link (each ADO at tier t has t links to the tier
-    above, each stored twice), times ``NONZERO_MARGIN``; the bytes as ``COPIES`` copies of them.
+    ``wide``: the wide band in the hierarchy (2 × Padé exponents per lead and the time-local term on every
+    ADO) instead of a Lorentzian band. The nonzeros are estimated as n² per ADO block and per link (each ADO
+    at tier t has t links to the tier above, each stored twice), times ``NONZERO_MARGIN``; the bytes as
+    ``COPIES`` copies of them.
     """
-    exponents = n_exponents(machine, pade)
+    exponents = n_exponents(machine, pade, wide=wide)
     ados = count_ados(exponents, depth)
     links = sum(tier * math.comb(exponents, tier) for tier in range(1, min(depth, exponents) + 1))
     dim = 2**machine.n_qubits
@@ -195,7 +220,10 @@ class Hierarchy:
     dim : int
         n = 2^N, the size of every ADO.
     solver : qutip.solver.heom.HEOMSolver
-        QuTiP's solver (for its own ``steady_state``).
+        QuTiP's solver (for its own ``steady_state``; it lacks the wide band's time-local term).
+    wide : bool
+        The leads are wide bands: ``generator`` holds QuTiP's hierarchy of the Padé exponents plus the
+        time-local term (:func:`wide_band_term`) on every ADO.
     """
 
     generator: sp.csr_matrix
@@ -205,6 +233,7 @@ class Hierarchy:
     frequencies: np.ndarray
     dim: int
     solver: Any
+    wide: bool = False
 
     def ado_charges(self) -> np.ndarray:
         """ΔN = (number of "+" excitations) − (number of "−" excitations) of every ADO."""
@@ -214,17 +243,81 @@ class Hierarchy:
         """(ADO index, exponent index) of every first-tier ADO."""
         return [(index, label.index(1)) for index, label in enumerate(self.labels) if sum(label) == 1]
 
+    def parities(self) -> np.ndarray:
+        """The parity s = (−1)^(number of excitations) of every ADO (+1 for ρ)."""
+        return 1 - 2 * (np.asarray(self.labels, dtype=np.int64).sum(axis=1) % 2)
+
+
+def pade_poles(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Residues κ_k and poles ξ_k of the [count − 1 / count] Padé approximant of the Fermi function.
+
+    1/(e^x + 1) ≈ 1/2 − Σ_k 2 κ_k x / (x² + ξ_k²) (Hu, Xu and Yan 2010): ±ξ_k are 2/λ for the eigenvalues λ of
+    the symmetric tridiagonal matrix of order 2 ``count`` with off-diagonal 1/√((2m+1)(2m+3)), and κ_k follows
+    from the zeros ±χ_j of the numerator (the same construction one order down, off-diagonal
+    1/√((2m+3)(2m+5))) as κ_k = ``count`` (2 ``count`` + 1)/2 Π_j (χ_j² − ξ_k²) / Π_{k' ≠ k} (ξ_k'² − ξ_k²).
+    Dimensionless (ξ T is a pole frequency in energy units).
+    """
+    def roots(order: int, offset: int, wanted: int) -> np.ndarray:
+        """2/|λ| for the ``wanted`` most negative eigenvalues λ (the spectrum is symmetric; an odd order adds 0)."""
+        m = np.arange(order - 1)
+        off = 1 / np.sqrt((2 * m + offset) * (2 * m + offset + 2))
+        values = np.linalg.eigvalsh(np.diag(off, 1) + np.diag(off, -1))
+        return -2 / values[:wanted]
+
+    xi = roots(2 * count, 1, count)
+    chi = roots(2 * count - 1, 3, count - 1)
+    kappa = np.empty(count)
+    for k in range(count):
+        others = np.delete(xi, k)
+        kappa[k] = count * (2 * count + 1) / 2 * np.prod(chi**2 - xi[k] ** 2) / np.prod(others**2 - xi[k] ** 2)
+    return kappa, xi
+
+
+def wide_band_exponents(reservoir: Any, pade: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(c⁺, ν⁺, c⁻, ν⁻) of a wide-band lead's Padé exponents, C_k^σ(t) = c_k exp(−ν_k t) (energy units).
+
+    c_k = −i κ_k T Γ and ν_k^σ = ξ_k T − iσμ: the Padé poles of f − 1/2 with J(ω) = Γ, the W → ∞ limit of the
+    Lorentzian expansion's Padé terms (whose amplitudes carry J(μ ± iξ_k T) → Γ). The δ part (Γ/2) δ(t) is not
+    among them (see :func:`wide_band_term`).
+    """
+    kappa, xi = pade_poles(pade)
+    temperature = reservoir.temperature
+    amplitudes = -1j * kappa * temperature * reservoir.rate
+    return (amplitudes, xi * temperature - 1j * reservoir.chemical_potential,
+            amplitudes.copy(), xi * temperature + 1j * reservoir.chemical_potential)
+
 
 def _bath(qutip: Any, machine: Machine, index: int, band_width: float, pade: int) -> Any:
     from qutip.core.environment import LorentzianEnvironment
     from qutip.solver.heom import FermionicBath
 
     reservoir = machine.reservoirs[index]
+    coupling = qutip.Qobj(annihilator(machine, reservoir.qubit), dims=[[2] * machine.n_qubits] * 2)
+    if math.isinf(band_width):
+        return FermionicBath(coupling, *wide_band_exponents(reservoir, pade), tag=index)
     environment = LorentzianEnvironment(reservoir.temperature, reservoir.chemical_potential, reservoir.rate,
                                         band_width)
     expansion = environment.approx_by_pade(pade, tag=index)
-    coupling = qutip.Qobj(annihilator(machine, reservoir.qubit), dims=[[2] * machine.n_qubits] * 2)
     return FermionicBath.from_environment(expansion, coupling)
+
+
+def jump_superoperator(machine: Machine, index: int) -> sp.csr_matrix:
+    """The jumps X ↦ d X d† + d† X d of the dot d of reservoir ``index`` on column-stacked X (n² × n², real)."""
+    d = sp.csr_matrix(annihilator(machine, machine.reservoirs[index].qubit))
+    return sp.csr_matrix(sp.kron(d, d) + sp.kron(d.T, d.T))  # vec(A X B) = (Bᵀ ⊗ A) vec(X), d real
+
+
+def wide_band_term(machine: Machine, parities: np.ndarray) -> sp.csr_matrix:
+    """The time-local part of every wide-band lead on every ADO, block diagonal (energy units).
+
+    Λ X = Σ_r (Γ_r/2) [s (d_r X d_r† + d_r† X d_r) − X] on the ADO X of parity s (``parities``, one per ADO
+    in the hierarchy's order); see the module docstring for its derivation.
+    """
+    n = 2**machine.n_qubits
+    jumps = sum(r.rate / 2 * jump_superoperator(machine, index) for index, r in enumerate(machine.reservoirs))
+    loss = sum(r.rate for r in machine.reservoirs) / 2
+    blocks = sp.kron(sp.diags(parities.astype(float)), jumps) - loss * sp.identity(len(parities) * n * n)
+    return sp.csr_matrix(blocks)
 
 
 def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int) -> Hierarchy:
@@ -235,11 +328,12 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     machine : Machine
         Checked by the caller (finite T, no dephasing, no ideal limit).
     band_width : float
-        Lorentzian half-width W of every lead (energy units); the band is centred at the lead's μ.
+        Lorentzian half-width W of every lead (energy units), the band centred at the lead's μ; ``math.inf``
+        for the wide band in the hierarchy (Padé exponents of f − 1/2 and the time-local term on every ADO).
     pade : int or mapping {reservoir name: int}
         Padé terms per branch (QuTiP's ``Nk``), for every reservoir or per reservoir (:data:`Poles`).
     depth : int
-        Hierarchy truncation (QuTiP's ``max_depth``).
+        Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
     """
     qutip = import_qutip()
     from qutip.solver.heom import HEOMSolver
@@ -250,12 +344,15 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     solver = HEOMSolver(h, baths, depth, options={"progress_bar": False})
     exponents = solver.ados.exponents
     generator = sp.csr_matrix(solver.rhs(0).data.as_scipy())
-    return Hierarchy(
+    built = Hierarchy(
         generator=generator, labels=list(solver.ados.labels),
         signs=np.array([1 if exp.type == exp.types["+"] else -1 for exp in exponents], dtype=np.int64),
         reservoir=np.array([exp.tag for exp in exponents], dtype=np.int64),
         frequencies=np.array([exp.vk for exp in exponents], dtype=complex),
-        dim=2**machine.n_qubits, solver=solver)
+        dim=2**machine.n_qubits, solver=solver, wide=math.isinf(band_width))
+    if not built.wide:
+        return built
+    return dataclasses.replace(built, generator=sp.csr_matrix(generator + wide_band_term(machine, built.parities())))
 
 
 # ----------------------------------------------------------------------------------- currents
@@ -267,8 +364,8 @@ def currents(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> tupl
     particle, energy : ndarray
         Per reservoir, in the order of ``machine.reservoirs`` (energy and energy² units).
     imaginary : float
-        The largest imaginary part the sums carried before taking the real part (a consistency check,
-        zero up to round-off for a Hermitian hierarchy state).
+        The largest imaginary part the exponents' sums carried before taking the real part (a consistency
+        check, zero up to round-off for a Hermitian hierarchy state).
 
     Notes
     -----
@@ -277,6 +374,9 @@ def currents(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> tupl
     same expression with the lead operator B = Σ t_q c_q replaced by Σ ε_q t_q c_q = i ∂_t B (for B†:
     −i ∂_t B†); in the influence functional that differentiates the correlation function at the later time,
     and for exponent k (C_k ∝ exp(−ν_k t)) it multiplies the term by φ_k = i ν_k ("+") or −i ν_k ("−").
+
+    A wide-band lead adds its time-local term: Tr[N Λ_r ρ] to J_r, and to J^E_r the W → ∞ limit of its
+    Lorentzian pole's φ-weighted terms (:func:`wide_band_energy`).
     """
     n = hierarchy.dim
     number = np.diag(charges(machine).astype(float))
@@ -291,4 +391,58 @@ def currents(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> tupl
         particle[hierarchy.reservoir[exponent]] += flow
         energy[hierarchy.reservoir[exponent]] += factor * flow
     imaginary = float(max(np.max(np.abs(particle.imag)), np.max(np.abs(energy.imag)))) if len(particle) else 0.0
-    return particle.real, energy.real, imaginary
+    particle, energy = particle.real, energy.real
+    if hierarchy.wide:
+        rho = vector[:n * n].reshape((n, n), order="F")
+        for index, reservoir in enumerate(machine.reservoirs):
+            d = annihilator(machine, reservoir.qubit)
+            particle[index] += reservoir.rate / 2 * float(np.trace(number @ _jumps(d, rho)).real)
+        energy = energy + wide_band_energy(machine, hierarchy, vector)
+    return particle, energy, imaginary
+
+
+def _jumps(d: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The matrix d X d† + d† X d − X (d real)."""
+    return d @ x @ d.T + d.T @ x @ d - x
+
+
+def wide_band_energy(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> np.ndarray:
+    """The time-local parts' share of each wide-band lead's energy current (energy² units).
+
+    Notes
+    -----
+    With a Lorentzian band the pole k = ± of rate ν_k ≈ W contributes φ_k Tr[N L_0k ρ_k] to J^E_r, and its
+    ADO obeys ν_k ρ_k = D_k ρ + L_S ρ_k + Σ_j L_j ρ_{k+j} in the steady state (D_k the link down from it,
+    L_j the links up). φ_k ν_k grows like W, but the D_k ρ terms of the two branches add up to
+    −2 Im λ, λ = (Γ W/2) f_N(iW/T) the pole's amplitude (f_N the Padé approximant), which tends to
+    −2 Γ_r T_r Σ_k κ_k. With ρ_k → D̂_k ρ and ρ_{k+j} → D̂_k ρ_j (D̂ = D/ν → Γ/4 times QuTiP's link
+    superoperators) the rest tends to
+
+        Tr[H_S Λ_r ρ] − (Γ_r/2) Re Σ_j Tr[O_j ρ_j],
+
+    the time-local term's power into the system plus a sum over the first-tier ADOs ρ_j of every exponent j
+    on the same dot d as the lead (O_j = d for a "+", d† for a "−" exponent); ADOs of other dots cancel
+    (their operators anticommute with d), and so do the terms through the other poles' ADOs (imaginary).
+    The constant −2 Γ_r T_r Σ κ_k grows like the square of the Padé terms and cancels the equally growing
+    sum of the Padé exponents' φ-weighted terms (the derivative of C(t) ∝ 1/t near t = 0): only the total
+    is the energy current, and it converges with the Padé terms. The tests check it against the Landauer
+    energy current at U = 0 and Σ_r J^E_r = 0.
+    """
+    n = hierarchy.dim
+    rho = vector[:n * n].reshape((n, n), order="F")
+    h = hamiltonian(machine)
+    energy = np.zeros(len(machine.reservoirs))
+    tier_one = hierarchy.first_tier()
+    poles = np.bincount(hierarchy.reservoir, minlength=len(machine.reservoirs)) // 2
+    for index, reservoir in enumerate(machine.reservoirs):
+        d = annihilator(machine, reservoir.qubit)
+        total = complex(np.trace(h @ _jumps(d, rho)))
+        for ado, exponent in tier_one:
+            if machine.reservoirs[hierarchy.reservoir[exponent]].qubit != reservoir.qubit:
+                continue
+            operator = d if hierarchy.signs[exponent] > 0 else d.T
+            total -= np.sum(operator.T * vector[ado * n * n:(ado + 1) * n * n].reshape((n, n), order="F"))
+        kappa, _ = pade_poles(poles[index])
+        constant = -2 * reservoir.rate * reservoir.temperature * float(kappa.sum())
+        energy[index] = constant + reservoir.rate / 2 * total.real
+    return energy

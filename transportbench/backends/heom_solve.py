@@ -6,6 +6,7 @@ The budget checks (ADO count, memory) happen here, before QuTiP builds anything.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -45,22 +46,26 @@ class Solve:
                 f"{self.seconds:.2f} s")
 
 
-def hierarchy_bytes(machine: Machine, pade: hierarchy_module.Poles, depth: int, solver: str) -> float:
-    """Estimated peak memory (bytes) of building and solving one hierarchy, from its size alone."""
-    size = hierarchy_module.hierarchy_size(machine, pade, depth)
+def hierarchy_bytes(machine: Machine, pade: hierarchy_module.Poles, depth: int, solver: str, *,
+                    wide: bool = False) -> float:
+    """Estimated peak memory (bytes) of building and solving one hierarchy, from its size alone.
+
+    ``wide``: the wide band in the hierarchy (fewer exponents, :func:`heom_hierarchy.hierarchy_size`).
+    """
+    size = hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
     return size.generator_bytes + heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
 
 
 def check_budget(machine: Machine, pade: hierarchy_module.Poles, depth: int, max_ados: int,
-                 solver: str) -> hierarchy_module.Size:
+                 solver: str, *, wide: bool = False) -> hierarchy_module.Size:
     """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unbuilt."""
-    size = hierarchy_module.hierarchy_size(machine, pade, depth)
+    size = hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
     if size.ados > max_ados:
         raise ValueError(f"the hierarchy with pade={pade}, depth={depth} has {size.ados} ADOs, above "
                          f"max_ados={max_ados}")
     what = (f"HEOM hierarchy (pade={pade}, depth={depth}: {size.ados} ADOs, {size.unknowns} unknowns, "
             f"{size.reduced_unknowns} in the coupled charge blocks; solver {_method(solver, depth, size)})")
-    check_memory(hierarchy_bytes(machine, pade, depth, solver), what)
+    check_memory(hierarchy_bytes(machine, pade, depth, solver, wide=wide), what)
     return size
 
 
@@ -74,7 +79,7 @@ def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built
                   kept: np.ndarray, tiers: np.ndarray, pade: hierarchy_module.Poles,
                   depth: int) -> heom_steady.SteadyState:
     """``solver="auto"``: the direct LU after a failed iterative solve, if its memory estimate fits the budget."""
-    check_memory(hierarchy_bytes(machine, pade, depth, "direct"),
+    check_memory(hierarchy_bytes(machine, pade, depth, "direct", wide=built.wide),
                  f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative solve "
                  f"failed: {failure}")
     steady = heom_steady.solve(built.generator, kept, built.dim, tiers, method="direct")
@@ -90,14 +95,16 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
     machine : Machine
         Checked (see :func:`solve_steady`).
     band_width : float
-        Lorentzian half-width W of every lead (energy units), centred at each lead's μ.
+        Lorentzian half-width W of every lead (energy units), centred at each lead's μ; ``math.inf`` for the
+        wide band in the hierarchy (:func:`heom_hierarchy.build_hierarchy`).
     pade : int or mapping {reservoir name: int}
         Padé terms per branch, for every lead or per reservoir (:data:`heom_hierarchy.Poles`).
     depth : int
         Hierarchy truncation depth.
     solver : {"auto", "direct", "iterative", "ilu", "qutip"}
         See :func:`solve_steady`; ``"auto"`` also falls back to the direct LU when the iterative solve fails
-        and the LU fits the memory budget (the solve's ``method`` says so).
+        and the LU fits the memory budget (the solve's ``method`` says so). ``"qutip"`` refuses the wide band
+        (ValueError).
     max_ados : int
         Refuse larger hierarchies (ValueError) before building.
 
@@ -107,7 +114,10 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
         ρ on the full basis, currents per reservoir (energy and energy² units), C(0, 1), the solve record.
     """
     start = time.perf_counter()
-    size = check_budget(machine, pade, depth, max_ados, solver)
+    if solver == "qutip" and math.isinf(band_width):
+        raise ValueError("solver='qutip' cannot solve the wide band in the hierarchy (QuTiP's solver lacks its "
+                         "time-local term); use a Lorentzian band or wide_band='extrapolate'")
+    size = check_budget(machine, pade, depth, max_ados, solver, wide=math.isinf(band_width))
     method = _method(solver, depth, size)
     built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth)
     n = built.dim
