@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.transportbench-installed
 QMEQ_INSTALLED := $(VENV)/.qmeq-installed
 QMEQ_INPUTS := $(shell find transportbench/qmeq_build -type f ! -name '*.pyc')
 
-.PHONY: setup demo test lint bench studies properties docs clean
+.PHONY: setup demo test lint bench studies properties slow docs clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "set-up: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
@@ -55,6 +55,10 @@ docs: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) build site
+
+# the long converged runs that a fast test also covers (not part of CI)
+slow: setup
+	$(PY) -m pytest -m slow
 
 # the property tests with fresh random examples, many more than make test's fixed ones (failures are kept in
 # .hypothesis/ and replayed until fixed); not part of CI

@@ -55,9 +55,9 @@ APPROACHES: dict[str, Declared] = {
     "qmeq:Redfield": Declared(equilibrium_current=1e-5, energy_imbalance=(0.01, 0.1), chain_rtol=1e-3,
                               refuses=QMEQ_REFUSES, marks=QMEQ),
     "qmeq:1vN": Declared(equilibrium_current=1e-4, chain_rtol=1e-3, refuses=QMEQ_REFUSES, marks=QMEQ),
-    # HEOM broadens the level (not sequential, 2.1e-4 off the weak-coupling chain current); its depth-2
-    # truncation leaks 3e-9 at equilibrium
-    "heom": Declared(sequential_exact=False, equilibrium_current=1e-8, chain_rtol=1e-3, refuses=QMEQ_REFUSES,
+    # HEOM broadens the level (not sequential, 2.1e-4 off the weak-coupling chain current); with the wide band in
+    # the hierarchy its depth-2 truncation leaks 1.3e-7 at equilibrium (1.5e-9 at depth 3)
+    "heom": Declared(sequential_exact=False, equilibrium_current=1e-6, chain_rtol=1e-3, refuses=QMEQ_REFUSES,
                      marks=(pytest.mark.skipif(importlib.util.find_spec("qutip") is None, reason="needs QuTiP"),),
                      options={"pade": 6, "depth": 2}),
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
@@ -27,8 +26,7 @@ CHAIN = Machine(
 """Three dots in a row, two wide-band leads at different μ and T (the band is ``Band.wide()`` by default)."""
 TRIPLE_FREE = Machine.triple_dot(U=0.0, statistics="fermion")
 """The triple dot's geometry (order (0, 2, 1), leads on dots 0 and 2) at U = 0."""
-SLOW = pytest.mark.skipif(not os.environ.get("TRANSPORTBENCH_SLOW_TESTS"),
-                          reason="slow (~30 s): set TRANSPORTBENCH_SLOW_TESTS=1 to run")
+SLOW = pytest.mark.slow  # ~30 s: `make slow` runs it; the fixed-hierarchy comparison covers the same path
 PADE = 10
 """Padé terms of the U = 0 checks (measured: occupations and coherences within 6e-7, currents within 1e-13)."""
 
