@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from transportbench.backends import all_approaches, heom
 from transportbench.compare import compare, format_notes, format_table
+from transportbench.extrapolation import to_wide_band
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
 from transportbench.resources import ResourceBudgetError
@@ -77,11 +78,8 @@ def extrapolate(solves: list[dict[str, object]], widths: list[float]) -> dict[st
 
     ρ and the currents are extrapolated; C(0,1) is the concurrence of the extrapolated ρ (as in the backend).
     """
-    x = 1.0 / np.asarray(widths, dtype=float)
-    # Lagrange weights of the polynomial through (x_i, y_i) evaluated at x = 0
-    weights = [np.prod([-x[j] / (x[i] - x[j]) for j in range(len(x)) if j != i]) for i in range(len(x))]
-    rho = sum(w * s["rho"] for w, s in zip(weights, solves, strict=True))
-    out = {name: float(sum(w * s[name] for w, s in zip(weights, solves, strict=True))) for name in ("I_hot", "JE_hot")}
+    rho = to_wide_band([s["rho"] for s in solves], widths)
+    out = {name: float(to_wide_band([s[name] for s in solves], widths)) for name in ("I_hot", "JE_hot")}
     out["concurrence"] = concurrence(reduced_state(rho, solves[0]["occupations"], [0, 1], solves[0]["model"]))
     return out
 

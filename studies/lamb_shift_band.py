@@ -27,6 +27,8 @@ estimate within 1.2 % for μ = 4…10, closer than 1vN (1.6–2.8 % below it for
 resonance by its level-shift estimate, as it moves 2vN's.
 """
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
@@ -34,7 +36,7 @@ from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
-from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
+from transportbench.level_shifts import extrapolation_band_error, resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.scans import resonance_scan
 
@@ -44,20 +46,8 @@ HEOM_SEARCH = {"centre": resonance_shift_estimate, "half_width": 0.006, "grid": 
                "current": False}
 
 
-def fixed_hierarchy(pade: int = HEOM_PADE, depth: int = HEOM_DEPTH, width_factor: float | None = HEOM_WIDTH_FACTOR):
-    """HEOM options with a fixed hierarchy; wide leads extrapolated from width_factor × the default W."""
-    def options(machine: Machine) -> dict:
-        chosen = {"pade": pade, "depth": depth, "converge": False}
-        if width_factor is not None:
-            chosen["wide_band_width"] = width_factor * heom.default_band_width(machine)
-        return chosen
-    return options
-
-
-def band_error(machine: Machine, width_factor: float = HEOM_WIDTH_FACTOR) -> float:
-    """What HEOM's extrapolation from 2W and 4W leaves of the band in the level-shift estimate (energy units)."""
-    width = width_factor * heom.default_band_width(machine)
-    return extrapolated_estimate(machine, (2 * width, 4 * width)) - resonance_shift_estimate(machine)
+EXACT = partial(heom.fixed_hierarchy_options, pade=HEOM_PADE, depth=HEOM_DEPTH, width_factor=HEOM_WIDTH_FACTOR)
+"""The exact rows' options at each machine (``heom.fixed_hierarchy_options``); its checks change one setting."""
 
 
 def main() -> None:
@@ -78,18 +68,18 @@ def main() -> None:
                             adjust={label: (lambda m, d=d: m.with_band(Band.flat(d))) for label, d in labels.items()},
                             options={label: (lambda m: fixed_grid_options(m, niter=10)) for label in labels},
                             precision=1e-5, half_width=0.04, grid=9, current=False)
-    exact = resonance_scan(machine, ["heom"], "mu", first_order_mus, options={"heom": fixed_hierarchy()},
+    exact = resonance_scan(machine, ["heom"], "mu", first_order_mus, options={"heom": EXACT},
                            **HEOM_SEARCH)
-    checks = {"heom, 2 × W": fixed_hierarchy(width_factor=2 * HEOM_WIDTH_FACTOR)}
+    checks = {"heom, 2 × W": partial(EXACT, width_factor=2 * HEOM_WIDTH_FACTOR)}
     if not args.quick:
-        checks.update({"heom, Padé 14": fixed_hierarchy(pade=HEOM_PADE + 4),
-                       "heom, depth 3": fixed_hierarchy(depth=HEOM_DEPTH + 1)})
+        checks.update({"heom, Padé 14": partial(EXACT, pade=HEOM_PADE + 4),
+                       "heom, depth 3": partial(EXACT, depth=HEOM_DEPTH + 1)})
     exact_checks = resonance_scan(machine, list(checks), "mu", check_mu, options=checks,
                                   specs={name: "heom" for name in checks}, **HEOM_SEARCH)
     lorentzian_label = f"heom, Lorentzian W = {lorentzian.width:.4g}"
     on_lorentzian = resonance_scan(machine, [lorentzian_label], "mu", lorentzian_mus, specs={lorentzian_label: "heom"},
                                    adjust={lorentzian_label: lambda m: m.with_band(lorentzian)},
-                                   options={lorentzian_label: fixed_hierarchy(width_factor=None)}, **HEOM_SEARCH)
+                                   options={lorentzian_label: partial(EXACT, width_factor=None)}, **HEOM_SEARCH)
     table = xr.concat([first_order, two_vn, exact, exact_checks, on_lorentzian], dim="approach", join="outer")
     table.attrs["heom"] = (f"fixed hierarchy: pade {HEOM_PADE}, depth {HEOM_DEPTH}, wide band extrapolated in 1/W "
                            f"from W, 2W, 4W with W = {HEOM_WIDTH_FACTOR:g} x the default width; rows 'heom, ...' "
@@ -109,7 +99,8 @@ def main() -> None:
     table["wide_band_estimate"] = ("mu", wide, {"long_name": "wide-band level-shift estimate", "units": "energy"})
     table["relative_to_estimate"] = (table.delta_star / table.wide_band_estimate - 1).where(np.abs(wide) > 1e-12)
     table["relative_to_estimate"].attrs["long_name"] = "delta_star / wide-band estimate - 1 (NaN where it is 0)"
-    table["heom_band_error"] = ("mu", [band_error(m) for m in at_mu], {
+    band_errors = [extrapolation_band_error(m, HEOM_WIDTH_FACTOR * heom.default_band_width(m)) for m in at_mu]
+    table["heom_band_error"] = ("mu", band_errors, {
         "long_name": "band error of HEOM's extrapolation, measured on the level-shift estimate", "units": "energy"})
 
     row_bands = {**{label: Band.flat(d) for label, d in labels.items()}, lorentzian_label: lorentzian}

@@ -29,6 +29,8 @@ grows faster than linearly (+0.8 %, +3.2 % beyond the estimate) while 1vN falls 
 exact and 1vN part by 7e-5 (3 %) at γ = 0.1. Padé 14, depth 3 and 2 × W move δ* by ≤ 1.4e-6.
 """
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
@@ -37,7 +39,7 @@ from _common import results_folder, save, study_arguments
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.compare import solve, summarize
-from transportbench.level_shifts import extrapolated_estimate, resonance_shift_estimate
+from transportbench.level_shifts import extrapolation_band_error, resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.scans import resonance_vs_gamma
 
@@ -54,22 +56,14 @@ def fixed_grid(halvings: int):
     return lambda machine: fixed_grid_options(machine, halvings=halvings, niter=TWO_VN_ITERATIONS)
 
 
-def fixed_hierarchy(pade: int = HEOM_PADE, depth: int = HEOM_DEPTH, width_factor: float = HEOM_WIDTH_FACTOR):
-    """HEOM options with a fixed hierarchy (smooth C(δ)) and the wide band extrapolated from width_factor × W."""
-    return lambda machine: {"pade": pade, "depth": depth, "converge": False,
-                            "wide_band_width": width_factor * heom.default_band_width(machine)}
-
-
-def band_error(machine: Machine, width_factor: float = HEOM_WIDTH_FACTOR) -> float:
-    """What HEOM's extrapolation from 2W and 4W leaves of the band in the level-shift estimate (energy units)."""
-    width = width_factor * heom.default_band_width(machine)
-    return extrapolated_estimate(machine, (2 * width, 4 * width)) - resonance_shift_estimate(machine)
+EXACT = partial(heom.fixed_hierarchy_options, pade=HEOM_PADE, depth=HEOM_DEPTH, width_factor=HEOM_WIDTH_FACTOR)
+"""The exact rows' options at each machine (a fixed hierarchy: a smooth C(δ)); its checks change one setting."""
 
 
 def precision_floor(machine: Machine, centre: float, span: float = 4e-4, points: int = 9) -> dict[str, float]:
     """Noise and curvature of the exact C(δ) near its maximum, and the δ resolution sqrt(noise / curvature)."""
     deltas = centre + np.linspace(-span, span, points)
-    options = fixed_hierarchy()(machine)
+    options = EXACT(machine)
     values = np.array([summarize(solve(machine.detuned({1: d}), "heom",
                                        **options))["concurrence"] for d in deltas])
     quartic = np.polyfit(deltas - centre, values, 4)
@@ -97,11 +91,11 @@ def main() -> None:
                                       half_width=0.04, grid=9, current=False)
     # exact: the fixed hierarchy at every γ, and at γ = 0.1 (and 0.2) one setting raised at a time
     heom_gammas = np.array([0.1]) if args.quick else gammas
-    exact = resonance_vs_gamma(machine, ["heom"], heom_gammas, options={"heom": fixed_hierarchy()}, **HEOM_SEARCH)
-    checks = {"heom, 2 × W": fixed_hierarchy(width_factor=2 * HEOM_WIDTH_FACTOR)}
+    exact = resonance_vs_gamma(machine, ["heom"], heom_gammas, options={"heom": EXACT}, **HEOM_SEARCH)
+    checks = {"heom, 2 × W": partial(EXACT, width_factor=2 * HEOM_WIDTH_FACTOR)}
     if not args.quick:
-        checks.update({"heom, Padé 14": fixed_hierarchy(pade=HEOM_PADE + 4),
-                       "heom, depth 3": fixed_hierarchy(depth=HEOM_DEPTH + 1)})
+        checks.update({"heom, Padé 14": partial(EXACT, pade=HEOM_PADE + 4),
+                       "heom, depth 3": partial(EXACT, depth=HEOM_DEPTH + 1)})
     check_gammas = np.array([0.1]) if args.quick else np.array([0.1, 0.2])
     exact_checks = resonance_vs_gamma(machine, list(checks), check_gammas, options=checks,
                                       specs={name: "heom" for name in checks}, **HEOM_SEARCH)
@@ -122,7 +116,8 @@ def main() -> None:
     wide = table.estimate.sel(band="wide band")
     table["relative_to_estimate"] = (table.delta_star / wide - 1).assign_attrs(
         long_name="delta_star / wide-band estimate - 1")
-    table["heom_band_error"] = ("gamma", [band_error(m) for m in at_gamma], {
+    band_errors = [extrapolation_band_error(m, HEOM_WIDTH_FACTOR * heom.default_band_width(m)) for m in at_gamma]
+    table["heom_band_error"] = ("gamma", band_errors, {
         "long_name": "band error of HEOM's extrapolation, measured on the level-shift estimate", "units": "energy"})
     floor = precision_floor(machine.with_parameters(gamma=0.1), float(exact.delta_star.sel(gamma=0.1)[0]))
     table.attrs.update({f"precision_{key}": value for key, value in floor.items()})

@@ -388,3 +388,16 @@ def test_a_temperature_too_small_for_the_pade_expansion_is_named() -> None:
     machine = Machine.triple_dot(T_hot=1e-250, band=LORENTZ)
     with pytest.raises(ValueError, match=r"reservoir 'hot': T = 1e-250 is too small"):
         heom.solve_steady(machine, pade=2, depth=1)
+
+
+def test_fixed_hierarchy_options_for_scans() -> None:
+    """One fixed hierarchy (no refinement) for a scan; the wide band extrapolated only when a width is given."""
+    machine = Machine.triple_dot()
+    direct = heom.fixed_hierarchy_options(machine, pade=6, depth=2)
+    assert direct == {"pade": 6, "depth": 2, "converge": False}
+    extrapolated = heom.fixed_hierarchy_options(machine, pade=6, depth=2, width_factor=4.0)
+    assert extrapolated["wide_band_width"] == pytest.approx(4.0 * heom.default_band_width(machine))
+    result = heom.solve_steady(machine, **direct)
+    assert result.stats["pade"] == 6 and result.stats["depth"] == 2 and not result.health.converged
+    with pytest.raises(ValueError, match="width_factor must be > 0"):
+        heom.fixed_hierarchy_options(machine, pade=6, depth=2, width_factor=0.0)

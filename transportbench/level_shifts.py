@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from scipy.integrate import quad
 from scipy.special import digamma
 
+from transportbench.extrapolation import to_wide_band
 from transportbench.model import Band, Machine, Reservoir
 from transportbench.thermal import fermi
 from transportbench.validation import is_number
@@ -228,5 +229,14 @@ def extrapolated_estimate(machine: Machine, widths: tuple[float, float], qubit: 
     first, second = (float(w) for w in widths)
     if not 0 < first < second < math.inf:
         raise ValueError(f"widths must be two finite increasing positive numbers, got {widths!r}")
-    low, high = (resonance_shift_estimate(machine.with_band(Band.lorentzian(w)), qubit) for w in (first, second))
-    return high + (high - low) * first / (second - first)
+    return float(to_wide_band([resonance_shift_estimate(machine.with_band(Band.lorentzian(w)), qubit)
+                               for w in (first, second)], (first, second)))
+
+
+def extrapolation_band_error(machine: Machine, width: float, qubit: int = 1) -> float:
+    """What HEOM's extrapolation from its two largest widths (2W and 4W) leaves of the band in the estimate.
+
+    :func:`extrapolated_estimate` from 2W and 4W minus the wide-band :func:`resonance_shift_estimate` (energy
+    units): the band error of a resonance located with ``wide_band_width=W`` (``wide_band="extrapolate"``).
+    """
+    return extrapolated_estimate(machine, (2 * width, 4 * width), qubit) - resonance_shift_estimate(machine, qubit)

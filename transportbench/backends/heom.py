@@ -72,6 +72,7 @@ from transportbench.backends import Capabilities, require_coupled_reservoir
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
 from transportbench.convergence import Axis, Observed, Stop, Tolerances, describe_change, measure_change, refine
+from transportbench.extrapolation import to_wide_band
 from transportbench.model import Machine, energy_scale
 from transportbench.observables import fermion_pair_concurrence
 from transportbench.occupation import full_basis
@@ -345,11 +346,9 @@ class _Extrapolated:
 
 def _richardson(first: Solve, second: Solve) -> Observed:
     """Linear extrapolation in 1/W from widths W₁ < W₂ to 1/W = 0 (ρ, currents, C)."""
-    weight = first.band_width / (second.band_width - first.band_width)  # x∞ = x₂ + (x₂ − x₁) W₁/(W₂ − W₁)
-    return Observed(second.rho + weight * (second.rho - first.rho),
-                    second.particle + weight * (second.particle - first.particle),
-                    second.energy + weight * (second.energy - first.energy),
-                    second.concurrence + weight * (second.concurrence - first.concurrence))
+    widths = (first.band_width, second.band_width)
+    return Observed(*(to_wide_band([getattr(first, name), getattr(second, name)], widths)
+                      for name in ("rho", "particle", "energy", "concurrence")))
 
 
 def extrapolate_wide_band(machine: Machine, outcomes: list[Outcome], floor: float) -> _Extrapolated:
@@ -478,3 +477,19 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
                              residual=max(o.final.steady.residual for o in outcomes),
                              converged=all(o.converged for o in outcomes), unique=final.steady.unique, notes=notes,
                              stats=stats, statistics="fermion", error=error_estimate(outcomes, band_error))
+
+
+def fixed_hierarchy_options(machine: Machine, *, pade: hierarchy_module.Poles, depth: int,
+                            width_factor: float | None = None) -> dict[str, Any]:
+    """:func:`solve_steady` settings for one fixed hierarchy (no refinement), as scans over a parameter need.
+
+    A hierarchy refined separately at every point of a scan puts steps into the scanned function; a fixed one
+    is smooth. ``width_factor`` (wide-band leads only) solves with ``wide_band="extrapolate"`` from
+    ``width_factor`` × :func:`default_band_width` (and twice and four times that); None keeps the machine's
+    own band treatment (for wide-band leads: the wide band in the hierarchy). Compare two Padé counts or depths
+    for the hierarchy's error.
+    """
+    settings: dict[str, Any] = {"pade": pade, "depth": depth, "converge": False}
+    if width_factor is not None:
+        settings["wide_band_width"] = positive("width_factor", width_factor) * default_band_width(machine)
+    return settings
