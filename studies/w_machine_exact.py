@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -34,11 +34,13 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import heom
+from transportbench.backends.heom_shifts import resonance_estimate_on_bath
 from transportbench.compare import solve
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state
 from transportbench.result import Result
+from transportbench.scans import MaximumScan, parabolic_maximum
 
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 G = 0.05
@@ -55,49 +57,6 @@ def w_fidelity(result: Result, n: int) -> float:
     return fidelity(result.rho, result.occupations, w_state([(G, G)] * (n - 1)), result.model)
 
 
-# ------------------------------------------------------------------------------------------ the bath
-def pade_bath(reservoir, band_width: float, pade: int, tag: int):
-    """QuTiP's Padé expansion of a Lorentzian lead (half-width W centred at μ) with ``pade`` poles."""
-    from qutip.core.environment import LorentzianEnvironment
-
-    environment = LorentzianEnvironment(reservoir.temperature, reservoir.chemical_potential, reservoir.rate,
-                                        band_width)
-    return environment.approx_by_pade(pade, tag=tag)
-
-
-def _principal_parts(expansion, energy: float) -> tuple[float, float]:
-    """(empty-state shift, occupied-state shift) of a transition at ``energy`` from a bath's exponents.
-
-    With C⁺(t) = (1/2π)∫ J f e^{iωt} dω = Σ c_k e^{−ν_k t} and C⁻(t) = (1/2π)∫ J (1 − f) e^{−iωt} dω,
-    Im ∫₀^∞ C⁺(t) e^{−iEt} dt = (1/2π) P∫ J f/(ω − E) dω (the level shift of the state with the dot empty)
-    and Im ∫₀^∞ C⁻(t) e^{iEt} dt = (1/2π) P∫ J (1 − f)/(E − ω) dω (dot occupied): the first-order shifts
-    of :mod:`transportbench.level_shifts`, here for the bath the hierarchy actually sees.
-    """
-    plus = sum(e.ck / (e.vk + 1j * energy) for e in expansion.exponents if e.type == e.types["+"])
-    minus = sum(e.ck / (e.vk - 1j * energy) for e in expansion.exponents if e.type == e.types["-"])
-    return float(np.imag(plus)), float(np.imag(minus))
-
-
-def level_shift_on_bath(machine: Machine, occupied: Sequence[int], band_width: float, pades: Sequence[int]) -> float:
-    """Second-order shift of the product state with ``occupied`` qubits excited, on the HEOM's own baths."""
-    excited = set(occupied)
-    shift = 0.0
-    for index, reservoir in enumerate(machine.reservoirs):
-        qubit = reservoir.qubit
-        energy = machine.energies[qubit] + sum(machine.coulomb_energy(qubit, p) for p in excited if p != qubit)
-        empty, filled = _principal_parts(pade_bath(reservoir, band_width, pades[index], index), energy)
-        shift += filled if qubit in excited else empty
-    return shift
-
-
-def resonance_estimate_on_bath(machine: Machine, band_width: float, pades: Sequence[int]) -> float:
-    """δ* of the arms predicted by the level shifts of the HEOM's bath (Lorentzian W, Padé poles per lead)."""
-    return (machine.energies[0] - machine.energies[1] + level_shift_on_bath(machine, [0], band_width, pades)
-            - level_shift_on_bath(machine, [1], band_width, pades))
-
-
-MAX_EXTENSIONS = 3
-"""Points :func:`scan` may add beyond the edges of its grid when the maximum lies there."""
 EXACT_FERMI_POLES = 600
 """Padé poles standing in for the exact Fermi function in the estimate (exact to 1e-13 out to |E − μ| ≈ 40 W
 for the study's W ≤ 80 and T ≥ 0.1)."""
@@ -130,81 +89,6 @@ def on_band(machine: Machine, setting: Setting) -> Machine:
 def estimate_bytes(machine: Machine, setting: Setting) -> float:
     """The backend's peak-memory estimate of the setting's hierarchy (bytes)."""
     return heom.estimate_memory(on_band(machine, setting), setting.options(machine))
-
-
-# ------------------------------------------------------------------------------------------ resonance
-@dataclass
-class Curve:
-    """F(δ) and the hot current at every evaluated δ of one approach/setting, and the located maximum."""
-
-    name: str
-    deltas: list[float]
-    values: list[float]
-    currents: list[float]
-    delta_star: float = math.nan
-    delta_star_error: float = math.nan
-    f_star: float = math.nan
-
-    def at(self, delta: float) -> float:
-        """F at an evaluated δ (NaN if it was not evaluated)."""
-        matches = [v for d, v in zip(self.deltas, self.values, strict=True) if abs(d - delta) < 1e-12]
-        return matches[0] if matches else math.nan
-
-
-def _vertex(deltas: np.ndarray, values: np.ndarray) -> float:
-    """δ of the maximum of the parabola through three points (ValueError if it opens upwards)."""
-    a, b, _ = np.polyfit(deltas, values, 2)
-    if not a < 0:
-        raise ValueError(f"no maximum: the parabola through δ = {deltas} opens upwards")
-    return float(-b / (2 * a))
-
-
-def scan(name: str, evaluate: Callable[[float], tuple[float, float]], grid: Sequence[float], *,
-         refinements: int = 2, xatol: float = 2e-4, progress: bool = True) -> Curve:
-    """F on ``grid``, then δ* by successive parabolic interpolation through the best point and its neighbours.
-
-    ``evaluate(δ)`` returns (F, hot particle current). Each refinement evaluates F at the vertex of the
-    parabola through the three evaluated points around the largest F and refits; it stops after
-    ``refinements`` steps or when the vertex moves by less than ``xatol``. ``delta_star_error`` is the last
-    move of the vertex, or, with no refinement, the distance between the vertex and the best grid point
-    divided by 4 (an interpolation error of the three-point parabola, measured on 1vN: ≤ 6e-4 at spacing 0.01).
-    A maximum at the edge of the grid adds a point one spacing beyond it (at most ``MAX_EXTENSIONS``).
-    """
-    curve = Curve(name, [], [], [])
-
-    def add(delta: float) -> None:
-        value, current = evaluate(delta)
-        curve.deltas.append(float(delta))
-        curve.values.append(float(value))
-        curve.currents.append(float(current))
-
-    for delta in tqdm(sorted(grid), desc=f"{name}: F(δ)", disable=not progress, leave=False):
-        add(delta)
-    previous = math.nan
-    step = 0
-    while step <= refinements:
-        order = np.argsort(curve.deltas)
-        deltas, values = np.array(curve.deltas)[order], np.array(curve.values)[order]
-        best = int(np.argmax(values))
-        if best in (0, len(deltas) - 1):  # extend the grid by one spacing beyond the edge
-            if len(deltas) >= len(grid) + MAX_EXTENSIONS:
-                raise ValueError(f"{name}: the fidelity maximum lies at the edge of δ = {deltas[0]:g} … {deltas[-1]:g}")
-            add(float(2 * deltas[0] - deltas[1]) if best == 0 else float(2 * deltas[-1] - deltas[-2]))
-            continue
-        vertex = _vertex(deltas[best - 1:best + 2], values[best - 1:best + 2])
-        if step > 0:
-            curve.delta_star_error = abs(vertex - previous)
-        else:
-            curve.delta_star_error = abs(vertex - deltas[best]) / 4
-        previous = vertex
-        if step == refinements or (step > 0 and curve.delta_star_error < xatol):
-            break
-        if np.min(np.abs(deltas - vertex)) > 1e-6:
-            add(vertex)
-        step += 1
-    curve.delta_star = previous
-    curve.f_star = float(np.max(curve.values))
-    return curve
 
 
 def exact_evaluator(machine: Machine, setting: Setting) -> Callable[[float], tuple[float, float]]:
@@ -277,18 +161,18 @@ def estimates(n: int, setting: Setting | None) -> tuple[float, float, float]:
     return wide, exact_band, resonance_estimate_on_bath(w_machine(n), setting.band_width, setting.pades)
 
 
-def run(item: Run) -> Curve:
+def run(item: Run) -> MaximumScan:
     machine = w_machine(item.n)
     if item.setting is not None:
         evaluate = exact_evaluator(machine, item.setting)
     else:
         evaluate = first_order_evaluator(machine, item.approach, **dict(item.options))
-    return scan(f"n={item.n} {item.name}", evaluate, item.grid, refinements=item.refinements,
+    return parabolic_maximum(f"n={item.n} {item.name}", evaluate, item.grid, refinements=item.refinements,
                 progress=item.setting is not None)
 
 
-def dataset(runs: list[Run], curves: list[Curve], seconds: list[float], cpu: list[float]) -> xr.Dataset:
-    """Curves padded to a common number of points, with δ*, its error, F at δ = 0 and at δ*, and the estimates."""
+def dataset(runs: list[Run], curves: list[MaximumScan], seconds: list[float], cpu: list[float]) -> xr.Dataset:
+    """The scans padded to a common number of points, with δ*, its error, F at δ = 0 and at δ*, and the estimates."""
     width = max(len(c.deltas) for c in curves)
 
     def padded(rows: list[list[float]]) -> np.ndarray:

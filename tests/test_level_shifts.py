@@ -137,3 +137,15 @@ def test_extrapolated_estimate_removes_the_one_over_w_term():
     assert extrapolated_estimate(Machine.triple_dot(mu_hot=8.5), (100.0, 200.0)) == pytest.approx(0.0, abs=1e-15)
     with pytest.raises(ValueError, match="widths"):
         extrapolated_estimate(machine, (200.0, 100.0))
+
+
+def test_the_shifts_of_a_hierarchy_s_bath_approach_those_of_its_exact_band():
+    """Many Padé poles stand in for the exact Fermi function: the bath's shifts equal the Lorentzian band's."""
+    pytest.importorskip("qutip")
+    from transportbench.backends.heom_shifts import resonance_estimate_on_bath
+
+    machine = Machine.w_machine(2, U=20.0, mu_hot=8.0, T_sink=0.1)
+    exact_band = resonance_shift_estimate(machine.with_band(Band.lorentzian(40.0)))
+    assert resonance_estimate_on_bath(machine, 40.0, (100, 100)) == pytest.approx(exact_band, abs=1e-10)
+    few, more = (abs(resonance_estimate_on_bath(machine, 40.0, (poles, poles)) - exact_band) for poles in (8, 16))
+    assert 1e-8 < few and more < few  # few poles shift the estimate; more poles bring it back

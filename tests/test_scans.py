@@ -186,3 +186,21 @@ def test_power_law_error_is_the_standard_error_of_the_slope():
     assert fit.exponent_error > 0
     assert power_law(gammas, gammas**2).exponent_error == pytest.approx(0.0, abs=1e-12)
     assert np.isnan(power_law(gammas[:2], gammas[:2] ** 2).exponent_error)
+
+
+def test_the_parabolic_maximum_finds_the_vertex_and_extends_past_an_edge():
+    from transportbench.scans import parabolic_maximum
+
+    calls = []
+
+    def figure(delta):
+        calls.append(delta)
+        return 1.0 - (delta - 0.0137) ** 2, 1e-4 * delta
+
+    found = parabolic_maximum("parabola", figure, [-0.02, 0.0, 0.02], refinements=2)
+    assert found.delta_star == pytest.approx(0.0137, abs=1e-12) and found.f_star == pytest.approx(1.0, abs=1e-8)
+    assert found.at(0.0) == pytest.approx(1.0 - 0.0137**2) and np.isnan(found.at(0.5))
+    beyond = parabolic_maximum("shifted", lambda d: (1.0 - (d - 0.05) ** 2, 0.0), [-0.02, 0.0, 0.02], refinements=0)
+    assert len(beyond.deltas) == 5 and beyond.delta_star == pytest.approx(0.05, abs=1e-12)  # two points added
+    with pytest.raises(ValueError, match="lies at the edge"):
+        parabolic_maximum("far", lambda d: (1.0 - (d - 1.0) ** 2, 0.0), [-0.02, 0.0, 0.02])
