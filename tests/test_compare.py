@@ -66,6 +66,19 @@ def test_deviations_from_a_reference_row():
     assert float(deviations.concurrence_error[0]) == 0.0
     assert np.all(deviations.current_error.values == 0.0)
     assert "concurrence_error" not in table and "ΔC" in format_table(deviations)
+    assert "caution" not in format_table(deviations)  # the reference row is ok
+
+
+def test_deviations_from_an_unconverged_reference_are_flagged():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = compare(Machine.triple_dot(), ["local", "heom"], options={"heom": {"pade": 6, "depth": 2,
+                                                                                   "converge": False}},
+                        progress=False)
+    assert table.attrs["reference"] == "heom" and table.attrs["reference_status"] == "not converged"
+    assert "caution: the reference heom is itself not ok (not converged)" in format_table(table)
 
 
 def test_compare_records_and_passes_on_warnings():

@@ -309,7 +309,7 @@ def with_deviations(dataset: xr.Dataset, reference: str) -> xr.Dataset:
         **errors,
         current_error=current_error.assign_attrs(
             long_name=f"particle current minus that of {reference}, relative to its largest current"),
-    ).assign_attrs(reference=reference)
+    ).assign_attrs(reference=reference, reference_status=str(exact.status.values))
 
 
 def _figure_names(dataset: xr.Dataset) -> list[str]:
@@ -377,4 +377,7 @@ def format_table(dataset: xr.Dataset, wide: bool = False) -> str:
     if reference:
         units += (f"; Δ = value − {reference}'s (C(0,1) ± is each approach's own error bar), ΔI/I relative to "
                   f"{reference}'s largest current")
-    return "\n".join([*render, units])
+    status = str(dataset.attrs.get("reference_status", "ok"))
+    caution = ([f"caution: the reference {reference} is itself not ok ({status}): every Δ is measured against an "
+                "unconverged or doubtful value"] if reference and status != "ok" else [])
+    return "\n".join([*render, units, *caution])
