@@ -23,16 +23,19 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -125,7 +128,26 @@ def _write_damaged_journal(folder: Path) -> None:
     journal.write_text("\n".join(damaged) + "\n")
 
 
+def _existing_output(folder: Path) -> None:
+    (folder / "exists.json").write_text("{}")
+
+
+def _journal_folder(folder: Path) -> None:
+    (folder / "j.nc.points.jsonl").mkdir()
+
+
 BAD_INPUTS: list[tuple[str, list[str], int, Callable[[Path], None] | None]] = [
+    ("file name longer than the file system allows", ["compare", "--approaches", "local", "--out", "x" * 300 + ".nc"],
+     2, None),
+    ("compare --out exists, no --overwrite", ["compare", "--approaches", "local", "--out", "exists.json"], 2,
+     _existing_output),
+    ("sweep journal path is a folder", ["sweep", "--over", "mu=4,8", "--workers", "1", "--out", "j.nc"], 2,
+     _journal_folder),
+    ("no reservoir coupled (every backend)", ["compare", "--gamma-hot", "0", "--gamma-cold", "0", "--approaches",
+                                              "qmeq:Pauli", "heom"], 2, None),
+    ("no reservoir coupled (validate)", ["validate", "--gamma-hot", "0", "--gamma-cold", "0"], 2, None),
+    ("unknown --option", ["compare", "--approaches", "local", "--option", "local.tol=1"], 2, None),
+    ("sweep grid beyond the limit", ["sweep", "--over", "mu=0:1:100000000"], 2, None),
     ("negative rate", ["compare", "--approaches", "local", "--gamma-hot", "-1"], 2, None),
     ("NaN temperature", ["compare", "--approaches", "local", "--T-hot", "nan"], 2, None),
     ("infinite temperature", ["compare", "--approaches", "local", "--T-cold", "inf"], 2, None),
@@ -271,6 +293,75 @@ def interrupt_row(case: str, signals: list[tuple[str, signal.Signals]], gap: flo
             f"exit {resume.status}, {recomputed} computed"], as_expected, lost
 
 
+@contextlib.contextmanager
+def _listener(answer: bytes | None) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that is no Dask scheduler: silent (``answer`` None) or replying and closing."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        connections = []
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            connections.append(connection)
+            if answer is not None:
+                connection.sendall(answer)
+                connection.close()
+        for connection in connections:
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+SCHEDULERS = {"scheduler address is a silent TCP server": None,
+              "scheduler address is an HTTP server": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"}
+"""Listeners that accept connections but are no Dask scheduler, and what they answer."""
+
+
+def scheduler_row(case: str, answer: bytes | None, root: Path) -> tuple[list[str], bool]:
+    """One row: a sweep pointed at a listener that is not a scheduler is refused (exit 2, one line, in seconds)."""
+    folder = Path(tempfile.mkdtemp(dir=root))
+    with _listener(answer) as address:
+        start = time.monotonic()
+        outcome = run_cli(["sweep", "--over", "mu=0,1", "--scheduler", address], folder)
+        seconds = time.monotonic() - start
+    as_expected = outcome.status == 2 and outcome.one_line and not outcome.traceback and seconds < 30
+    return [case, "exit 2", f"{outcome.status} after {seconds:.1f} s", "yes" if outcome.one_line else "NO",
+            "YES" if outcome.traceback else "no", "—", "—", "—"], as_expected
+
+
+def twovn_interrupt_row(case: str, number: signal.Signals, expected: int, root: Path) -> tuple[list[str], bool]:
+    """One row: SIGINT/SIGTERM during QmeQ's compiled 2vN iteration ends ``compare`` promptly with 128 + signal."""
+    folder = Path(tempfile.mkdtemp(dir=root))
+    process = subprocess.Popen([sys.executable, "-c", WRAPPED_CLI, "compare", "--approaches", "qmeq:2vN"],
+                               cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_environment(folder, {}))
+    try:
+        time.sleep(5.0)  # inside the converged 2vN solve (about a minute)
+        sent = time.monotonic()
+        process.send_signal(number)
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+        seconds = time.monotonic() - sent
+    finally:
+        _end(process)
+    swallowed = "Exception ignored" in stderr or "qmeq:2vN" in stdout
+    outcome = Outcome(process.returncode, stderr)
+    as_expected = outcome.status == expected and not outcome.traceback and not swallowed and seconds < 15
+    return [case, f"exit {expected}", f"{outcome.status} after {seconds:.1f} s", "—",
+            "YES" if outcome.traceback else "no", "swallowed" if swallowed else "—", "—", "—"], as_expected
+
+
 def main() -> int:
     """Run every case, print the table and the totals; 1 if any case differs from its expectation."""
     header = ["case", "expected", "exit", "one-line message", "traceback", "points finished / lost",
@@ -282,6 +373,15 @@ def main() -> int:
             row, as_expected = bad_input_row(case, arguments, expected, prepare, root)
             rows.append(row)
             failures += not as_expected
+        for case, answer in SCHEDULERS.items():
+            row, as_expected = scheduler_row(case, answer, root)
+            rows.append(row)
+            failures += not as_expected
+        for case, number, expected in (("SIGINT during the compiled 2vN iteration", signal.SIGINT, 130),
+                                       ("SIGTERM during the compiled 2vN iteration", signal.SIGTERM, 143)):
+            row, as_expected = twovn_interrupt_row(case, number, expected, root)
+            rows.append(row)
+            failures += not as_expected
         for case, (signals, gap, expected) in INTERRUPTS.items():
             row, as_expected, lost = interrupt_row(case, signals, gap, expected, root)
             rows.append(row)
@@ -291,8 +391,8 @@ def main() -> int:
     print(f"Fault injection: {POINTS}-point sweeps on 2 workers, {POINT_DELAY} s per point; Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print(markdown_table(rows))
-    print(f"\nbad inputs tried: {len(BAD_INPUTS)}; interrupts survived (ended promptly as expected, no "
-          "traceback, no process left, resumed): "
+    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; 2vN interrupts: 2; sweep interrupts survived "
+          "(ended promptly as expected, no traceback, no process left, resumed): "
           f"{survived} of {len(INTERRUPTS)}; points lost: {lost_total}; cases not as expected: {failures}")
     return 1 if failures else 0
 

@@ -191,3 +191,11 @@ def test_run_options_set_threads_and_budget_for_every_backend(spec, declared):
     assert result.stats["blas_threads"] == 2 and not set(RunOptions.NAMES) & set(result.options)
     with pytest.raises(ResourceBudgetError, match="above the memory budget of 1 KiB"):
         backend.solve_steady(machine, run=RunOptions(memory_gib=2**-20), **settings)
+
+
+def test_declared_capabilities_match_what_the_module_provides():
+    """``dynamics`` means an ``evolve`` function; ``exact`` backends are the references compare measures against."""
+    for name in {spec.partition(":")[0] for spec in all_approaches()}:
+        module = get_backend(name)
+        assert module.CAPABILITIES.dynamics == callable(getattr(module, "evolve", None)), name
+    assert all(get_backend(spec.partition(":")[0]).CAPABILITIES.exact for spec in exact_approaches())
