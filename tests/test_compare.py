@@ -202,3 +202,10 @@ def test_target_states_and_sinks():
     assert np.allclose(target_state(w).dense(), w_state([(0.05, 0.02), (0.03, 0.04)]).dense())
     assert sink_qubits(w) == [3, 4]
     assert target_state(Machine(energies=(1.0, 1.0))) is None
+
+
+def test_the_progress_bar_shows_on_request_and_on_terminals_only(capsys):
+    compare(Machine.triple_dot(), ["local"], progress=True)
+    assert "solving local" in capsys.readouterr().err
+    compare(Machine.triple_dot(), ["local"])  # stderr is no terminal under pytest: no bar by default
+    assert capsys.readouterr().err == ""

@@ -121,7 +121,7 @@ def summarize(result: Result, figures: Sequence[FigureOfMerit] = PAPER) -> dict[
 
 def compare(machine: Machine, approaches: Sequence[str] | None = None,
             options: Mapping[str, Mapping[str, Any]] | None = None,
-            figures: Sequence[FigureOfMerit] = PAPER, progress: bool = True) -> xr.Dataset:
+            figures: Sequence[FigureOfMerit] = PAPER, progress: bool | None = None) -> xr.Dataset:
     """Solve ``machine`` with every approach and return one labelled table.
 
     Parameters
@@ -136,9 +136,9 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         Backend options per approach, e.g. ``{"qmeq:2vN": {"kpnt": 512}}``.
     figures : sequence of FigureOfMerit
         The figures of merit to compute (:mod:`transportbench.figures`); default the paper's.
-    progress : bool
+    progress : bool, optional
         Show which approach is being solved, with the time so far (a tqdm bar on stderr, or a widget in
-        Jupyter); removed when the table is complete.
+        Jupyter); removed when the table is complete. None (default): only on a terminal or in Jupyter.
 
     Returns
     -------
@@ -168,7 +168,8 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
     approaches, options = check_comparison(approaches, options, machine)
     figures = check_figures(figures, machine)
     rows, passed_on = [], []
-    bar = tqdm(approaches, desc="compare", unit="approach", leave=False, disable=not progress, file=sys.stderr)
+    bar = tqdm(approaches, desc="compare", unit="approach", leave=False, file=sys.stderr,
+               disable=None if progress is None else not progress)
     for spec in bar:
         bar.set_postfix_str(f"solving {spec}")
         start = time.perf_counter()
