@@ -53,6 +53,9 @@ FIGURES = (*PAPER, ErrorBar("concurrence", name="reference_uncertainty_C"),
            ErrorBar("currents", name="reference_uncertainty_I"))
 """The paper's figures and every approach's own error estimate (HEOM's is read as the reference's error bar)."""
 EQUILIBRIUM_HEOM = {"pade": 10, "depth": 2, "converge": False}
+EXTRAPOLATED = {"wide_band": "extrapolate"}
+"""The findings were measured with HEOM's wide band extrapolated in 1/W; the wide band in the hierarchy (the
+backend's default since) is a restatement still to be made."""
 VERDICTS = ("valid", "marginal", "violated")
 
 
@@ -133,7 +136,7 @@ def run_map(args, folder) -> xr.Dataset:
         heom_options, twovn_options = {}, {"check_bandwidth": False}
     # a failed point (e.g. a GMRES that does not converge, minutes per attempt) stays failed on a rerun
     table = sweep(base, axes, [EXACT, *CHEAP], path=folder / "map_sweep.nc", workers=1, figures=FIGURES,
-                  options={EXACT: heom_options} if heom_options else None, retry_failed=False)
+                  options={EXACT: {**heom_options, **EXTRAPOLATED}}, retry_failed=False)
     twovn = sweep(base, sub, [TWOVN], path=folder / "map_2vn.nc", workers=1, options={TWOVN: twovn_options},
                   retry_failed=False)
     twovn = twovn.reindex(gamma=axes["gamma"], g=axes["g"], method="nearest", tolerance=1e-9)
@@ -160,7 +163,7 @@ def run_detuning(args, folder) -> xr.Dataset:
         base = Machine.triple_dot(mu_hot=mu)
         options = EQUILIBRIUM_HEOM if setting == "equilibrium" and not args.quick else heom_options
         table = sweep(base, axes, [EXACT, *CHEAP], path=folder / f"detuning_{setting}.nc", workers=1,
-                      figures=FIGURES, options={EXACT: options} if options else None, retry_failed=False)
+                      figures=FIGURES, options={EXACT: {**options, **EXTRAPOLATED}}, retry_failed=False)
         if setting == "fig3":
             working = abs(table.particle_current.sel(approach=EXACT, reservoir="hot").isel(epsilon_0=0))
             data = errors(table, table)
