@@ -135,3 +135,15 @@ def test_the_estimate_bounds_the_traced_peak_memory():
     tracemalloc.stop()
     counts = np.bincount(result.occupations.sum(axis=1))
     assert peak < local.steady_state_bytes(machine, counts, "iterative")
+
+
+def test_a_huge_machine_is_refused_at_once_by_the_basis_it_must_hold(monkeypatch):
+    """W machine n = 20000 (39 999 qubits): every sink's single excitation is reachable, so the ΔN = 0 sector
+    holds at least 20001² elements; refused before any search (the search took minutes).
+    """
+    def no_search(*args, **kwargs):
+        raise AssertionError("the basis search started")
+
+    monkeypatch.setattr(local, "make_basis", no_search)
+    with pytest.raises(ResourceBudgetError, match="39999 qubits .*≥ 2e\\+04 patterns"):
+        local.solve_steady(Machine.w_machine(20000))

@@ -146,12 +146,17 @@ def relaxation_bytes(machine: Machine, counts: np.ndarray) -> float:
     return steady_state_bytes(machine, counts, "direct") + 3 * min(size, DENSE_LIMIT) ** 2 * 16
 
 
+FILLING_EXPONENT_LIMIT = 700.0
+"""(ε − μ)/T below which a reservoir's filling rate γ f(ε − μ) is a positive double (exp overflows near 709)."""
+
+
 def _budgeted_basis(machine: Machine, basis: str, estimate: Callable[[np.ndarray], float], work: str,
                     seeds: np.ndarray | None = None) -> np.ndarray:
     """The basis of kind ``basis``, refused while it is made if it would need too much memory.
 
-    ResourceBudgetError as soon as ``estimate(counts)`` bytes of ``work`` exceed the memory budget: during
-    the reachable-basis search, before the full basis is built, and for the final basis.
+    ResourceBudgetError as soon as ``estimate(counts)`` bytes of ``work`` exceed the memory budget: at once
+    for the least any basis holds (the vacuum and one excitation on each qubit a reservoir with γ > 0 fills,
+    all reachable), during the reachable-basis search, before the full basis is built, and for the final basis.
     """
 
     def check(counts: np.ndarray) -> None:
@@ -159,6 +164,10 @@ def _budgeted_basis(machine: Machine, basis: str, estimate: Callable[[np.ndarray
         check_memory(estimate(counts), f"{work} of {machine.n_qubits} qubits ({basis} basis: ≥ {patterns:.3g} "
                                        f"patterns, ΔN = 0 sector of ≥ {size:.3g} elements)")
 
+    filled = len({r.qubit for r in machine.reservoirs  # a rate γ f(ε − μ) > 0 fills the qubit from the vacuum
+                  if r.rate > 0 and r.temperature > 0
+                  and (machine.energies[r.qubit] - r.chemical_potential) / r.temperature < FILLING_EXPONENT_LIMIT})
+    check(np.bincount([0, *[1] * filled], minlength=machine.n_qubits + 1))  # before any search: n = 20000 took minutes
     occupations = make_basis(machine, basis, seeds, check)
     check(np.bincount(occupations.sum(axis=1), minlength=machine.n_qubits + 1))
     return occupations
