@@ -138,8 +138,9 @@ def test_the_estimate_bounds_the_traced_peak_memory():
 
 
 def test_a_huge_machine_is_refused_at_once_by_the_basis_it_must_hold(monkeypatch):
-    """W machine n = 20000 (39 999 qubits): every sink's single excitation is reachable, so the ΔN = 0 sector
-    holds at least 20001² elements; refused before any search (the search took minutes).
+    """W machine n = 20000 (39 999 qubits): refused before any basis search (which took minutes).
+
+    Every sink's single excitation is reachable, so the ΔN = 0 sector holds at least 20001² elements.
     """
     def no_search(*args, **kwargs):
         raise AssertionError("the basis search started")
