@@ -118,6 +118,13 @@ def test_numpy_numbers_are_accepted():
     reservoir = Machine(energies=(np.float64(1.0),), reservoirs=(Reservoir("a", np.int64(0), np.float64(0.1), 0, 1),),
                         order=(np.int64(0),)).reservoirs[0]
     assert reservoir.qubit == 0 and type(reservoir.qubit) is int and type(reservoir.rate) is float
+    ordered = Machine.triple_dot().replace(order=np.array([0, 2, 1]))  # was "truth value … is ambiguous"
+    assert ordered.order == (0, 2, 1) and all(type(q) is int for q in ordered.order)
+
+
+def test_wrong_container_types_are_named_value_errors():
+    with pytest.raises(ValueError, match=r"detuning must map qubits to δ, e\.g\. \{1: 0\.02\}, got list"):
+        Machine.triple_dot(detuning=[0.1, 0.2])  # was an AttributeError
 
 
 def test_bands_are_validated_and_carried_by_every_lead():

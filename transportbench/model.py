@@ -198,7 +198,7 @@ class Machine:
                            tuple(nonnegative(f"dephasing[{i}]", k) for i, k in enumerate(dephasing)))
         if self.statistics not in STATISTICS:
             raise ValueError(f"statistics must be one of {STATISTICS}, got {self.statistics!r}")
-        order = tuple(self.order) if self.order else tuple(range(n))
+        order = tuple(self.order) if len(self.order) else tuple(range(n))
         try:
             order = tuple(integer("order", q) for q in order)
         except ValueError:
@@ -348,6 +348,8 @@ class Machine:
         ValueError
             A qubit index outside 0..N−1 or a δ that is no finite real number.
         """
+        if not isinstance(deltas, Mapping):
+            raise ValueError(f"detuning must map qubits to δ, e.g. {{1: 0.02}}, got {type(deltas).__name__} {deltas!r}")
         energies = list(self.energies)
         for qubit, delta in deltas.items():
             energies[_require_qubit("detuning qubit", qubit, self.n_qubits)] += real(f"detuning[{qubit}]", delta)
