@@ -261,7 +261,7 @@ def run_sweep(name: str, quick: bool, folder: Path) -> xr.Dataset:
     spec = dict(sweep_specs(quick)[name])
     path = folder / spec.pop("file")
     machine = Machine.triple_dot(statistics="fermion" if spec.pop("fermion", False) else "qubit")
-    return sweep(machine, path=path, workers=1, **spec)
+    return sweep(machine, path=path, workers=1, replace_stale=True, **spec)
 
 
 def main() -> None:

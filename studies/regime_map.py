@@ -135,10 +135,10 @@ def run_map(args, folder) -> xr.Dataset:
         sub = {"gamma": np.array([0.1, 0.4]), "g": np.array([0.05, 0.2])}
         heom_options, twovn_options = {}, {"check_bandwidth": False}
     # a failed point (e.g. a GMRES that does not converge, minutes per attempt) stays failed on a rerun
-    table = sweep(base, axes, [EXACT, *CHEAP], path=folder / "map_sweep.nc", workers=1, figures=FIGURES,
-                  options={EXACT: {**heom_options, **EXTRAPOLATED}}, retry_failed=False)
-    twovn = sweep(base, sub, [TWOVN], path=folder / "map_2vn.nc", workers=1, options={TWOVN: twovn_options},
-                  retry_failed=False)
+    table = sweep(base, axes, [EXACT, *CHEAP], path=folder / "map_sweep.nc", workers=1, replace_stale=True,
+                  figures=FIGURES, options={EXACT: {**heom_options, **EXTRAPOLATED}}, retry_failed=False)
+    twovn = sweep(base, sub, [TWOVN], path=folder / "map_2vn.nc", workers=1, replace_stale=True,
+                  options={TWOVN: twovn_options}, retry_failed=False)
     twovn = twovn.reindex(gamma=axes["gamma"], g=axes["g"], method="nearest", tolerance=1e-9)
     both = xr.concat([table.drop_vars(["reference_uncertainty_C", "reference_uncertainty_I"]), twovn],
                      dim="approach", join="outer", data_vars="minimal", coords="minimal", compat="override")
@@ -163,7 +163,8 @@ def run_detuning(args, folder) -> xr.Dataset:
         base = Machine.triple_dot(mu_hot=mu)
         options = EQUILIBRIUM_HEOM if setting == "equilibrium" and not args.quick else heom_options
         table = sweep(base, axes, [EXACT, *CHEAP], path=folder / f"detuning_{setting}.nc", workers=1,
-                      figures=FIGURES, options={EXACT: {**options, **EXTRAPOLATED}}, retry_failed=False)
+                      replace_stale=True, figures=FIGURES, options={EXACT: {**options, **EXTRAPOLATED}},
+                      retry_failed=False)
         if setting == "fig3":
             working = abs(table.particle_current.sel(approach=EXACT, reservoir="hot").isel(epsilon_0=0))
             data = errors(table, table)

@@ -18,7 +18,8 @@ def main() -> None:
     count = 5 if args.quick else 21
     rates = {"gamma.hot": np.geomspace(0.005, 0.5, count), "gamma.cold": np.geomspace(0.005, 0.5, count)}
     folder = results_folder(args.results, "si_variations")
-    couplings = sweep(Machine.triple_dot(), rates, ["local"], path=folder / "gamma_map.nc", workers=1)
+    couplings = sweep(Machine.triple_dot(), rates, ["local"], path=folder / "gamma_map.nc", workers=1,
+                      replace_stale=True)
     dephasing = {name: np.geomspace(1e-5, 1e-1, count) for name in ("dephasing.0", "dephasing.1", "dephasing.2")}
     rows = [sweep(Machine.triple_dot(), {name: values}, ["local"], workers=1, progress=False)
             .concurrence.sel(approach="local").values for name, values in dephasing.items()]

@@ -36,3 +36,15 @@ def test_a_sweep_file_of_an_earlier_version_is_computed_again(tmp_path, monkeypa
     assert len(calls) == 3
     assert np.array_equal(again.concurrence.values, table.concurrence.values)
     assert list(xr.load_dataset(path, engine="h5netcdf").model.values.ravel()) == ["qubit"] * 3
+
+
+def test_a_stale_sweep_of_ones_own_folder_is_replaced_on_request(tmp_path):
+    """A study whose sweep changed replaces its old file (with a warning); the same sweep still resumes."""
+    path = tmp_path / "own.nc"
+    sweep(Machine.triple_dot(), {"mu": [4.0, 8.0]}, ["local"], path=path, workers=1, progress=False)
+    with pytest.raises(FileExistsError, match="holds a different sweep"):
+        sweep(Machine.triple_dot(), {"mu": [4.0, 6.0]}, ["local"], path=path, workers=1, progress=False)
+    with pytest.warns(JournalWarning, match="replaced"):
+        changed = sweep(Machine.triple_dot(), {"mu": [4.0, 6.0]}, ["local"], path=path, workers=1, progress=False,
+                        replace_stale=True)
+    assert list(changed.mu.values) == [4.0, 6.0] and list(xr.load_dataset(path).mu.values) == [4.0, 6.0]

@@ -234,13 +234,13 @@ class SweepPlan:
 def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",),
                *, path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
                workers: int | None = None, scheduler: str | None = None,
-               figures: Sequence[FigureOfMerit] = PAPER) -> SweepPlan:
+               figures: Sequence[FigureOfMerit] = PAPER, replace_stale: bool = False) -> SweepPlan:
     """Check a sweep completely and load what is already computed, before any point is solved.
 
     The parameters are those of :func:`sweep`. Raises ``ValueError`` (or ``KeyError`` for an unknown
     reservoir, ``ImportError`` for a missing Dask) naming the offending input, ``FileExistsError`` when the
-    output or its journal belongs to a different sweep; warns (:class:`JournalWarning`) about damaged
-    journal lines.
+    output or its journal belongs to a different sweep (unless ``replace_stale``: then both are deleted, with a
+    :class:`JournalWarning`); warns (:class:`JournalWarning`) about damaged journal lines.
     """
     approaches, options = check_comparison(approaches, options, machine)
     axes = _check_axes(machine, over, approaches, options)
@@ -262,7 +262,20 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
         return plan
     plan.output = Path(path)
     check_output_folder(plan.output)
-    existing = read_output(plan.output, key)
+    journal_path = plan.output.with_name(plan.output.name + ".points.jsonl")
+    shape = tuple(len(values) for values in axes.values())
+    journal = Journal(journal_path, key, template, shape)
+    try:
+        existing = read_output(plan.output, key)
+        points = journal.load()  # a different sweep's journal raises here too
+    except FileExistsError as stale:
+        if not replace_stale:
+            raise
+        warnings.warn(f"{stale}: replaced (replace_stale=True); the new sweep starts afresh", JournalWarning,
+                      stacklevel=2)
+        for old in (plan.output, journal_path):
+            old.unlink(missing_ok=True)
+        existing, points = None, {}
     missing = sorted(set(template.data_vars) - set(existing.data_vars)) if existing is not None else []
     if missing:  # written before these variables existed, e.g. before the fermionic partial trace (no "model")
         warnings.warn(f"{plan.output} was written by an earlier transportbench (it lacks {', '.join(missing)}); "
@@ -271,16 +284,15 @@ def plan_sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches
     if existing is not None and not count_failed_points(existing):
         plan.existing = existing
         return plan
-    shape = tuple(len(values) for values in axes.values())
-    plan.journal = Journal(plan.output.with_name(plan.output.name + ".points.jsonl"), key, template, shape)
-    plan.points = plan.journal.load()
+    plan.journal, plan.points = journal, points
     return plan
 
 
 def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Sequence[str] = ("local",), *,
           path: str | os.PathLike[str] | None = None, options: Mapping[str, Mapping[str, Any]] | None = None,
           workers: int | None = None, scheduler: str | None = None, progress: bool = True,
-          figures: Sequence[FigureOfMerit] = PAPER, retry_failed: bool = True) -> xr.Dataset:
+          figures: Sequence[FigureOfMerit] = PAPER, retry_failed: bool = True,
+          replace_stale: bool = False) -> xr.Dataset:
     """Run :func:`~transportbench.compare.compare` on every point of a parameter grid.
 
     Parameters
@@ -310,6 +322,10 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
     retry_failed : bool
         Solve journalled points that failed again (default); ``False`` keeps them failed, e.g. when a
         failure is deterministic and costly (a solver that does not converge).
+    replace_stale : bool
+        Delete an output and journal at ``path`` that belong to a *different* sweep (with a
+        :class:`~transportbench.journal.JournalWarning`) instead of raising ``FileExistsError``; the same
+        sweep's files are still resumed. For a folder of one's own whose sweeps change, e.g. a study's.
 
     Returns
     -------
@@ -323,7 +339,7 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
         On Ctrl-C; the finished points are journalled.
     """
     plan = plan_sweep(machine, over, approaches, path=path, options=options, workers=workers, scheduler=scheduler,
-                      figures=figures)
+                      figures=figures, replace_stale=replace_stale)
     return plan.run(progress=progress, retry_failed=retry_failed)
 
 
