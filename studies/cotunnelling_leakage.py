@@ -314,7 +314,7 @@ def part_key(name: str, settings: Settings) -> str:
               "heom": ("gammas", "pade", "depth_pade"), "heom at shifted resonance": ("gammas", "pade", "depth_pade"),
               "heom at exact resonance": ("sparse", "pade", "depth_pade", "resonance_pade", "precision", "grid")}
     # "reduced_state": parts cached before the fermionic partial trace hold string-ordered concurrences
-    return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic",
+    return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic", "wide_band": "extrapolate",
                  **{f: getattr(settings, f) for f in fields[name]}})
 
 
