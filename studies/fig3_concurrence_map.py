@@ -140,9 +140,9 @@ def deviation_figure(deviation: xr.Dataset, unconverged: np.ndarray, twovn_uncon
     for axis in axes.flat[len(approaches):]:
         axis.set_visible(False)
     for axis in axes[-1, :]:
-        axis.set_xlabel("μ_hot, chemical potential of the hot reservoir (units of ε = T = 1)")
+        axis.set_xlabel("μ_hot of the hot reservoir (units of ε = T = 1)")
     for axis in axes[:, 0]:
-        axis.set_ylabel("U, Coulomb energy (units of ε = T = 1)")
+        axis.set_ylabel("Coulomb energy U (units of ε = T = 1)")
     label = ("100 ΔC = 100 (C − C(HEOM)), C of qubits 0 and 1" if not in_percent
              else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)| in %, particle current from the hot reservoir")
     figure.colorbar(mesh, ax=axes, label=label, shrink=0.8)
