@@ -23,8 +23,8 @@ are dropped and the residues κ_k are refitted by least squares on f − 1/2 its
 barycentric form's value at infinity would be a term growing like x in f). The fit's error is measured on a
 grid of the window finer than the Fermi function's and the poles' scales. A fit with exactly N poles is
 sought by raising AAA's terms; when AAA reaches its floor (machine precision) with fewer poles on the
-window, the fit is made on a wider window (where more poles are useful) and its error still measured on the
-requested one.
+window, the fit (poles and residues) is made on a wider window, where more poles are useful, so that the
+extra poles carry f further out, and its error is still measured on the requested one.
 
 The window of a lead
 --------------------
@@ -132,7 +132,7 @@ def _aaa_poles(window: float, terms: int) -> np.ndarray:
 
 
 def _refit(xi: np.ndarray, window: float) -> np.ndarray:
-    """Least-squares κ for fixed poles ξ on the window's grid, no constant term."""
+    """Least-squares κ for fixed poles ξ on the grid of [0, ``window``], no constant term (columns scaled)."""
     x = _grid(window)
     design = _design(x, xi)
     scale = np.max(np.abs(design), axis=0)
@@ -162,7 +162,7 @@ def aaa_expansion(count: int, window: float) -> FermiExpansion:
             xi = _aaa_poles(span, terms)
             counts.append(len(xi))
             if len(xi) == count:
-                kappa = _refit(xi, window)
+                kappa = _refit(xi, span)
                 found.append((fermi_error(kappa, xi, window), kappa, xi))
             if len(xi) > count or counts[-SATURATED:] == [len(xi)] * SATURATED:
                 break
