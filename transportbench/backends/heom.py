@@ -422,6 +422,7 @@ def shared_dot_note(machine: Machine) -> str | None:
 
 
 EXPANSION_NAMES = {"pade": "Padé", "aaa": "rational-fit (AAA)"}
+"""How the notes name each ``expansion``."""
 
 
 def fermi_note(machine: Machine, kind: str, pade: hierarchy_module.Poles, stats: dict[str, Any]) -> str:
@@ -466,7 +467,9 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     Result
         ``backend="heom"``, ρ on the full 2^N basis, currents per reservoir (into the system positive;
         energy and energy² units), ``options`` (the resolved :class:`HeomOptions`: solving again with them
-        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved), ``error`` (the
+        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved; for the wide band in the
+        hierarchy also ``expansion`` and each lead's ``fermi_window`` and ``fermi_error``, see
+        :func:`fermi_note`), ``error`` (the
         :class:`~transportbench.result.ErrorEstimate` of the Padé, depth and, extrapolated, band steps), ``health`` with
         the residual ‖𝓛x‖ of the final hierarchy solve (energy units), ``converged``, ``unique`` (a condition
         estimate on the direct path, None on the iterative one) and notes: every hierarchy solved.
