@@ -39,7 +39,11 @@ Expansion and truncation
     band: ``pade`` poles per branch plus the Lorentzian pole, so 2 (pade + 1) exponents per lead; the wide
     band: the ``pade`` poles, 2 pade exponents per lead; one number for every lead or one per reservoir, since
     a cold lead's sharper Fermi function needs more); the hierarchy keeps every ADO with at most ``depth``
-    excitations (each fermionic exponent at most once).
+    excitations (each fermionic exponent at most once). With the wide band in the hierarchy,
+    ``expansion="aaa"`` replaces the Padé poles of f − 1/2 by ``pade`` poles of a rational fit of f on each
+    lead's window of transition energies (:mod:`~transportbench.backends.heom_fermi`): the same form and
+    count of exponents, far fewer of them needed for a cold lead. Either way the largest error of the expanded
+    f on each lead's window is in the result's stats (``fermi_error``) and notes.
 Currents
     Positive from the reservoir into the system. J_r = Σ_{k∈r} Tr[N L_0k ρ_k] with L_0k the generator's
     link from first-tier ADO k to ρ (exactly −i Tr_B[H_T^(r), ρ_total]). The energy current
@@ -69,6 +73,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from transportbench.backends import Capabilities, require_coupled_reservoir
+from transportbench.backends import heom_fermi as fermi
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
 from transportbench.convergence import Axis, Observed, Stop, Tolerances, describe_change, measure_change, refine
@@ -155,6 +160,12 @@ class HeomOptions(SolverOptions):
     wide_band_width : float, optional
         ``wide_band="extrapolate"`` only: the smallest Lorentzian half-width W (energy units); default
         :func:`default_band_width`.
+    expansion : {"pade", "aaa"}
+        The expansion of each wide-band lead's f − 1/2 in ``pade`` poles (per branch): ``"pade"`` (default) its
+        Padé approximant, ``"aaa"`` a rational fit with as many poles on the lead's window
+        |ω − μ_r| ≤ max |E − μ_r| + margin (E the transition energies of the lead's dot;
+        :func:`~transportbench.backends.heom_fermi.lead_windows`), accurate to far larger (E − μ)/T with few
+        poles. ``"aaa"`` needs the wide band in the hierarchy (``wide_band="direct"``).
 
     In ``Result.options`` ``converge``, ``depth``, ``pade``, ``wide_band`` and ``wide_band_width`` are filled
     in (the last two for wide-band leads).
@@ -172,6 +183,7 @@ class HeomOptions(SolverOptions):
     solver: str = "auto"
     wide_band: str | None = None
     wide_band_width: float | None = None
+    expansion: str = "pade"
 
     def check(self) -> None:
         """Validate every setting (ValueError naming it)."""
@@ -192,6 +204,7 @@ class HeomOptions(SolverOptions):
         for name in ("max_depth", "max_pade", "max_ados"):
             integer(name, getattr(self, name), minimum=1)
         choice("solver", self.solver, SOLVERS)
+        choice("expansion", self.expansion, fermi.EXPANSIONS)
         if self.wide_band is not None:
             choice("wide_band", self.wide_band, WIDE_BAND_METHODS)
         if self.wide_band_width is not None:
@@ -242,6 +255,10 @@ def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
     cold = [r.name for r in machine.reservoirs if r.temperature <= 0]
     if cold:
         raise ValueError(f"the Padé expansion of the Fermi function needs T > 0; reservoirs {cold} have T = 0")
+    if options is not None and options.expansion != "pade" and (
+            options.wide_band == "extrapolate" or any(r.band.kind != "wide" for r in machine.reservoirs)):
+        raise ValueError(f"expansion={options.expansion!r} needs wide-band leads solved in the hierarchy "
+                         "(wide_band='direct'); Lorentzian bands are Padé-expanded by QuTiP")
     widths = {r.band.width for r in machine.reservoirs}
     if len({r.band.kind for r in machine.reservoirs}) > 1 or len(widths) > 1:
         raise ValueError(f"HEOM here needs one band for every lead (all wide, or Lorentzian of one width); got "
@@ -410,6 +427,28 @@ def shared_dot_note(machine: Machine) -> str | None:
             "and ρ are unaffected)")
 
 
+EXPANSION_NAMES = {"pade": "Padé", "aaa": "rational-fit (AAA)"}
+"""How the notes name each ``expansion``."""
+
+
+def fermi_note(machine: Machine, kind: str, pade: hierarchy_module.Poles, stats: dict[str, Any]) -> str:
+    """The note on each lead's expanded f: its largest error on the lead's window; fills ``stats``.
+
+    ``stats`` gains ``expansion``, ``fermi_window`` ({reservoir: half-width of |ω − μ| in energy units}) and
+    ``fermi_error`` ({reservoir: max |f_expanded − f| there, dimensionless}).
+    """
+    with hierarchy_module.fermi_expansion(kind):
+        expansions = hierarchy_module.lead_expansions(machine, pade)
+    names = [r.name for r in machine.reservoirs]
+    stats["expansion"] = kind
+    stats["fermi_window"] = {name: e.window * r.temperature
+                             for name, e, r in zip(names, expansions, machine.reservoirs, strict=True)}
+    stats["fermi_error"] = {name: e.error for name, e in zip(names, expansions, strict=True)}
+    return (f"Fermi functions ({EXPANSION_NAMES[kind]}, pade={pade}): largest error on each lead's window |ω − μ| ≤ "
+            + ", ".join(f"{name}: {stats['fermi_window'][name]:.3g} → {stats['fermi_error'][name]:.1e}"
+                        for name in names))
+
+
 def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run: RunOptions | None = None,
                  **settings: Any) -> Result:
     """Steady state of ``machine`` from the HEOM (conventions in the module docstring).
@@ -434,7 +473,9 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     Result
         ``backend="heom"``, ρ on the full 2^N basis, currents per reservoir (into the system positive;
         energy and energy² units), ``options`` (the resolved :class:`HeomOptions`: solving again with them
-        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved), ``error`` (the
+        repeats the solve), ``stats`` (final Padé terms, depth, ADOs, the widths solved; for the wide band in the
+        hierarchy also ``expansion`` and each lead's ``fermi_window`` and ``fermi_error``, see
+        :func:`fermi_note`), ``error`` (the
         :class:`~transportbench.result.ErrorEstimate` of the Padé, depth and, extrapolated, band steps), ``health`` with
         the residual ‖𝓛x‖ of the final hierarchy solve (energy units), ``converged``, ``unique`` (a condition
         estimate on the direct path, None on the iterative one) and notes: every hierarchy solved.
@@ -456,7 +497,8 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     with run.applied("dense") as count, tqdm(desc="HEOM", unit="hierarchy", file=sys.stderr, leave=False,
                                              disable=run.bar_disabled) as bar:
         try:
-            outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
+            with hierarchy_module.fermi_expansion(chosen.expansion):
+                outcomes = [_at_width(machine, chosen, width, bar) for width in widths]
         except OverflowError:  # QuTiP's bath exponents at T ≲ 1e-200 × the energies
             coldest = min(machine.reservoirs, key=lambda r: r.temperature)
             raise ValueError(f"reservoir {coldest.name!r}: T = {coldest.temperature:g} is too small for the Padé "
@@ -469,8 +511,9 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
                              "wide_band": chosen.wide_band, "blas_threads": count}
     band_error = None
     if chosen.wide_band == "direct":
-        notes.append("wide band: in the hierarchy (the Padé poles of f − 1/2 as exponents, the time-local "
-                     "(Γ/2) δ(t) part on every ADO)")
+        notes.append(f"wide band: in the hierarchy (the {EXPANSION_NAMES[chosen.expansion]} poles of f − 1/2 as "
+                     "exponents, the time-local (Γ/2) δ(t) part on every ADO)")
+        notes.append(fermi_note(machine, chosen.expansion, final.pade, stats))
         if (shared := shared_dot_note(machine)) is not None:
             notes.append(shared)
     elif chosen.wide_band == "extrapolate":

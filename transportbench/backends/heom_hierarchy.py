@@ -25,19 +25,26 @@ with d the lead's dot annihilator: on ρ and the even ADOs it is (Γ_r/2)(D[d] +
 out-tunnelling rates, the f = 1/2 part), on the odd ADOs the jump terms change sign (the anticommutation of
 the lead operators with the odd ADOs' fermionic bath content). The tests check Λ against the elimination
 from QuTiP's own links at large W and the hierarchy against the exact U = 0 result in the wide band.
+
+The Padé poles of f − 1/2 may be replaced by any expansion of the same form, poles ±iξ_k with residues
+−κ_k: inside :func:`fermi_expansion` ``("aaa")`` they are a rational fit on each lead's window of transition
+energies (:mod:`transportbench.backends.heom_fermi`), which a cold lead needs far fewer of.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from transportbench.backends import heom_fermi
 from transportbench.model import Machine
 from transportbench.occupation import full_basis, parity_before
 
@@ -222,8 +229,10 @@ class Hierarchy:
     solver : qutip.solver.heom.HEOMSolver
         QuTiP's solver (for its own ``steady_state``; it lacks the wide band's time-local term).
     wide : bool
-        The leads are wide bands: ``generator`` holds QuTiP's hierarchy of the Padé exponents plus the
+        The leads are wide bands: ``generator`` holds QuTiP's hierarchy of the exponents of f − 1/2 plus the
         time-local term (:func:`wide_band_term`) on every ADO.
+    fermi : tuple of heom_fermi.FermiExpansion
+        Wide bands: each reservoir's expansion of f − 1/2 (its poles are the exponents); empty otherwise.
     """
 
     generator: sp.csr_matrix
@@ -234,6 +243,7 @@ class Hierarchy:
     dim: int
     solver: Any
     wide: bool = False
+    fermi: tuple[heom_fermi.FermiExpansion, ...] = ()
 
     def ado_charges(self) -> np.ndarray:
         """ΔN = (number of "+" excitations) − (number of "−" excitations) of every ADO."""
@@ -269,25 +279,55 @@ def pade_poles(count: int) -> tuple[np.ndarray, np.ndarray]:
     kappa = np.empty(count)
     for k in range(count):
         others = np.delete(xi, k)
-        kappa[k] = count * (2 * count + 1) / 2 * np.prod(chi**2 - xi[k] ** 2) / np.prod(others**2 - xi[k] ** 2)
+        # term by term (both sorted, interlaced): the separate products overflow beyond ~100 poles
+        kappa[k] = count * (2 * count + 1) / 2 * np.prod((chi**2 - xi[k] ** 2) / (others**2 - xi[k] ** 2))
     return kappa, xi
 
 
-def wide_band_exponents(reservoir: Any, pade: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(c⁺, ν⁺, c⁻, ν⁻) of a wide-band lead's Padé exponents, C_k^σ(t) = c_k exp(−ν_k t) (energy units).
+_EXPANSION: ContextVar[str] = ContextVar("fermi_expansion", default="pade")
+"""The Fermi-function expansion of the wide-band leads built in this context (:data:`heom_fermi.EXPANSIONS`)."""
 
-    c_k = −i κ_k T Γ and ν_k^σ = ξ_k T − iσμ: the Padé poles of f − 1/2 with J(ω) = Γ, the W → ∞ limit of the
-    Lorentzian expansion's Padé terms (whose amplitudes carry J(μ ± iξ_k T) → Γ). The δ part (Γ/2) δ(t) is not
+
+@contextlib.contextmanager
+def fermi_expansion(kind: str) -> Iterator[None]:
+    """Build the wide-band leads' exponents with the ``kind`` expansion ("pade" or "aaa") inside the block."""
+    if kind not in heom_fermi.EXPANSIONS:
+        raise ValueError(f"expansion must be one of {heom_fermi.EXPANSIONS}, got {kind!r}")
+    token = _EXPANSION.set(kind)
+    try:
+        yield
+    finally:
+        _EXPANSION.reset(token)
+
+
+def lead_expansions(machine: Machine, pade: Poles) -> tuple[heom_fermi.FermiExpansion, ...]:
+    """Each reservoir's expansion of f − 1/2 (the current :func:`fermi_expansion`, ``pade`` poles per lead).
+
+    Its ``error`` is measured on the lead's window (:func:`heom_fermi.lead_windows`); the "aaa" fit is made there.
+    """
+    windows = heom_fermi.lead_windows(machine)
+    return tuple(heom_fermi.expansion(_EXPANSION.get(), count, window)
+                 for count, window in zip(poles_per_lead(machine, pade), windows, strict=True))
+
+
+def wide_band_exponents(reservoir: Any, pade: int | heom_fermi.FermiExpansion
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(c⁺, ν⁺, c⁻, ν⁻) of a wide-band lead's exponents, C_k^σ(t) = c_k exp(−ν_k t) (energy units).
+
+    c_k = −i κ_k T Γ and ν_k^σ = ξ_k T − iσμ: the poles ±iξ_k of an expansion of f − 1/2 with J(ω) = Γ, either
+    ``pade`` Padé poles, the W → ∞ limit of the Lorentzian expansion's Padé terms (whose amplitudes carry
+    J(μ ± iξ_k T) → Γ), or a :class:`~heom_fermi.FermiExpansion` of the same form. The δ part (Γ/2) δ(t) is not
     among them (see :func:`wide_band_term`).
     """
-    kappa, xi = pade_poles(pade)
+    kappa, xi = (pade.kappa, pade.xi) if isinstance(pade, heom_fermi.FermiExpansion) else pade_poles(pade)
     temperature = reservoir.temperature
     amplitudes = -1j * kappa * temperature * reservoir.rate
     return (amplitudes, xi * temperature - 1j * reservoir.chemical_potential,
             amplitudes.copy(), xi * temperature + 1j * reservoir.chemical_potential)
 
 
-def _bath(qutip: Any, machine: Machine, index: int, band_width: float, pade: int) -> Any:
+def _bath(qutip: Any, machine: Machine, index: int, band_width: float,
+          pade: int | heom_fermi.FermiExpansion) -> Any:
     from qutip.core.environment import LorentzianEnvironment
     from qutip.solver.heom import FermionicBath
 
@@ -295,6 +335,9 @@ def _bath(qutip: Any, machine: Machine, index: int, band_width: float, pade: int
     coupling = qutip.Qobj(annihilator(machine, reservoir.qubit), dims=[[2] * machine.n_qubits] * 2)
     if math.isinf(band_width):
         return FermionicBath(coupling, *wide_band_exponents(reservoir, pade), tag=index)
+    if _EXPANSION.get() != "pade":
+        raise ValueError(f"expansion={_EXPANSION.get()!r} needs the wide band in the hierarchy (Lorentzian bands "
+                         "use QuTiP's Padé expansion)")
     environment = LorentzianEnvironment(reservoir.temperature, reservoir.chemical_potential, reservoir.rate,
                                         band_width)
     expansion = environment.approx_by_pade(pade, tag=index)
@@ -334,12 +377,16 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
         Padé terms per branch (QuTiP's ``Nk``), for every reservoir or per reservoir (:data:`Poles`).
     depth : int
         Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
+
+    The wide band's exponents come from the expansion of f − 1/2 chosen by :func:`fermi_expansion` (Padé
+    unless inside ``fermi_expansion("aaa")``); Lorentzian bands are always Padé-expanded by QuTiP.
     """
     qutip = import_qutip()
     from qutip.solver.heom import HEOMSolver
 
-    baths = [_bath(qutip, machine, index, band_width, count)
-             for index, count in enumerate(poles_per_lead(machine, pade))]
+    fermi = lead_expansions(machine, pade) if math.isinf(band_width) else ()
+    terms = fermi or poles_per_lead(machine, pade)
+    baths = [_bath(qutip, machine, index, band_width, count) for index, count in enumerate(terms)]
     h = qutip.Qobj(hamiltonian(machine), dims=[[2] * machine.n_qubits] * 2)
     solver = HEOMSolver(h, baths, depth, options={"progress_bar": False})
     exponents = solver.ados.exponents
@@ -349,7 +396,7 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
         signs=np.array([1 if exp.type == exp.types["+"] else -1 for exp in exponents], dtype=np.int64),
         reservoir=np.array([exp.tag for exp in exponents], dtype=np.int64),
         frequencies=np.array([exp.vk for exp in exponents], dtype=complex),
-        dim=2**machine.n_qubits, solver=solver, wide=math.isinf(band_width))
+        dim=2**machine.n_qubits, solver=solver, wide=math.isinf(band_width), fermi=fermi)
     if not built.wide:
         return built
     return dataclasses.replace(built, generator=sp.csr_matrix(generator + wide_band_term(machine, built.parities())))
@@ -425,15 +472,16 @@ def wide_band_energy(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray)
     (their operators anticommute with d), and so do the terms through the other poles' ADOs (imaginary).
     The constant −2 Γ_r T_r Σ κ_k grows like the square of the Padé terms and cancels the equally growing
     sum of the Padé exponents' φ-weighted terms (the derivative of C(t) ∝ 1/t near t = 0): only the total
-    is the energy current, and it converges with the Padé terms. The tests check it against the Landauer
-    energy current at U = 0 and Σ_r J^E_r = 0.
+    is the energy current, and it converges with the Padé terms. Any expansion of f − 1/2 of the same pole form
+    (``hierarchy.fermi``) has the same limit with its own κ_k, since f_N(x) → 1/2 − 2 Σ_k κ_k / x at large x
+    makes Im λ → Γ T Σ_k κ_k. The tests check it against the Landauer energy current at U = 0 and
+    Σ_r J^E_r = 0.
     """
     n = hierarchy.dim
     rho = vector[:n * n].reshape((n, n), order="F")
     h = hamiltonian(machine)
     energy = np.zeros(len(machine.reservoirs))
     tier_one = hierarchy.first_tier()
-    poles = np.bincount(hierarchy.reservoir, minlength=len(machine.reservoirs)) // 2
     for index, reservoir in enumerate(machine.reservoirs):
         d = annihilator(machine, reservoir.qubit)
         total = complex(np.trace(h @ _jumps(d, rho)))
@@ -442,7 +490,6 @@ def wide_band_energy(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray)
                 continue
             operator = d if hierarchy.signs[exponent] > 0 else d.T
             total -= np.sum(operator.T * vector[ado * n * n:(ado + 1) * n * n].reshape((n, n), order="F"))
-        kappa, _ = pade_poles(poles[index])
-        constant = -2 * reservoir.rate * reservoir.temperature * float(kappa.sum())
+        constant = -2 * reservoir.rate * reservoir.temperature * float(hierarchy.fermi[index].kappa.sum())
         energy[index] = constant + reservoir.rate / 2 * total.real
     return energy
