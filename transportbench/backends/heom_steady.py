@@ -35,7 +35,6 @@ from transportbench.backends.steady_linalg import (
     DEGENERACY_CONDITION,
     condition_estimate,
     counted_gmres,
-    residual_norms,
     trace_bordered,
 )
 from transportbench.result import SolveFailure
@@ -179,38 +178,38 @@ def _ilu_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str) -> tuple
     return x, f"GMRES + ILU ({iterations} iterations)", math.nan
 
 
-def _tier_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, permc_spec: str) -> tuple[
+def _tier_gmres(matrix: sp.csr_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, permc_spec: str) -> tuple[
         np.ndarray, str, float]:
     """GMRES preconditioned by the exact shallow hierarchy and a sweep down the deeper tiers.
 
-    The unknowns of tiers ≤ ``BASE_DEPTH`` (or ≤ depth − 1 if that is smaller) form the shallow part A,
-    factorised exactly. Each deeper tier t links only to tiers t ± 1, and its own block D_t is block
-    diagonal (one block per ADO). The preconditioner is the block lower triangle: A⁻¹ for the shallow part,
-    then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves out the feedback of each deeper tier on the
-    one above (B_t D_t⁻¹ C_t), which is small where the truncation in depth converges; for depth 3 it is the
-    exact depth-2 hierarchy and the depth-3 ADOs' own blocks.
+    The unknowns must come in increasing tier (``unknown_tiers`` sorted; :func:`solve` orders them so), which
+    makes every block below a contiguous slice of ``matrix``. The unknowns of tiers ≤ ``BASE_DEPTH`` (or
+    ≤ depth − 1 if that is smaller) form the shallow part A, factorised exactly. Each deeper tier t links only
+    to tiers t ± 1, and its own block D_t is block diagonal (one block per ADO). The preconditioner is the
+    block lower triangle: A⁻¹ for the shallow part, then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves
+    out the feedback of each deeper tier on the one above (B_t D_t⁻¹ C_t), which is small where the truncation
+    in depth converges; for depth 3 it is the exact depth-2 hierarchy and the depth-3 ADOs' own blocks.
     """
-    depth = int(unknown_tiers.max())
+    depth = int(unknown_tiers[-1])
     base = min(BASE_DEPTH, depth - 1)
-    groups = [np.flatnonzero(unknown_tiers <= base)] + [np.flatnonzero(unknown_tiers == t)
-                                                        for t in range(base + 1, depth + 1)]
-    rows = matrix.tocsr()
-    lu_base = spla.splu(rows[groups[0]][:, groups[0]].tocsc(), permc_spec=permc_spec)
+    edges = np.searchsorted(unknown_tiers, [0, *range(base + 1, depth + 2)], side="left")
+    groups = [slice(int(start), int(stop)) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
+    lu_base = spla.splu(matrix[groups[0], groups[0]].tocsc(), permc_spec=permc_spec)
     # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
-    diagonal = [spla.splu(rows[g][:, g].tocsc(), permc_spec="NATURAL") for g in groups[1:]]
-    couplings = [rows[g][:, previous].tocsr() for g, previous in zip(groups[1:], groups[:-1], strict=True)]
+    diagonal = [spla.splu(matrix[g, g].tocsc(), permc_spec="NATURAL") for g in groups[1:]]
+    couplings = [matrix[g, previous] for g, previous in zip(groups[1:], groups[:-1], strict=True)]
     size = matrix.shape[0]
 
     def apply(residual: np.ndarray) -> np.ndarray:
         y = np.empty(size, dtype=complex)
-        y[groups[0]] = lu_base.solve(np.ascontiguousarray(residual[groups[0]]))
+        y[groups[0]] = lu_base.solve(residual[groups[0]])
         for g, previous, lu, coupling in zip(groups[1:], groups[:-1], diagonal, couplings, strict=True):
-            y[g] = lu.solve(np.ascontiguousarray(residual[g] - coupling @ y[previous]))
+            y[g] = lu.solve(residual[g] - coupling @ y[previous])
         return y
 
     preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
     x, iterations = _gmres(matrix, rhs, preconditioner, apply(rhs), "the shallow hierarchy")
-    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(len(groups[0]), 1)
+    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(groups[0].stop, 1)
     return x, (f"GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
                f"{fill:.0f} LU entries per unknown)"), math.nan
 
@@ -243,18 +242,22 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
         Raises :class:`SteadyStateError` when the residual check fails.
     """
     start = time.perf_counter()
-    reduced = generator[kept][:, kept].tocsr()
     diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
     trace_columns = np.searchsorted(kept, diagonal)
     if not np.array_equal(kept[trace_columns], diagonal):
         raise ValueError("the kept unknowns must include every diagonal element of ρ")
-    matrix, rhs = trace_bordered(reduced, trace_columns)
-    if method == "direct":
-        x, label, condition = _direct(matrix, rhs, permc_spec, estimate_condition)
-    elif method == "iterative" and tiers.max() > 0:
-        x, label, condition = _tier_gmres(matrix, rhs, tiers[kept // (dim * dim)], permc_spec)
+    if method == "iterative" and tiers.max() > 0:
+        # the unknowns by increasing tier (stable: ρ's diagonal keeps its place), so that every tier is a slice
+        order = np.argsort(tiers[kept // (dim * dim)], kind="stable")
+        kept = kept[order]
+    reduced = generator[kept][:, kept].tocsr()
+    if method == "iterative" and tiers.max() > 0:
+        matrix, rhs = trace_bordered(reduced, trace_columns)
+        x, label, condition = _tier_gmres(matrix.tocsr(), rhs, tiers[kept // (dim * dim)], permc_spec)
+    elif method == "direct":
+        x, label, condition = _direct(*trace_bordered(reduced, trace_columns), permc_spec, estimate_condition)
     elif method in ("iterative", "ilu"):
-        x, label, condition = _ilu_gmres(matrix, rhs, permc_spec)
+        x, label, condition = _ilu_gmres(*trace_bordered(reduced, trace_columns), permc_spec)
     else:
         raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
     vector = np.zeros(generator.shape[0], dtype=complex)
@@ -262,9 +265,19 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
     return _checked(generator, vector, len(kept), label, condition, time.perf_counter() - start)
 
 
+def one_norm(matrix: sp.csr_matrix) -> float:
+    """‖A‖₁, the largest column sum of |A| (units of A), without copying a canonical CSR matrix."""
+    if not matrix.has_canonical_format:
+        return float(spla.norm(matrix, 1))
+    sums = np.bincount(matrix.indices, weights=np.abs(matrix.data), minlength=matrix.shape[1])
+    return float(sums.max(initial=0.0))
+
+
 def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method: str, condition: float,
              seconds: float) -> SteadyState:
-    residual, relative = residual_norms(generator, vector)
+    residual = float(np.linalg.norm(generator @ vector))
+    scale = one_norm(generator) * float(np.linalg.norm(vector))
+    relative = residual / scale if scale > 0 else math.inf
     if not relative <= RESIDUAL_RTOL or not np.all(np.isfinite(vector)):
         raise SteadyStateError(f"the HEOM steady state failed its residual check: ||Lx|| = {residual:.3g} "
                                f"(relative {relative:.3g} > {RESIDUAL_RTOL:g}) after {method} on {unknowns} "
