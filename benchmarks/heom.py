@@ -43,7 +43,7 @@ FIG3_HIERARCHIES = ((10, 2), (4, 3), (6, 3))
 W_MACHINE_PADE = 8
 W_COLD = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 """The W machine (n = 3) of issue #20's goal: ``Machine.w_machine(3, **W_COLD)`` on wide-band leads."""
-W_COLD_HIERARCHIES = (((6, 12), 2), ((6, 14), 2), ((6, 16), 2), ((8, 16), 2), ((4, 4), 2), ((4, 4), 3),
+W_COLD_HIERARCHIES = (((6, 12), 2), ((6, 14), 2), ((6, 16), 2), ((8, 16), 2), ((4, 6), 2), ((4, 6), 3),
                       ((6, 16), 3))
 """((Padé terms of the hot lead, of each sink), depth) of the cold W machine's rows, the wide band in the
 hierarchy: the Padé steps at depth 2, the largest depth-3 hierarchy within the budget by its estimate (too few

@@ -33,6 +33,7 @@ def test_tier_gmres_matches_the_direct_lu(pade: int, depth: int) -> None:
     _, direct = _solved(pade, depth, "direct")
     _, iterative = _solved(pade, depth, "iterative")
     assert iterative.method.startswith("GMRES preconditioned by the depth-")
+    assert "blocks by shifted)" in iterative.method  # every deeper tier inverted through its shifted blocks
     assert np.max(np.abs(iterative.vector - direct.vector)) <= 1e-10
     assert iterative.relative_residual <= steady.RESIDUAL_RTOL
 
