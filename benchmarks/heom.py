@@ -229,9 +229,9 @@ def _w_cold_table(hierarchies: tuple) -> str:
         counts = [str(figures.get("ados", "—")), str(figures.get("unknowns", "—")),
                   f"{figures['estimate'] / GIB:.1f}" if "estimate" in figures else "—"]
         if "wall" not in figures:
-            refusal = figures.get("refused", figures.get("error", ""))
-            rows.append([f"{hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—",
-                         "refused: " + refusal.split(" needs ")[-1].split(";")[0]])
+            outcome = ("refused: " + figures["refused"].split(" needs ")[-1].split(";")[0] if "refused" in figures
+                       else f"failed: {figures.get('error', '')}")
+            rows.append([f"{hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—", outcome])
             continue
         method = next((n for n in figures["notes"] if "ADOs" in n), "").split("unknowns, ")[-1].split(", residual")[0]
         rows.append([f"{hot}/{sink}", str(depth), *counts, f"{figures['fidelity']:.4f}",
