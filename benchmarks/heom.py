@@ -7,10 +7,16 @@ Rows (each measured in a fresh subprocess with one BLAS/OpenMP thread, so that p
   max |Δρ| between the two, wall time, peak RSS;
 * the converged HEOM point (default ``solve_steady``: Padé terms, then depth, until C changes < 1e-4 and
   the currents < 1 %) against the converged 2vN point of the QmeQ backend (``--no-2vn`` skips it, ~1 min);
-* the W machine with n = 3 (5 dots, 3 leads) at depth 2 with a fixed number of Padé terms.
+* the W machine with n = 3 (5 dots, 3 leads) at depth 2 with a fixed number of Padé terms;
+* the converged Fig. 3 point on wide-band leads, the wide band in the hierarchy against the extrapolation in
+  1/W (their time ratio in the same run);
+* the cold W machine (n = 3, T_sink = 0.1, wide band in the hierarchy) at fixed per-reservoir Padé terms and
+  depth 2 and 3 within an 8 GiB budget: ADOs, charge-reduced unknowns, memory estimate, F, currents, or the
+  refusal with its estimate.
 
 Run ``.venv/bin/python benchmarks/heom.py`` (about 25 minutes, nearly all of it QuTiP at depth 3; its
-(6, 3) solve is killed after ``--qutip-timeout`` seconds).
+(6, 3) solve is killed after ``--qutip-timeout`` seconds); ``--quick`` runs only the wide-band rows and two cold
+W machine hierarchies (a few minutes).
 """
 
 from __future__ import annotations
@@ -28,13 +34,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table_format import markdown_table  # noqa: E402
 
-from transportbench.resources import BLAS_THREAD_VARIABLES, THREADS_ENVIRONMENT  # noqa: E402
+from transportbench.resources import BLAS_THREAD_VARIABLES, MEMORY_ENVIRONMENT, THREADS_ENVIRONMENT  # noqa: E402
 
 THREAD_VARIABLES = (*BLAS_THREAD_VARIABLES, THREADS_ENVIRONMENT)
 FIG3_HIERARCHIES = ((10, 2), (4, 3), (6, 3))
 """(Padé terms, depth) of the Fig. 3 hierarchies solved by both steady-state solvers (QuTiP needed 319 s and
 4.2 GiB for (4, 3) and did not finish (6, 3) in 34 min, 6.8 GiB and growing, on 2 shared cores)."""
 W_MACHINE_PADE = 8
+W_COLD = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
+"""The W machine (n = 3) of issue #20's goal: ``Machine.w_machine(3, **W_COLD)`` on wide-band leads."""
+W_COLD_HIERARCHIES = (((6, 12), 2), ((6, 14), 2), ((6, 16), 2), ((8, 16), 2), ((4, 6), 2), ((4, 6), 3),
+                      ((6, 16), 3))
+"""((Padé terms of the hot lead, of each sink), depth) of the cold W machine's rows, the wide band in the
+hierarchy: the Padé steps at depth 2, the largest depth-3 hierarchy within the budget by its estimate (too few
+Padé terms for the cold sinks: it shows the cost, not a converged depth step) and the depth-3 hierarchy at the
+converged Padé terms (refused: its estimate is the result)."""
+W_COLD_QUICK = (((6, 16), 2), ((6, 16), 3))
+MEMORY_GIB = 8.0
+"""Memory budget of every worker (``TRANSPORTBENCH_MEMORY_GIB``): the goal's 8 GiB."""
 
 
 # ------------------------------------------------------------------------------------ the worker
@@ -42,14 +59,25 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _machine(name: str):  # noqa: ANN202
+    from transportbench.model import Machine
+
+    if name == "w3":
+        return Machine.w_machine(3)
+    if name == "w3cold":
+        return Machine.w_machine(3, **W_COLD)
+    return Machine.triple_dot()
+
+
 def _run_task(task: dict) -> dict:
-    """One measurement in this process; returns JSON-able figures."""
+    """One measurement in this process; returns JSON-able figures (or the refusal and its estimate)."""
     import numpy as np
 
-    from transportbench.model import Band, Machine
-    from transportbench.observables import concurrence
+    from transportbench.model import Band
+    from transportbench.observables import concurrence, fidelity, w_state
+    from transportbench.resources import ResourceBudgetError
 
-    machine = Machine.w_machine(3) if task["machine"] == "w3" else Machine.triple_dot()
+    machine = _machine(task["machine"])
     if task["kind"] == "heom":  # one hierarchy per solve: Lorentzian leads of half-width 3 × the energy scale
         from transportbench.backends.heom import default_band_width
 
@@ -64,21 +92,37 @@ def _run_task(task: dict) -> dict:
         from transportbench.backends import heom as backend
 
         options = task.get("options", {})
+    size = {}
+    if task["kind"] != "2vn" and "depth" in options and "pade" in options:
+        from transportbench.backends import heom_hierarchy, heom_solve
+
+        wide = task["kind"] == "heom-wide"
+        counted = heom_hierarchy.hierarchy_size(machine, options["pade"], options["depth"], wide=wide)
+        size = {"ados": counted.ados, "unknowns": counted.reduced_unknowns,
+                "estimate": heom_solve.hierarchy_bytes(machine, options["pade"], options["depth"],
+                                                       options.get("solver", "auto"), wide=wide)}
     baseline = _peak_mib()
     wall, cpu = time.perf_counter(), time.process_time()
-    result = backend.solve_steady(machine, **options)
+    try:
+        result = backend.solve_steady(machine, **options)
+    except ResourceBudgetError as refusal:
+        return {**size, "refused": str(refusal)}
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rho = np.asarray(result.rho)
-    return {"wall": wall, "cpu": cpu, "peak_mib": _peak_mib(), "baseline_mib": baseline,
-            "rho": [rho.real.tolist(), rho.imag.tolist()],
-            "concurrence": concurrence(result.reduced_state([0, 1])),
-            "current": result.particle_currents["hot"], "notes": list(result.health.notes),
-            "status": result.health.status(), "residual": result.health.residual}
+    figures = {**size, "wall": wall, "cpu": cpu, "peak_mib": _peak_mib(), "baseline_mib": baseline,
+               "rho": [rho.real.tolist(), rho.imag.tolist()],
+               "concurrence": concurrence(result.reduced_state([0, 1])),
+               "current": result.particle_currents["hot"], "currents": list(result.particle_currents.values()),
+               "notes": list(result.health.notes), "status": result.health.status(),
+               "residual": result.health.residual}
+    if task["machine"].startswith("w3"):
+        figures["fidelity"] = fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * 2), result.model)
+    return figures
 
 
 def _measure(task: dict, timeout: float | None = None) -> dict:
     """Run ``task`` in a fresh interpreter with one BLAS thread (killed after ``timeout`` seconds)."""
-    environment = dict(os.environ, **{name: "1" for name in THREAD_VARIABLES})
+    environment = dict(os.environ, **{name: "1" for name in THREAD_VARIABLES}, **{MEMORY_ENVIRONMENT: str(MEMORY_GIB)})
     try:
         completed = subprocess.run([sys.executable, __file__, "--worker", json.dumps(task)], capture_output=True,
                                    text=True, env=environment, check=False, timeout=timeout)
@@ -153,26 +197,77 @@ def _w_machine_rows() -> list[list[str]]:
                  note.split(": ", 1)[-1].split(", residual")[0])]
 
 
+def _wide_band_rows() -> list[list[str]]:
+    """The converged Fig. 3 point on wide-band leads: the wide band in the hierarchy against the extrapolation."""
+    direct = _measure({"machine": "fig3", "kind": "heom-wide", "options": {"wide_band": "direct"}})
+    extrapolated = _measure({"machine": "fig3", "kind": "heom-wide", "options": {"wide_band": "extrapolate"}})
+    ratio = ""
+    if "wall" in direct and "wall" in extrapolated:
+        ratio = (f"extrapolated / direct: {extrapolated['wall'] / direct['wall']:.2f}x; |ΔC| "
+                 f"{abs(direct['concurrence'] - extrapolated['concurrence']):.1e}")
+    settings = "converged, tol 1e-4 on C, 1 % on currents"
+    return [_row("Fig. 3 triple dot, wide band", "heom, wide band in the hierarchy", settings, direct,
+                 _final(direct)),
+            _row("Fig. 3 triple dot, wide band", "heom, extrapolated in 1/W", settings, extrapolated,
+                 f"{_final(extrapolated)}; {ratio}")]
+
+
+def _final(figures: dict) -> str:
+    return next((note for note in figures.get("notes", []) if note.startswith("final:")), figures.get("error", ""))
+
+
+def _w_cold_table(hierarchies: tuple) -> str:
+    """The cold W machine (wide band in the hierarchy) at fixed Padé terms and depth, budget ``MEMORY_GIB``."""
+    from transportbench.resources import GIB
+
+    rows = [["Padé hot/sinks", "depth", "ADOs", "unknowns", "estimate GiB", "F(W_3)", "I hot", "I sink1",
+             "wall s", "peak MiB", "solver / refusal"]]
+    for (hot, sink), depth in hierarchies:
+        pade = {"hot": hot, "sink1": sink, "sink2": sink}
+        figures = _measure({"machine": "w3cold", "kind": "heom-wide",
+                            "options": {"pade": pade, "depth": depth, "converge": False}})
+        counts = [str(figures.get("ados", "—")), str(figures.get("unknowns", "—")),
+                  f"{figures['estimate'] / GIB:.1f}" if "estimate" in figures else "—"]
+        if "wall" not in figures:
+            outcome = ("refused: " + figures["refused"].split(" needs ")[-1].split(";")[0] if "refused" in figures
+                       else f"failed: {figures.get('error', '')}")
+            rows.append([f"{hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—", outcome])
+            continue
+        method = next((n for n in figures["notes"] if "ADOs" in n), "").split("unknowns, ")[-1].split(", residual")[0]
+        rows.append([f"{hot}/{sink}", str(depth), *counts, f"{figures['fidelity']:.4f}",
+                     f"{figures['currents'][0]:.4e}", f"{figures['currents'][1]:.4e}", f"{figures['wall']:.1f}",
+                     f"{figures['peak_mib']:.0f}", method])
+    return markdown_table(rows, right_aligned=range(1, 10))
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Print the benchmark table (see the module docstring)."""
+    """Print the benchmark tables (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--no-2vn", action="store_true", help="skip the converged 2vN point (~1 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the wide-band rows and two W machine hierarchies (no QuTiP, no 2vN; minutes)")
     parser.add_argument("--qutip-timeout", type=float, default=900.0, help="kill QuTiP's solve after this many s")
     arguments = parser.parse_args(argv)
     if arguments.worker:
         print(json.dumps(_run_task(json.loads(arguments.worker))))
         return
-    header = _versions()
+    print(_versions() + f"; memory budget {MEMORY_GIB:g} GiB per run\n")
     rows = [["machine", "solver", "settings", "C(0,1)", "I hot", "wall s", "CPU s", "peak MiB", "comparison"]]
-    rows += _fig3_rows(arguments.qutip_timeout)
-    converged_rows, notes = _converged_rows(not arguments.no_2vn)
-    rows += converged_rows + _w_machine_rows()
-    print(header + "\n")
+    notes: list[str] = []
+    if not arguments.quick:
+        rows += _fig3_rows(arguments.qutip_timeout)
+        converged_rows, notes = _converged_rows(not arguments.no_2vn)
+        rows += converged_rows + _w_machine_rows()
+    rows += _wide_band_rows()
     print(markdown_table(rows, right_aligned=(3, 4, 5, 6, 7)))
-    print("\nConverged HEOM point, every hierarchy solved:")
-    for note in notes:
-        print("  " + note)
+    if notes:
+        print("\nConverged HEOM point (Lorentzian band), every hierarchy solved:")
+        for note in notes:
+            print("  " + note)
+    print(f"\nW machine n = 3, {', '.join(f'{k}={v:g}' for k, v in W_COLD.items())}, wide band in the hierarchy "
+          "(QuTiP's steady_state lacks its time-local term: no baseline):")
+    print(_w_cold_table(W_COLD_QUICK if arguments.quick else W_COLD_HIERARCHIES))
     print(f"\nload average after the runs: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 

@@ -35,7 +35,6 @@ from transportbench.backends.steady_linalg import (
     DEGENERACY_CONDITION,
     condition_estimate,
     counted_gmres,
-    residual_norms,
     trace_bordered,
 )
 from transportbench.result import SolveFailure
@@ -51,6 +50,11 @@ GMRES_MAXITER = 20
 GMRES_RTOL = 1e-13
 ILU_DROP_TOL = 1e-6
 ILU_FILL_FACTOR = 30.0
+SHIFT_ATOL = 1e-12
+"""ADO blocks of one charge block and parity count as shifted copies when their diagonals differ by a constant
+to this (relative to the largest diagonal entry)."""
+EIGENVECTOR_CONDITION = 1e8
+"""Largest condition number of an ADO block's eigenvectors used by :class:`_ShiftedBlocks` (else SuperLU)."""
 PERMC_SPECS = ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "NATURAL")
 
 
@@ -60,14 +64,16 @@ the Fig. 3 point with MMD on Aᵀ + A: 6x at depth 2, 56-70x at depth 3."""
 BASE_LU_PER_UNKNOWN = 60.0
 """LU entries per unknown of the depth-≤2 base of the iterative solve (measured: 48 at the Fig. 3 point)."""
 BYTES_PER_ENTRY = 24
+INDEX_BYTES = 8
 
 
 def solve_bytes(size: object, method: str, dim: int) -> float:
     """Estimated peak bytes of the steady-state solve of a hierarchy of ``size`` (:class:`~.heom_hierarchy.Size`).
 
     Counts the reduced matrix (as many nonzeros per unknown as the full generator), and for ``"direct"``
-    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, dense blocks of the deepest ADOs
-    and the GMRES basis; ``"qutip"`` factorises the full system (fill as ``"direct"`` at depth > 2).
+    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, the deeper tiers' shifted
+    blocks (:class:`_ShiftedBlocks`: an index per unknown) and the GMRES basis; ``"qutip"`` factorises the
+    full system (fill as ``"direct"`` at depth > 2).
     """
     reduced = size.reduced_unknowns  # type: ignore[attr-defined]
     full = size.unknowns  # type: ignore[attr-defined]
@@ -78,9 +84,8 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
         return matrix * (2 + DIRECT_FILL[deep])
     if method == "qutip":
         return full * per_unknown * BYTES_PER_ENTRY * (2 + DIRECT_FILL[deep])
-    block = max(size.largest_block, 1)  # type: ignore[attr-defined]
     krylov = (GMRES_RESTART + 4) * reduced * 16
-    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN + block) * BYTES_PER_ENTRY + krylov
+    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY + INDEX_BYTES) + krylov
 
 
 class SteadyStateError(SolveFailure):
@@ -179,40 +184,103 @@ def _ilu_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str) -> tuple
     return x, f"GMRES + ILU ({iterations} iterations)", math.nan
 
 
-def _tier_gmres(matrix: sp.csc_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, permc_spec: str) -> tuple[
-        np.ndarray, str, float]:
+class _ShiftedBlocks:
+    """D⁻¹ for a tier's block-diagonal part whose ADO blocks are one matrix plus a scalar shift each.
+
+    Every ADO's own block in the generator is L_S (+ the wide band's Λ, which depends on the ADO's parity)
+    restricted to its charge block, minus Σ_k ν_k over its excitations times the identity. So ADOs of one tier
+    with the same charge block (``key``) share one matrix B up to a shift σ, and B + σ = V (λ + σ) V⁻¹ with one
+    eigendecomposition of B: the inverse of the whole tier costs two small dense products per ADO and no
+    factor of its own.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        The tier's block-diagonal part (energy units), its ADOs' unknowns contiguous.
+    starts : ndarray of int
+        First unknown of every ADO in ``matrix``.
+    keys : ndarray of int
+        One label per ADO; ADOs with equal keys have blocks of equal size that differ by a multiple of the
+        identity (checked on the diagonals: :class:`ValueError` otherwise).
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> None:
+        diagonal = matrix.diagonal()
+        ends = np.append(starts[1:], matrix.shape[0])
+        self.groups = []
+        for key in np.unique(keys):
+            members = np.flatnonzero(keys == key)
+            width = int(ends[members[0]] - starts[members[0]])
+            if np.any(ends[members] - starts[members] != width):
+                raise ValueError("ADOs of one key have blocks of different sizes")
+            positions = starts[members][:, None] + np.arange(width)[None, :]
+            first = int(starts[members[0]])
+            block = matrix[first:first + width, first:first + width].toarray()
+            shifts = diagonal[positions] - diagonal[positions[0]]
+            if not np.allclose(shifts, shifts[:, :1], rtol=0.0, atol=SHIFT_ATOL * max(np.abs(diagonal).max(), 1.0)):
+                raise ValueError("the ADO blocks of one key differ by more than a shift")
+            values, vectors = np.linalg.eig(block)
+            if np.linalg.cond(vectors) > EIGENVECTOR_CONDITION:
+                raise ValueError("an ADO block's eigenvectors are ill-conditioned")
+            self.groups.append((positions, values[None, :] + shifts[:, :1], vectors, np.linalg.inv(vectors)))
+
+    def solve(self, residual: np.ndarray) -> np.ndarray:
+        """D⁻¹ r for the tier's residual r (complex, one entry per unknown)."""
+        y = np.empty_like(residual)
+        for positions, values, vectors, inverse in self.groups:
+            y[positions] = ((residual[positions] @ inverse.T) / values) @ vectors.T
+        return y
+
+
+def _tier_block(matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> tuple[object, str]:
+    """The inverse of one deeper tier's block-diagonal part: shifted eigendecompositions, else SuperLU."""
+    try:
+        return _ShiftedBlocks(matrix, starts, keys), "shifted"
+    except (ValueError, np.linalg.LinAlgError):
+        # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
+        return spla.splu(matrix.tocsc(), permc_spec="NATURAL"), "LU"
+
+
+def _tier_gmres(matrix: sp.csr_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, unknown_keys: np.ndarray,
+                unknown_ados: np.ndarray, permc_spec: str) -> tuple[np.ndarray, str, float]:
     """GMRES preconditioned by the exact shallow hierarchy and a sweep down the deeper tiers.
 
-    The unknowns of tiers ≤ ``BASE_DEPTH`` (or ≤ depth − 1 if that is smaller) form the shallow part A,
-    factorised exactly. Each deeper tier t links only to tiers t ± 1, and its own block D_t is block
-    diagonal (one block per ADO). The preconditioner is the block lower triangle: A⁻¹ for the shallow part,
-    then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves out the feedback of each deeper tier on the
-    one above (B_t D_t⁻¹ C_t), which is small where the truncation in depth converges; for depth 3 it is the
-    exact depth-2 hierarchy and the depth-3 ADOs' own blocks.
+    The unknowns must come in increasing tier, each ADO's contiguously (:func:`solve` orders them so), which
+    makes every block below a contiguous slice of ``matrix``; ``unknown_keys`` labels each unknown's ADO by
+    its charge block and parity, ``unknown_ados`` by its ADO. The unknowns of tiers ≤ ``BASE_DEPTH`` (or
+    ≤ depth − 1 if that is smaller) form the shallow part A, factorised exactly. Each deeper tier t links only
+    to tiers t ± 1, and its own block D_t is block diagonal (one block per ADO; inverted by
+    :class:`_ShiftedBlocks`). The preconditioner is the block lower triangle: A⁻¹ for the shallow part, then
+    tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves out the feedback of each deeper tier on the one
+    above (B_t D_t⁻¹ C_t), which is small where the truncation in depth converges; for depth 3 it is the exact
+    depth-2 hierarchy and the depth-3 ADOs' own blocks.
     """
-    depth = int(unknown_tiers.max())
+    depth = int(unknown_tiers[-1])
     base = min(BASE_DEPTH, depth - 1)
-    groups = [np.flatnonzero(unknown_tiers <= base)] + [np.flatnonzero(unknown_tiers == t)
-                                                        for t in range(base + 1, depth + 1)]
-    rows = matrix.tocsr()
-    lu_base = spla.splu(rows[groups[0]][:, groups[0]].tocsc(), permc_spec=permc_spec)
-    # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
-    diagonal = [spla.splu(rows[g][:, g].tocsc(), permc_spec="NATURAL") for g in groups[1:]]
-    couplings = [rows[g][:, previous].tocsr() for g, previous in zip(groups[1:], groups[:-1], strict=True)]
+    edges = np.searchsorted(unknown_tiers, [0, *range(base + 1, depth + 2)], side="left")
+    groups = [slice(int(start), int(stop)) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
+    lu_base = spla.splu(matrix[groups[0], groups[0]].tocsc(), permc_spec=permc_spec)
+    diagonal, kinds = [], set()
+    for g in groups[1:]:
+        starts = np.flatnonzero(np.diff(unknown_ados[g], prepend=-1))
+        inverse, kind = _tier_block(matrix[g, g], starts, unknown_keys[g][starts])
+        diagonal.append(inverse)
+        kinds.add(kind)
+    couplings = [matrix[g, previous] for g, previous in zip(groups[1:], groups[:-1], strict=True)]
     size = matrix.shape[0]
 
     def apply(residual: np.ndarray) -> np.ndarray:
         y = np.empty(size, dtype=complex)
-        y[groups[0]] = lu_base.solve(np.ascontiguousarray(residual[groups[0]]))
-        for g, previous, lu, coupling in zip(groups[1:], groups[:-1], diagonal, couplings, strict=True):
-            y[g] = lu.solve(np.ascontiguousarray(residual[g] - coupling @ y[previous]))
+        y[groups[0]] = lu_base.solve(residual[groups[0]])
+        for g, previous, inverse, coupling in zip(groups[1:], groups[:-1], diagonal, couplings, strict=True):
+            y[g] = inverse.solve(residual[g] - coupling @ y[previous])
         return y
 
     preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
     x, iterations = _gmres(matrix, rhs, preconditioner, apply(rhs), "the shallow hierarchy")
-    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(len(groups[0]), 1)
+    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(groups[0].stop, 1)
     return x, (f"GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
-               f"{fill:.0f} LU entries per unknown)"), math.nan
+               f"{fill:.0f} LU entries per unknown; deeper tiers' blocks by {' and '.join(sorted(kinds))})"), math.nan
 
 
 def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarray, *, method: str = "direct",
@@ -243,18 +311,27 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
         Raises :class:`SteadyStateError` when the residual check fails.
     """
     start = time.perf_counter()
-    reduced = generator[kept][:, kept].tocsr()
     diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
     trace_columns = np.searchsorted(kept, diagonal)
     if not np.array_equal(kept[trace_columns], diagonal):
         raise ValueError("the kept unknowns must include every diagonal element of ρ")
-    matrix, rhs = trace_bordered(reduced, trace_columns)
-    if method == "direct":
-        x, label, condition = _direct(matrix, rhs, permc_spec, estimate_condition)
-    elif method == "iterative" and tiers.max() > 0:
-        x, label, condition = _tier_gmres(matrix, rhs, tiers[kept // (dim * dim)], permc_spec)
+    if method == "iterative" and tiers.max() > 0:
+        # the unknowns by increasing tier (stable: ρ's diagonal keeps its place), so that every tier is a slice
+        order = np.argsort(tiers[kept // (dim * dim)], kind="stable")
+        kept = kept[order]
+    reduced = generator[kept][:, kept].tocsr()
+    if method == "iterative" and tiers.max() > 0:
+        matrix, rhs = trace_bordered(reduced, trace_columns)
+        ados = kept // (dim * dim)
+        # an ADO's charge block is fixed by its first kept element, its parity by its tier
+        firsts = np.full(len(tiers), dim * dim, dtype=np.int64)
+        np.minimum.at(firsts, ados, kept % (dim * dim))
+        keys = 2 * firsts[ados] + tiers[ados] % 2
+        x, label, condition = _tier_gmres(matrix.tocsr(), rhs, tiers[ados], keys, ados, permc_spec)
+    elif method == "direct":
+        x, label, condition = _direct(*trace_bordered(reduced, trace_columns), permc_spec, estimate_condition)
     elif method in ("iterative", "ilu"):
-        x, label, condition = _ilu_gmres(matrix, rhs, permc_spec)
+        x, label, condition = _ilu_gmres(*trace_bordered(reduced, trace_columns), permc_spec)
     else:
         raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
     vector = np.zeros(generator.shape[0], dtype=complex)
@@ -262,9 +339,19 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
     return _checked(generator, vector, len(kept), label, condition, time.perf_counter() - start)
 
 
+def one_norm(matrix: sp.csr_matrix) -> float:
+    """‖A‖₁, the largest column sum of |A| (units of A), without copying a canonical CSR matrix."""
+    if not matrix.has_canonical_format:
+        return float(spla.norm(matrix, 1))
+    sums = np.bincount(matrix.indices, weights=np.abs(matrix.data), minlength=matrix.shape[1])
+    return float(sums.max(initial=0.0))
+
+
 def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method: str, condition: float,
              seconds: float) -> SteadyState:
-    residual, relative = residual_norms(generator, vector)
+    residual = float(np.linalg.norm(generator @ vector))
+    scale = one_norm(generator) * float(np.linalg.norm(vector))
+    relative = residual / scale if scale > 0 else math.inf
     if not relative <= RESIDUAL_RTOL or not np.all(np.isfinite(vector)):
         raise SteadyStateError(f"the HEOM steady state failed its residual check: ||Lx|| = {residual:.3g} "
                                f"(relative {relative:.3g} > {RESIDUAL_RTOL:g}) after {method} on {unknowns} "
