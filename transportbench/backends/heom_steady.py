@@ -64,16 +64,15 @@ the Fig. 3 point with MMD on Aᵀ + A: 6x at depth 2, 56-70x at depth 3."""
 BASE_LU_PER_UNKNOWN = 60.0
 """LU entries per unknown of the depth-≤2 base of the iterative solve (measured: 48 at the Fig. 3 point)."""
 BYTES_PER_ENTRY = 24
-INDEX_BYTES = 8
 
 
 def solve_bytes(size: object, method: str, dim: int) -> float:
     """Estimated peak bytes of the steady-state solve of a hierarchy of ``size`` (:class:`~.heom_hierarchy.Size`).
 
     Counts the reduced matrix (as many nonzeros per unknown as the full generator), and for ``"direct"``
-    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, the deeper tiers' shifted
-    blocks (:class:`_ShiftedBlocks`: an index per unknown) and the GMRES basis; ``"qutip"`` factorises the
-    full system (fill as ``"direct"`` at depth > 2).
+    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, a dense block's worth of entries
+    per unknown of the deeper tiers and the GMRES basis; ``"qutip"`` factorises the full system (fill as
+    ``"direct"`` at depth > 2).
     """
     reduced = size.reduced_unknowns  # type: ignore[attr-defined]
     full = size.unknowns  # type: ignore[attr-defined]
@@ -85,7 +84,11 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
     if method == "qutip":
         return full * per_unknown * BYTES_PER_ENTRY * (2 + DIRECT_FILL[deep])
     krylov = (GMRES_RESTART + 4) * reduced * 16
-    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY + INDEX_BYTES) + krylov
+    # The deeper tiers' inverse (_ShiftedBlocks) needs far less than a dense block per unknown, but this margin
+    # stays until Size.generator_bytes covers QuTiP's build of large ADOs, which it underestimates (docs:
+    # benchmarks, HEOM): without it a five-dot depth-3 hierarchy passed the budget and overran it while built.
+    block = max(size.largest_block, 1)  # type: ignore[attr-defined]
+    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN + block) * BYTES_PER_ENTRY + krylov
 
 
 class SteadyStateError(SolveFailure):
