@@ -363,7 +363,9 @@ def test_auto_solver_falls_back_to_the_direct_lu_when_gmres_fails(monkeypatch: p
     monkeypatch.setattr(steady, "_gmres", failing)
     with pytest.raises(steady.SteadyStateError, match="forced"):
         heom.solve_steady(FIG3, pade=4, depth=3, solver="iterative")
-    fallback = heom.solve_steady(FIG3, pade=4, depth=3)  # "auto": iterative at depth 3, then the direct LU
+    with pytest.warns(heom_solve.DirectFallbackWarning, match=r"forced.*factorising the hierarchy directly .*"
+                                                              r"estimated .*can take minutes"):
+        fallback = heom.solve_steady(FIG3, pade=4, depth=3)  # "auto": iterative at depth 3, then the direct LU
     np.testing.assert_allclose(fallback.rho, reference.rho, atol=1e-12)
     assert any("direct" in note and "iterative solve failed" in note and "forced" in note
                for note in fallback.health.notes)

@@ -108,7 +108,7 @@ def test_damaged_journal_lines_are_skipped_with_a_warning_and_computed_again(tmp
                                             r"\(line 2, 4, 5, 6, 7, 9\); 2 valid point"):
         table = sweep(Machine.triple_dot(), SMALL, ["local"], path=tmp_path / "d.nc", workers=1, progress=False)
     assert len(calls) == 1 and calls[0][2] == [12.0, 15.0]
-    assert (tmp_path / "d.nc.points.jsonl.damaged").exists()
+    assert not (tmp_path / "d.nc.points.jsonl.damaged").exists()  # kept until the sweep completed, then removed
     fresh = sweep(Machine.triple_dot(), SMALL, ["local"], workers=1, progress=False)
     assert np.array_equal(table.concurrence.values, fresh.concurrence.values)
 

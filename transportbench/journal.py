@@ -3,7 +3,8 @@
 A journal (``<output>.points.jsonl``) starts with a header line holding the sweep's :func:`fingerprint`; every
 further line is one point (its grid index and the compare table's variables), tagged with the start of the
 fingerprint. Damaged lines (cut, garbage, a record of the wrong shape or of another sweep) are skipped with a
-:class:`JournalWarning` naming the file and the lines; the damaged file is kept next to the repaired one.
+:class:`JournalWarning` naming the file and the lines; the damaged file is kept next to the repaired one until
+the sweep completes.
 A point where an approach raised is journalled with its ``error`` and counts as failed (:func:`point_failed`).
 """
 
@@ -95,7 +96,7 @@ class Journal:
 
         Damaged lines (a torn last line of a killed sweep, garbage, records of the wrong shape or of another
         sweep, a cut header) are skipped with a :class:`JournalWarning`; the journal is then rewritten with
-        the valid records and the damaged file kept as ``<journal>.damaged``.
+        the valid records and the damaged file kept as ``<journal>.damaged`` (until the sweep completes).
 
         Raises
         ------
@@ -146,7 +147,8 @@ class Journal:
         backup = self.path.with_name(self.path.name + ".damaged")
         shown = ", ".join(map(str, damaged[:10])) + (", …" if len(damaged) > 10 else "")
         warnings.warn(f"{self.path}: skipped {len(damaged)} damaged line(s) (line {shown}); {len(points)} valid "
-                      f"point(s) kept, the others are computed again; the damaged file is kept as {backup}",
+                      f"point(s) kept, the others are computed again; the damaged file is kept as {backup} until the "
+                      "sweep completes",
                       JournalWarning, stacklevel=4)
         repaired = self.path.with_name(self.path.name + ".repaired")
         with repaired.open("w") as handle:

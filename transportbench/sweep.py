@@ -228,6 +228,7 @@ class SweepPlan:
             save_netcdf(dataset, self.output)
             if not self.failed:  # failed points stay journalled so that a rerun retries them
                 self.journal.path.unlink(missing_ok=True)
+                self.journal.path.with_name(self.journal.path.name + ".damaged").unlink(missing_ok=True)
         return dataset
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from transportbench import TransportbenchWarning
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends import heom_steady
 from transportbench.model import Machine
 from transportbench.observables import fermion_pair_concurrence
-from transportbench.resources import blas_threads, check_memory
+from transportbench.resources import blas_threads, check_memory, format_bytes
 
 DEFAULT_MAX_ADOS = 100_000
 """Largest hierarchy (ADOs, ρ included) solved unless the caller allows more."""
@@ -75,13 +77,23 @@ def _method(solver: str, depth: int, size: hierarchy_module.Size) -> str:
     return "direct" if depth <= 2 and size.reduced_unknowns <= DIRECT_UNKNOWNS else "iterative"
 
 
+class DirectFallbackWarning(TransportbenchWarning):
+    """GMRES failed on a hierarchy, so ``solver="auto"`` factorises it directly: this can take minutes.
+
+    The message gives the LU's memory estimate; ``solver="iterative"`` makes the failure an error instead.
+    """
+
+
 def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built: hierarchy_module.Hierarchy,
                   kept: np.ndarray, tiers: np.ndarray, pade: hierarchy_module.Poles,
                   depth: int) -> heom_steady.SteadyState:
     """``solver="auto"``: the direct LU after a failed iterative solve, if its memory estimate fits the budget."""
-    check_memory(hierarchy_bytes(machine, pade, depth, "direct", wide=built.wide),
-                 f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative solve "
-                 f"failed: {failure}")
+    estimate = hierarchy_bytes(machine, pade, depth, "direct", wide=built.wide)
+    check_memory(estimate, f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative "
+                           f"solve failed: {failure}")
+    warnings.warn(f"HEOM (pade={pade}, depth={depth}): {failure}; factorising the hierarchy directly instead "
+                  f"(an estimated {format_bytes(estimate)}; this can take minutes, solver='iterative' stops here "
+                  "instead)", DirectFallbackWarning, stacklevel=4)
     steady = heom_steady.solve(built.generator, kept, built.dim, tiers, method="direct")
     return dataclasses.replace(steady, method=f"{steady.method} after the iterative solve failed ({failure})")
 
