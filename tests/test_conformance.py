@@ -188,7 +188,7 @@ def test_run_options_set_threads_and_budget_for_every_backend(spec, declared):
     approach = {"approach": split_approach(spec)[1]} if split_approach(spec)[1] else {}
     settings = {**approach, **(declared.options or {})}
     result = backend.solve_steady(machine, run=RunOptions(threads=2, progress=False), **settings)
-    assert result.stats["blas_threads"] == 2 and not set(RunOptions.NAMES) & set(result.options)
+    assert result.stats["blas_threads"] == 2 and not set(RunOptions.names()) & set(result.options)
     with pytest.raises(ResourceBudgetError, match="above the memory budget of 1 KiB"):
         backend.solve_steady(machine, run=RunOptions(memory_gib=2**-20), **settings)
 

@@ -171,3 +171,10 @@ def test_large_w_machine_is_built_without_a_dense_coulomb_table() -> None:
     assert peak < 50 * 2**20
     assert machine.coulomb_energy(0, 1) == 15.0 and machine.coulomb_energy(1, 2) == 0.0
     assert machine.coulomb_partners(1) == (0, 2000)
+
+
+def test_at_equilibrium_means_one_mu_and_t_and_nothing_else_driving():
+    assert not Machine.triple_dot().at_equilibrium  # μ_hot = 8 drives it
+    assert Machine.triple_dot(mu_hot=0.0).at_equilibrium
+    assert not Machine.triple_dot(mu_hot=0.0, T_cold=0.5).at_equilibrium
+    assert not Machine.triple_dot(mu_hot=0.0, dephasing=(0.01, 0.0, 0.0)).at_equilibrium

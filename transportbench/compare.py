@@ -22,7 +22,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
-from transportbench.backends import all_approaches, get_backend, installed_approaches, missing_dependency
+from transportbench.backends import all_approaches, get_backend, unavailable_approaches
 from transportbench.figures import PAPER, ErrorBar, FigureOfMerit, check_figures, evaluate
 from transportbench.model import Machine
 from transportbench.observables import populations
@@ -159,9 +159,8 @@ def compare(machine: Machine, approaches: Sequence[str] | None = None,
         raise ValueError(f"machine must be a transportbench Machine, got {type(machine).__name__}")
     skipped: dict[str, str] = {}
     if approaches is None:
-        approaches = installed_approaches()
-        skipped = {spec: str(missing_dependency(spec.partition(":")[0])) for spec in all_approaches()
-                   if spec not in approaches}
+        skipped = unavailable_approaches()
+        approaches = [spec for spec in all_approaches() if spec not in skipped]
         if skipped:
             warnings.warn(f"compare skipped {', '.join(skipped)}: {' | '.join(dict.fromkeys(skipped.values()))}",
                           SkippedApproachWarning, stacklevel=2)

@@ -255,6 +255,15 @@ class Machine:
         return tuple(sorted(self._coulomb_by_qubit[qubit]))
 
     @property
+    def at_equilibrium(self) -> bool:
+        """Whether nothing drives the machine: every reservoir at one μ and T, and no dephasing.
+
+        Its steady state then carries no current (a current is an error of the method that gives it).
+        """
+        return (len({(r.chemical_potential, r.temperature) for r in self.reservoirs}) == 1
+                and not any(self.dephasing))
+
+    @property
     def jordan_wigner_trivial(self) -> bool:
         """True when every nonzero flip-flop joins neighbouring dots of ``order``.
 

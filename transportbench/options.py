@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from transportbench.resources import blas_threads, memory_budget
 from transportbench.validation import flag, integer, positive
@@ -96,8 +96,6 @@ class RunOptions:
     progress: bool | None = None
     memory_gib: float | None = None
 
-    NAMES: ClassVar[tuple[str, ...]] = ("threads", "progress", "memory_gib")
-
     def __post_init__(self) -> None:
         if self.threads is not None:
             object.__setattr__(self, "threads", integer("threads", self.threads, 1))
@@ -111,9 +109,14 @@ class RunOptions:
         """``run`` with the run settings among ``settings`` applied, and the backend's own settings left over."""
         if run is not None and not isinstance(run, cls):
             raise ValueError(f"run must be a RunOptions, got {type(run).__name__}")
-        given = {name: value for name, value in settings.items() if name in cls.NAMES}
-        rest = {name: value for name, value in settings.items() if name not in cls.NAMES}
+        given = {name: value for name, value in settings.items() if name in cls.names()}
+        rest = {name: value for name, value in settings.items() if name not in cls.names()}
         return dataclasses.replace(run or cls(), **given), rest
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The run settings (the ones :meth:`split` takes out of a backend's keyword settings)."""
+        return tuple(field.name for field in dataclasses.fields(cls))
 
     @contextlib.contextmanager
     def applied(self, kind: Literal["sparse", "dense"]) -> Iterator[int]:

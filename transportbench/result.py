@@ -251,8 +251,7 @@ def thermodynamics(machine: Machine, particle_currents: Mapping[str, float],
     terms[cold_and_flowing] = -np.sign(heat[cold_and_flowing]) * np.inf
     particle = np.array([particle_currents[name] for name in names], dtype=float)
     total_rate = sum(r.rate for r in machine.reservoirs)
-    states = {(r.chemical_potential, r.temperature) for r in machine.reservoirs}
-    at_equilibrium = len(states) == 1 and not any(machine.dephasing) and total_rate > 0
+    at_equilibrium = machine.at_equilibrium and total_rate > 0
     return {
         "particle_imbalance": float(particle.sum()),
         "particle_scale": max(float(np.max(np.abs(particle))) if particle.size else 0.0, SCALE_FLOOR * total_rate),

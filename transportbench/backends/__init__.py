@@ -15,8 +15,9 @@ Names are case-insensitive.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -201,9 +202,31 @@ def missing_dependency(name: str) -> str | None:
     return None if check is None else check()
 
 
+def missing_package(package: str, importer: Callable[[], Any]) -> str | None:
+    """None when ``package`` can be found (it is not imported), else the install hint of ``importer``'s ImportError.
+
+    For a backend's ``missing_dependency()``: ``importer`` is the function that imports the package or raises
+    an ImportError saying how to install it.
+    """
+    if importlib.util.find_spec(package) is not None:
+        return None
+    try:
+        importer()
+    except ImportError as error:
+        return str(error)
+    return None
+
+
+def unavailable_approaches() -> dict[str, str]:
+    """Every approach of :func:`all_approaches` whose backend cannot run here, with why (each backend asked once)."""
+    reasons = {name: missing_dependency(name) for name in {spec.partition(":")[0] for spec in all_approaches()}}
+    return {spec: reason for spec in all_approaches() if (reason := reasons[spec.partition(":")[0]]) is not None}
+
+
 def installed_approaches() -> tuple[str, ...]:
     """:func:`all_approaches` whose backend's packages are installed here (see :func:`missing_dependency`)."""
-    return tuple(spec for spec in all_approaches() if missing_dependency(spec.partition(":")[0]) is None)
+    unavailable = unavailable_approaches()
+    return tuple(spec for spec in all_approaches() if spec not in unavailable)
 
 
 def exact_approaches() -> tuple[str, ...]:

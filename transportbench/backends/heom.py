@@ -61,7 +61,6 @@ Currents
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import sys
 import time
@@ -72,7 +71,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from transportbench.backends import Capabilities, require_coupled_reservoir
+from transportbench.backends import Capabilities, missing_package, require_coupled_reservoir
 from transportbench.backends import heom_fermi as fermi
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
@@ -237,13 +236,7 @@ CAPABILITIES = Capabilities(statistics=("fermion",), bands=("wide", "lorentzian"
 
 def missing_dependency() -> str | None:
     """None when QuTiP can be imported, else how to install it (QuTiP is looked for, not imported)."""
-    if importlib.util.find_spec("qutip") is not None:
-        return None
-    try:
-        hierarchy_module.import_qutip()
-    except ImportError as error:
-        return str(error)
-    return None
+    return missing_package("qutip", hierarchy_module.import_qutip)
 
 
 def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
@@ -294,8 +287,7 @@ def tolerances(chosen: HeomOptions, machine: Machine) -> Tolerances:
     its truncation's leak, which no relative test settles: there only C is judged, and the leak is reported
     by ``Health.equilibrium_current``.
     """
-    at_equilibrium = len({(r.chemical_potential, r.temperature) for r in machine.reservoirs}) == 1
-    return Tolerances(currents=math.inf if at_equilibrium else chosen.current_rtol,
+    return Tolerances(currents=math.inf if machine.at_equilibrium else chosen.current_rtol,
                       current_floor=chosen.current_floor, concurrence=chosen.tol)
 
 

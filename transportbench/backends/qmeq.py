@@ -89,12 +89,11 @@ Basis
 
 from __future__ import annotations
 
-import importlib.util
 import time
 import warnings
 from typing import Any
 
-from transportbench.backends import Capabilities, qmeq_budget, require_coupled_reservoir
+from transportbench.backends import Capabilities, missing_package, qmeq_budget, require_coupled_reservoir
 from transportbench.backends.qmeq_2vn import BandwidthWarning, solve_2vN
 from transportbench.backends.qmeq_first_order import solve_first_order
 from transportbench.backends.qmeq_options import (
@@ -132,13 +131,7 @@ Options = QmeqOptions
 
 def missing_dependency() -> str | None:
     """None when QmeQ can be imported, else how to install it (QmeQ is looked for, not imported)."""
-    if importlib.util.find_spec("qmeq") is not None:
-        return None
-    try:
-        import_qmeq()
-    except ImportError as error:
-        return str(error)
-    return None
+    return missing_package("qmeq", import_qmeq)
 
 
 def _check_machine(machine: Machine, options: QmeqOptions) -> list[str]:
