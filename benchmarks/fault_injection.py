@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -362,6 +363,31 @@ def twovn_interrupt_row(case: str, number: signal.Signals, expected: int, root: 
             "YES" if outcome.traceback else "no", "swallowed" if swallowed else "—", "—", "—"], as_expected
 
 
+FULL_DISK = {"NetCDF output larger than a 256 KiB tmpfs": (["sweep", "--over", "mu=2:10:5", "--workers", "1",
+                                                              "--approaches", "local", "--out", "s.nc"], False),
+             "--out x.json on a full tmpfs": (["compare", "--approaches", "local", "--out", "c.json"], True),
+             "sweep on a full tmpfs (no room for its lock)": (["sweep", "--over", "mu=2,4", "--workers", "1",
+                                                               "--approaches", "local", "--out", "t.nc"], True)}
+"""(case, (arguments, fill the disk first)): the CLI on a real tmpfs in a private mount namespace."""
+
+
+def full_disk_row(case: str, arguments: list[str], fill: bool, root: Path) -> tuple[list[str], bool]:
+    """One row: the command on a 256 KiB tmpfs (``unshare``; filled first if ``fill``) exits 1 in one line."""
+    folder = Path(tempfile.mkdtemp(dir=root))
+    command = " ".join(shlex.quote(part) for part in [sys.executable, "-c", WRAPPED_CLI, *arguments])
+    filling = "dd if=/dev/zero of=fill bs=4k 2>/dev/null; " if fill else ""
+    script = (f"mount -t tmpfs -o size=256k tmpfs {shlex.quote(str(folder))} && cd {shlex.quote(str(folder))} && "
+              f"{filling}exec {command}")
+    completed = subprocess.run(["unshare", "--map-root-user", "--mount", "sh", "-c", script], capture_output=True,
+                               text=True, timeout=TIMEOUT, env=_environment(root, {}))
+    if "mount:" in completed.stderr or "unshare:" in completed.stderr:
+        return [case, "exit 1", "no tmpfs here", "—", "—", "—", "—", "—"], False
+    outcome = Outcome(completed.returncode, completed.stderr)
+    as_expected = outcome.status == 1 and outcome.one_line and not outcome.traceback
+    return [case, "exit 1", str(outcome.status), "yes" if outcome.one_line else "NO",
+            "YES" if outcome.traceback else "no", "—", "—", "—"], as_expected
+
+
 def main() -> int:
     """Run every case, print the table and the totals; 1 if any case differs from its expectation."""
     header = ["case", "expected", "exit", "one-line message", "traceback", "points finished / lost",
@@ -375,6 +401,10 @@ def main() -> int:
             failures += not as_expected
         for case, answer in SCHEDULERS.items():
             row, as_expected = scheduler_row(case, answer, root)
+            rows.append(row)
+            failures += not as_expected
+        for case, (arguments, fill) in FULL_DISK.items():
+            row, as_expected = full_disk_row(case, arguments, fill, root)
             rows.append(row)
             failures += not as_expected
         for case, number, expected in (("SIGINT during the compiled 2vN iteration", signal.SIGINT, 130),
@@ -391,7 +421,7 @@ def main() -> int:
     print(f"Fault injection: {POINTS}-point sweeps on 2 workers, {POINT_DELAY} s per point; Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print(markdown_table(rows))
-    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; 2vN interrupts: 2; sweep interrupts survived "
+    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; full disks (real tmpfs): {len(FULL_DISK)}; 2vN interrupts: 2; sweep interrupts survived "
           "(ended promptly as expected, no traceback, no process left, resumed): "
           f"{survived} of {len(INTERRUPTS)}; points lost: {lost_total}; cases not as expected: {failures}")
     return 1 if failures else 0

@@ -33,7 +33,7 @@ from transportbench.journal import JournalWriteError, count_failed_points
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
-from transportbench.storage import OutputWriteError, check_output_folder, save_json, save_netcdf
+from transportbench.storage import LockWriteError, OutputWriteError, check_output_folder, save_json, save_netcdf
 from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 SOURCE_STUDIES = Path(__file__).resolve().parents[1] / "studies"
@@ -169,7 +169,7 @@ def _write(dataset: xr.Dataset, out: str | None) -> bool:
         else:
             save_netcdf(dataset, Path(out))
     except OutputWriteError as error:
-        print(f"transportbench: error: could not write {out}: {error.strerror}; the table above is the result",
+        print(f"transportbench: error: could not write the output: {error.strerror}; the table above is the result",
               file=sys.stderr)
         return False
     print(f"wrote {out}")
@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"transportbench: error: could not write the output: {error.strerror}; the finished points stay "
                   "in the journal: rerun the same command to write it", file=sys.stderr)
             return EXIT_FAILED
-        except (WorkerDied, JournalWriteError) as error:
+        except (WorkerDied, JournalWriteError, LockWriteError) as error:
             print(f"transportbench: error: {error}", file=sys.stderr)
             return EXIT_FAILED
         except SolveError as error:

@@ -56,6 +56,10 @@ class OutputWriteError(OSError):
     """An output file could not be written (no space, no permission); the results in memory are unaffected."""
 
 
+class LockWriteError(RuntimeError):
+    """A sweep's lock file could not be created or written (a full disk, no permission): nothing was solved."""
+
+
 def save_netcdf(dataset: xr.Dataset, path: Path) -> None:
     """Write ``dataset`` to a temporary file next to ``path`` and rename it: never a truncated ``path``.
 
@@ -119,7 +123,12 @@ def output_lock(output: Path | None) -> Iterator[None]:
         yield
         return
     path = output.with_name(output.name + ".lock")
-    with open(path, "a+") as handle:
+    try:
+        handle = open(path, "a+")
+    except OSError as error:
+        raise LockWriteError(f"could not start the sweep: its lock file {path} cannot be created "
+                             f"({error.strerror}); nothing was solved") from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -129,10 +138,13 @@ def output_lock(output: Path | None) -> Iterator[None]:
                                   "choose another output path") from None
         if not path.exists() or os.stat(path).st_ino != os.fstat(handle.fileno()).st_ino:
             raise FileExistsError(f"another sweep finished with {output} while this one started; run it again")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            os.ftruncate(handle.fileno(), 0)  # unbuffered: a failed write must not fail again on close
+            os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
+        except OSError as error:
+            path.unlink(missing_ok=True)
+            raise LockWriteError(f"could not start the sweep: its lock file {path} cannot be written "
+                                 f"({error.strerror}); nothing was solved") from None
         try:
             yield
         finally:
