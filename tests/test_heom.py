@@ -120,15 +120,17 @@ def test_energy_and_particles_are_conserved(depth: int) -> None:
 def small_hierarchy() -> tuple[hierarchy.Hierarchy, steady.SteadyState]:
     """The Fig. 3 machine at W = 30, 2 Padé terms, depth 2 (79 ADOs), and QuTiP's steady state of it."""
     built = hierarchy.build_hierarchy(Machine.triple_dot(), 30.0, 2, 2)
+    solver = hierarchy.qutip_solver(Machine.triple_dot(), 30.0, 2, 2)
     with blas_threads("sparse"):
-        return built, steady.qutip_steady_state(built.solver, built.generator, 8)
+        return built, steady.qutip_steady_state(solver, built.generator,
+                                                built.layout.occupations(len(built.exponents.signs)),
+                                                built.layout.kept, 8)
 
 
 @pytest.mark.parametrize("method", ["direct", "iterative", "ilu"])
 def test_our_steady_state_equals_qutips(method: str, small_hierarchy: tuple) -> None:
     built, theirs = small_hierarchy
-    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(Machine.triple_dot()))
-    ours = steady.solve(built.generator, kept, 8, np.asarray(built.labels).sum(axis=1), method=method)
+    ours = steady.solve(built.generator, built.layout.kept, 8, built.layout.tiers, method=method)
     assert np.max(np.abs(ours.vector - theirs.vector)) < 1e-10  # every ADO, not only ρ
     assert np.max(np.abs(theirs.vector)) > 0.1
     assert ours.unknowns < theirs.unknowns / 4  # the charge blocks cut the system
@@ -136,16 +138,10 @@ def test_our_steady_state_equals_qutips(method: str, small_hierarchy: tuple) -> 
         assert ours.unique is True
 
 
-def test_kept_unknowns_are_the_coupled_charge_blocks() -> None:
-    # ρ keeps ΔN = 0: for one dot its two diagonal elements (0, 0) and (1, 1) at positions 0 and 3
-    np.testing.assert_array_equal(steady.kept_unknowns(np.array([0, 1, -1]), np.array([0, 1])), [0, 3, 5, 10])
-
-
 def test_iterative_depth3_equals_direct() -> None:
     machine = Machine.triple_dot(gamma_hot=0.2)
     built = hierarchy.build_hierarchy(machine, 30.0, 2, 3)
-    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(machine))
-    tiers = np.asarray(built.labels).sum(axis=1)
+    kept, tiers = built.layout.kept, built.layout.tiers
     direct = steady.solve(built.generator, kept, 8, tiers, method="direct")
     iterative = steady.solve(built.generator, kept, 8, tiers, method="iterative")
     assert "depth-2 hierarchy" in iterative.method
@@ -287,9 +283,8 @@ def test_ado_count_is_exact() -> None:
     machine = Machine.triple_dot()
     size = hierarchy.hierarchy_size(machine, 3, 3)
     built = hierarchy.build_hierarchy(machine, 30.0, 3, 3)
-    assert size.ados == len(built.labels) == 1 + 16 + 120 + 560
-    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(machine))
-    assert size.reduced_unknowns == len(kept)
+    assert size.ados == built.n_ados == 1 + 16 + 120 + 560
+    assert size.reduced_unknowns == len(built.layout.kept)
     assert built.generator.nnz < size.generator_nonzeros
 
 

@@ -22,9 +22,7 @@ TRIPLE = Machine.triple_dot()
 
 def _solved(pade: int, depth: int, method: str) -> tuple[hierarchy.Hierarchy, steady.SteadyState]:
     built = hierarchy.build_hierarchy(TRIPLE, math.inf, pade, depth)
-    kept = steady.kept_unknowns(built.ado_charges(), hierarchy.charges(TRIPLE))
-    tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
-    return built, steady.solve(built.generator, kept, built.dim, tiers, method=method)
+    return built, steady.solve(built.generator, built.layout.kept, built.dim, built.layout.tiers, method=method)
 
 
 @pytest.mark.parametrize(("pade", "depth"), [(4, 3), (2, 4)])

@@ -1,8 +1,10 @@
 """HEOM backend: the machine with fermionic leads solved numerically exactly (hierarchical equations of motion).
 
-QuTiP 5 builds the hierarchy (``qutip.solver.heom.HEOMSolver`` with one Lorentzian bath per reservoir,
-Padé-expanded); we solve its steady state ourselves (:mod:`transportbench.backends.heom_steady`), read
-the currents off the first-tier ADOs (:mod:`transportbench.backends.heom_hierarchy`) and control the
+QuTiP 5 expands the baths (``qutip.solver.heom.FermionicBath``, one Lorentzian bath per reservoir,
+Padé-expanded; the wide band's exponents are ours); we assemble the hierarchy's equations on the charge
+blocks that couple to ρ (:mod:`transportbench.backends.heom_generator`, checked entry by entry against
+QuTiP's ``HEOMSolver``), solve its steady state (:mod:`transportbench.backends.heom_steady`), read the
+currents off the first-tier ADOs (:mod:`transportbench.backends.heom_hierarchy`) and control the
 convergence in the number of Padé terms and the hierarchy depth. QuTiP is imported only inside the
 functions that build a hierarchy; install it with ``pip install 'transportbench[heom]'`` or ``make setup``.
 

@@ -1,13 +1,17 @@
-"""The HEOM hierarchy of a machine, built by QuTiP, and what we read off it (currents, sizes, memory).
+"""The HEOM hierarchy of a machine: its baths' exponents, its generator, and what we read off it (currents, sizes).
 
 Part of the ``heom`` backend (:mod:`transportbench.backends.heom`, where the conventions are stated).
-QuTiP is imported inside the functions that need it.
+QuTiP expands the Lorentzian baths (its ``FermionicBath``); the generator is assembled by
+:mod:`~transportbench.backends.heom_generator` with QuTiP's equations. QuTiP is imported inside the functions
+that need it.
 
 Layout of a hierarchy vector
 ----------------------------
-QuTiP stacks the ADOs in the order of ``HierarchyADOs.labels`` (the first is ρ itself), each as its
-n × n matrix vectorised column by column (element (a, b) at position a + b n). Our system operators are
-written directly on the project's basis (qubit 0 most significant bit), so ρ needs no reordering.
+The reduced vector holds the ADOs by tier (ρ first), each ADO's elements of its coupled charge block
+column-stacked (element (a, b) at a + b n of the n × n matrix); ``Hierarchy.layout.kept`` gives every unknown's
+position in the full vector of all ADOs and ``Hierarchy.ado`` turns a reduced vector back into one ADO's
+matrix. Our system operators are written directly on the project's basis (qubit 0 most significant bit), so ρ
+needs no reordering.
 
 The wide band in the hierarchy
 ------------------------------
@@ -34,7 +38,6 @@ energies (:mod:`transportbench.backends.heom_fermi`), which a cold lead needs fa
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -44,16 +47,18 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from transportbench.backends import heom_fermi
+from transportbench.backends import heom_fermi, heom_generator
 from transportbench.model import Machine
 from transportbench.occupation import full_basis, parity_before
 
-BYTES_PER_NONZERO = 16 + 8
-"""Complex value plus a 64-bit index, per stored sparse entry."""
+LINK_ENTRIES = 4.0
+"""Entries per link and unknown of the ADO's block counted by the estimate: two directions, each c X and X c
+(measured over the estimate with the mean block: 0.6 for the triple dot at depth 4, 0.8 for five dots)."""
 NONZERO_MARGIN = 1.5
-"""Measured nonzeros of QuTiP's generator over the estimate (ADOs + 2 links) n² were 1.1-1.4 for the triple dot."""
-COPIES = 3.0
-"""Copies of the generator alive while it is built and reduced."""
+"""Safety factor on the estimated nonzeros of the assembled generator."""
+ASSEMBLY_BYTES_PER_NONZERO = 3 * 32
+"""Peak bytes per nonzero while assembling: the (row, column, value) triplets, their concatenation and the CSR
+matrix (measured: about 70)."""
 
 
 # ----------------------------------------------------------------------------------- the system
@@ -155,15 +160,15 @@ class Size:
     depth : int
         The truncation depth.
     unknowns : int
-        ADOs × n² (QuTiP's full vector).
+        ADOs × n² (every element of every ADO: QuTiP's full vector).
     reduced_unknowns : int
-        Unknowns left in the charge-difference blocks that couple to ρ.
+        Unknowns left in the charge-difference blocks that couple to ρ (what we assemble and solve).
     largest_block : int
         The largest charge-difference block of one ADO (elements).
     generator_nonzeros : float
-        Estimated nonzeros of the generator.
+        Estimated nonzeros of the assembled (reduced) generator.
     generator_bytes : float
-        Estimated peak bytes of building it (QuTiP's block list, the assembled matrix and our copy).
+        Estimated peak bytes of assembling it.
     """
 
     ados: int
@@ -175,13 +180,21 @@ class Size:
     generator_bytes: float
 
 
+def _system_entries_per_element(machine: Machine) -> float:
+    """Mean nonzeros per row of an ADO's own block, −i[H, X] and the wide band's jumps (at most)."""
+    h = sp.csr_matrix(hamiltonian(machine))
+    jumps = sum(jump_superoperator(machine, index) for index in range(len(machine.reservoirs)))
+    own = heom_generator.pre(h) - heom_generator.post(h) + jumps + sp.identity(h.shape[0] ** 2)
+    return sp.csr_matrix(own).nnz / h.shape[0] ** 2
+
+
 def hierarchy_size(machine: Machine, pade: Poles, depth: int, *, wide: bool = False) -> Size:
     """:class:`Size` of the hierarchy with ``pade`` Padé terms (per reservoir, :data:`Poles`) and truncation ``depth``.
 
     ``wide``: the wide band in the hierarchy (2 × Padé exponents per lead and the time-local term on every
-    ADO) instead of a Lorentzian band. The nonzeros are estimated as n² per ADO block and per link (each ADO
-    at tier t has t links to the tier above, each stored twice), times ``NONZERO_MARGIN``; the bytes as
-    ``COPIES`` copies of them.
+    ADO) instead of a Lorentzian band. The nonzeros are estimated as the reduced unknowns times an ADO block's
+    own entries per element, plus ``LINK_ENTRIES`` × the mean reduced block per link (each ADO at tier t has t
+    links to the tier above), times ``NONZERO_MARGIN``; the bytes as ``ASSEMBLY_BYTES_PER_NONZERO`` of them.
     """
     exponents = n_exponents(machine, pade, wide=wide)
     ados = count_ados(exponents, depth)
@@ -190,9 +203,10 @@ def hierarchy_size(machine: Machine, pade: Poles, depth: int, *, wide: bool = Fa
     blocks = block_sizes(machine)
     by_charge = count_ados_by_charge(exponents // 2, depth)
     reduced = sum(count * blocks.get(shift, 0) for shift, count in by_charge.items())
-    nonzeros = NONZERO_MARGIN * (ados + 2 * links) * dim**2
+    nonzeros = NONZERO_MARGIN * (reduced * _system_entries_per_element(machine)
+                                 + LINK_ENTRIES * links * reduced / ados)
     return Size(ados, depth, ados * dim**2, reduced, max(blocks[shift] for shift in by_charge if shift in blocks),
-                nonzeros, COPIES * nonzeros * BYTES_PER_NONZERO)
+                nonzeros, ASSEMBLY_BYTES_PER_NONZERO * nonzeros)
 
 
 # ------------------------------------------------------------------------------- the hierarchy
@@ -209,53 +223,50 @@ def import_qutip() -> Any:
 
 @dataclass(frozen=True)
 class Hierarchy:
-    """A built hierarchy: QuTiP's generator and what identifies its ADOs and exponents.
+    """A built hierarchy: its generator on the coupled charge blocks and what identifies its ADOs and exponents.
 
     Attributes
     ----------
     generator : scipy.sparse.csr_matrix
-        d/dt of the hierarchy vector (energy units), QuTiP's ``HEOMSolver.rhs`` (layout in the module
-        docstring).
-    labels : list of tuple
-        QuTiP's ADO labels (excitations per exponent); ``labels[0]`` is ρ.
-    signs : ndarray of int
-        +1 for a "+" exponent (system operator c at the later time), −1 for a "−" exponent.
-    reservoir : ndarray of int
-        Index into ``machine.reservoirs`` of each exponent.
-    frequencies : ndarray of complex
-        ν_k of each exponent, C_k(t) = c_k exp(−ν_k t) (energy units).
+        d/dt of the reduced hierarchy vector (energy units): ADO after ADO, by tier, each ADO's elements of its
+        coupled charge block in column-stacked order (:mod:`~transportbench.backends.heom_generator`).
+    layout : heom_generator.Layout
+        The ADOs (their exponents, tiers, charges) and where their unknowns are.
+    exponents : heom_generator.Exponents
+        Every bath exponent: sign, reservoir, amplitude, rate, partner.
     dim : int
         n = 2^N, the size of every ADO.
-    solver : qutip.solver.heom.HEOMSolver
-        QuTiP's solver (for its own ``steady_state``; it lacks the wide band's time-local term).
     wide : bool
-        The leads are wide bands: ``generator`` holds QuTiP's hierarchy of the exponents of f − 1/2 plus the
+        The leads are wide bands: ``generator`` holds the hierarchy of the exponents of f − 1/2 plus the
         time-local term (:func:`wide_band_term`) on every ADO.
     fermi : tuple of heom_fermi.FermiExpansion
         Wide bands: each reservoir's expansion of f − 1/2 (its poles are the exponents); empty otherwise.
     """
 
     generator: sp.csr_matrix
-    labels: list[tuple[int, ...]]
-    signs: np.ndarray
-    reservoir: np.ndarray
-    frequencies: np.ndarray
+    layout: heom_generator.Layout
+    exponents: heom_generator.Exponents
     dim: int
-    solver: Any
     wide: bool = False
     fermi: tuple[heom_fermi.FermiExpansion, ...] = ()
 
-    def ado_charges(self) -> np.ndarray:
-        """ΔN = (number of "+" excitations) − (number of "−" excitations) of every ADO."""
-        return np.asarray(self.labels, dtype=np.int64) @ self.signs
+    @property
+    def n_ados(self) -> int:
+        """Number of ADOs, ρ included."""
+        return len(self.layout.members)
 
     def first_tier(self) -> list[tuple[int, int]]:
         """(ADO index, exponent index) of every first-tier ADO."""
-        return [(index, label.index(1)) for index, label in enumerate(self.labels) if sum(label) == 1]
+        first, stop = self.layout.tier_starts[1], self.layout.tier_starts[2] if len(self.layout.tier_starts) > 2 else 1
+        return [(index, int(self.layout.members[index, 0])) for index in range(int(first), int(stop))]
 
-    def parities(self) -> np.ndarray:
-        """The parity s = (−1)^(number of excitations) of every ADO (+1 for ρ)."""
-        return 1 - 2 * (np.asarray(self.labels, dtype=np.int64).sum(axis=1) % 2)
+    def ado(self, vector: np.ndarray, index: int) -> np.ndarray:
+        """ADO ``index`` (0 is ρ) as an n × n matrix from the reduced ``vector`` (zero outside its charge block)."""
+        n = self.dim
+        block = slice(int(self.layout.offsets[index]), int(self.layout.offsets[index + 1]))
+        matrix = np.zeros(n * n, dtype=complex)
+        matrix[self.layout.kept[block] - index * n * n] = vector[block]
+        return matrix.reshape((n, n), order="F")
 
 
 def pade_poles(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -328,6 +339,7 @@ def wide_band_exponents(reservoir: Any, pade: int | heom_fermi.FermiExpansion
 
 def _bath(qutip: Any, machine: Machine, index: int, band_width: float,
           pade: int | heom_fermi.FermiExpansion) -> Any:
+    """QuTiP's fermionic bath of reservoir ``index`` (Lorentzian: QuTiP's Padé expansion; wide: ours)."""
     from qutip.core.environment import LorentzianEnvironment
     from qutip.solver.heom import FermionicBath
 
@@ -344,27 +356,45 @@ def _bath(qutip: Any, machine: Machine, index: int, band_width: float,
     return FermionicBath.from_environment(expansion, coupling)
 
 
+def _baths(machine: Machine, band_width: float, pade: Poles) -> tuple[list[Any], tuple[heom_fermi.FermiExpansion, ...]]:
+    """QuTiP's bath of every reservoir, and the wide bands' Fermi expansions (empty for Lorentzian bands)."""
+    qutip = import_qutip()
+    fermi = lead_expansions(machine, pade) if math.isinf(band_width) else ()
+    terms = fermi or poles_per_lead(machine, pade)
+    return [_bath(qutip, machine, index, band_width, count) for index, count in enumerate(terms)], fermi
+
+
+def _exponents(baths: list[Any]) -> heom_generator.Exponents:
+    """The exponents of QuTiP's baths, in QuTiP's order (bath by bath, "+" and "−" of each term in turn)."""
+    exponents = [exponent for bath in baths for exponent in bath.exponents]
+    return heom_generator.Exponents(
+        signs=np.array([1 if exp.type == exp.types["+"] else -1 for exp in exponents], dtype=np.int64),
+        reservoir=np.array([exp.tag for exp in exponents], dtype=np.int64),
+        amplitudes=np.array([exp.ck for exp in exponents], dtype=complex),
+        frequencies=np.array([exp.vk for exp in exponents], dtype=complex),
+        partners=np.arange(len(exponents)) + np.array([exp.sigma_bar_k_offset for exp in exponents], dtype=np.int64))
+
+
 def jump_superoperator(machine: Machine, index: int) -> sp.csr_matrix:
     """The jumps X ↦ d X d† + d† X d of the dot d of reservoir ``index`` on column-stacked X (n² × n², real)."""
     d = sp.csr_matrix(annihilator(machine, machine.reservoirs[index].qubit))
     return sp.csr_matrix(sp.kron(d, d) + sp.kron(d.T, d.T))  # vec(A X B) = (Bᵀ ⊗ A) vec(X), d real
 
 
-def wide_band_term(machine: Machine, parities: np.ndarray) -> sp.csr_matrix:
-    """The time-local part of every wide-band lead on every ADO, block diagonal (energy units).
+def wide_band_term(machine: Machine) -> dict[int, sp.csr_matrix]:
+    """The time-local part of every wide-band lead on an ADO of parity s = ±1, {s: superoperator} (energy units).
 
-    Λ X = Σ_r (Γ_r/2) [s (d_r X d_r† + d_r† X d_r) − X] on the ADO X of parity s (``parities``, one per ADO
-    in the hierarchy's order); see the module docstring for its derivation.
+    Λ X = Σ_r (Γ_r/2) [s (d_r X d_r† + d_r† X d_r) − X] on column-stacked X; see the module docstring for its
+    derivation.
     """
     n = 2**machine.n_qubits
     jumps = sum(r.rate / 2 * jump_superoperator(machine, index) for index, r in enumerate(machine.reservoirs))
     loss = sum(r.rate for r in machine.reservoirs) / 2
-    blocks = sp.kron(sp.diags(parities.astype(float)), jumps) - loss * sp.identity(len(parities) * n * n)
-    return sp.csr_matrix(blocks)
+    return {parity: sp.csr_matrix(parity * jumps - loss * sp.identity(n * n)) for parity in (1, -1)}
 
 
 def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int) -> Hierarchy:
-    """QuTiP's HEOM for ``machine``: one Lorentzian Padé bath per reservoir on its dot's annihilator.
+    """The HEOM of ``machine``, one fermionic bath per reservoir on its dot's annihilator, on the coupled blocks.
 
     Parameters
     ----------
@@ -379,27 +409,36 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
         Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
 
     The wide band's exponents come from the expansion of f − 1/2 chosen by :func:`fermi_expansion` (Padé
-    unless inside ``fermi_expansion("aaa")``); Lorentzian bands are always Padé-expanded by QuTiP.
+    unless inside ``fermi_expansion("aaa")``); Lorentzian bands are Padé-expanded by QuTiP. The generator is
+    assembled by :func:`heom_generator.assemble` (QuTiP's equations; QuTiP's own ``HEOMSolver`` is built only
+    for ``solver="qutip"``, :func:`qutip_solver`).
     """
+    baths, fermi = _baths(machine, band_width, pade)
+    exponents = _exponents(baths)
+    basis_charges = charges(machine)
+    structure = heom_generator.layout(exponents.signs, depth, basis_charges)
+    couplings = [annihilator(machine, reservoir.qubit) for reservoir in machine.reservoirs]
+    wide = math.isinf(band_width)
+    generator = heom_generator.assemble(structure, exponents, hamiltonian(machine), couplings, basis_charges,
+                                        wide_band_term(machine) if wide else None)
+    return Hierarchy(generator=generator, layout=structure, exponents=exponents, dim=2**machine.n_qubits, wide=wide,
+                     fermi=fermi)
+
+
+def qutip_solver(machine: Machine, band_width: float, pade: Poles, depth: int) -> Any:
+    """QuTiP's ``HEOMSolver`` of the same hierarchy as :func:`build_hierarchy`, for Lorentzian bands.
+
+    QuTiP lacks the wide band's time-local term (ValueError for ``math.inf``). Its ADOs come in QuTiP's order;
+    ``solver.ados.idx(label)`` finds one by its label (excitations per exponent).
+    """
+    if math.isinf(band_width):
+        raise ValueError("QuTiP's HEOMSolver lacks the wide band's time-local term; use a Lorentzian band")
     qutip = import_qutip()
     from qutip.solver.heom import HEOMSolver
 
-    fermi = lead_expansions(machine, pade) if math.isinf(band_width) else ()
-    terms = fermi or poles_per_lead(machine, pade)
-    baths = [_bath(qutip, machine, index, band_width, count) for index, count in enumerate(terms)]
+    baths, _ = _baths(machine, band_width, pade)
     h = qutip.Qobj(hamiltonian(machine), dims=[[2] * machine.n_qubits] * 2)
-    solver = HEOMSolver(h, baths, depth, options={"progress_bar": False})
-    exponents = solver.ados.exponents
-    generator = sp.csr_matrix(solver.rhs(0).data.as_scipy())
-    built = Hierarchy(
-        generator=generator, labels=list(solver.ados.labels),
-        signs=np.array([1 if exp.type == exp.types["+"] else -1 for exp in exponents], dtype=np.int64),
-        reservoir=np.array([exp.tag for exp in exponents], dtype=np.int64),
-        frequencies=np.array([exp.vk for exp in exponents], dtype=complex),
-        dim=2**machine.n_qubits, solver=solver, wide=math.isinf(band_width), fermi=fermi)
-    if not built.wide:
-        return built
-    return dataclasses.replace(built, generator=sp.csr_matrix(generator + wide_band_term(machine, built.parities())))
+    return HEOMSolver(h, baths, depth, options={"progress_bar": False})
 
 
 # ----------------------------------------------------------------------------------- currents
@@ -425,22 +464,23 @@ def currents(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> tupl
     A wide-band lead adds its time-local term: Tr[N Λ_r ρ] to J_r, and to J^E_r the W → ∞ limit of its
     Lorentzian pole's φ-weighted terms (:func:`wide_band_energy`).
     """
-    n = hierarchy.dim
     number = np.diag(charges(machine).astype(float))
+    offsets, exponents = hierarchy.layout.offsets, hierarchy.exponents
     weights = number.T.reshape(-1, order="F")  # Tr[N Y] = Σ_ab N_ba Y_ab for column-stacked Y
-    tier0 = hierarchy.generator[:n * n]
+    weights = weights[hierarchy.layout.kept[:offsets[1]]]  # ρ's unknowns come first
+    tier0 = hierarchy.generator[:offsets[1]]
     particle = np.zeros(len(machine.reservoirs), dtype=complex)
     energy = np.zeros(len(machine.reservoirs), dtype=complex)
     for ado, exponent in hierarchy.first_tier():
-        block = tier0[:, ado * n * n:(ado + 1) * n * n] @ vector[ado * n * n:(ado + 1) * n * n]
-        flow = complex(weights @ block)
-        factor = 1j * hierarchy.signs[exponent] * hierarchy.frequencies[exponent]
-        particle[hierarchy.reservoir[exponent]] += flow
-        energy[hierarchy.reservoir[exponent]] += factor * flow
+        block = slice(int(offsets[ado]), int(offsets[ado + 1]))
+        flow = complex(weights @ (tier0[:, block] @ vector[block]))
+        factor = 1j * exponents.signs[exponent] * exponents.frequencies[exponent]
+        particle[exponents.reservoir[exponent]] += flow
+        energy[exponents.reservoir[exponent]] += factor * flow
     imaginary = float(max(np.max(np.abs(particle.imag)), np.max(np.abs(energy.imag)))) if len(particle) else 0.0
     particle, energy = particle.real, energy.real
     if hierarchy.wide:
-        rho = vector[:n * n].reshape((n, n), order="F")
+        rho = hierarchy.ado(vector, 0)
         for index, reservoir in enumerate(machine.reservoirs):
             d = annihilator(machine, reservoir.qubit)
             particle[index] += reservoir.rate / 2 * float(np.trace(number @ _jumps(d, rho)).real)
@@ -477,8 +517,7 @@ def wide_band_energy(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray)
     makes Im λ → Γ T Σ_k κ_k. The tests check it against the Landauer energy current at U = 0 and
     Σ_r J^E_r = 0.
     """
-    n = hierarchy.dim
-    rho = vector[:n * n].reshape((n, n), order="F")
+    rho = hierarchy.ado(vector, 0)
     h = hamiltonian(machine)
     energy = np.zeros(len(machine.reservoirs))
     tier_one = hierarchy.first_tier()
@@ -486,10 +525,10 @@ def wide_band_energy(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray)
         d = annihilator(machine, reservoir.qubit)
         total = complex(np.trace(h @ _jumps(d, rho)))
         for ado, exponent in tier_one:
-            if machine.reservoirs[hierarchy.reservoir[exponent]].qubit != reservoir.qubit:
+            if machine.reservoirs[hierarchy.exponents.reservoir[exponent]].qubit != reservoir.qubit:
                 continue
-            operator = d if hierarchy.signs[exponent] > 0 else d.T
-            total -= np.sum(operator.T * vector[ado * n * n:(ado + 1) * n * n].reshape((n, n), order="F"))
+            operator = d if hierarchy.exponents.signs[exponent] > 0 else d.T
+            total -= np.sum(operator.T * hierarchy.ado(vector, ado))
         constant = -2 * reservoir.rate * reservoir.temperature * float(hierarchy.fermi[index].kappa.sum())
         energy[index] = constant + reservoir.rate / 2 * total.real
     return energy

@@ -1,6 +1,6 @@
 """One HEOM hierarchy built and solved, without convergence control (part of :mod:`transportbench.backends.heom`).
 
-The budget checks (ADO count, memory) happen here, before QuTiP builds anything.
+The budget checks (ADO count, memory) happen here, before anything is built.
 """
 
 from __future__ import annotations
@@ -85,8 +85,7 @@ class DirectFallbackWarning(TransportbenchWarning):
 
 
 def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built: hierarchy_module.Hierarchy,
-                  kept: np.ndarray, tiers: np.ndarray, pade: hierarchy_module.Poles,
-                  depth: int) -> heom_steady.SteadyState:
+                  pade: hierarchy_module.Poles, depth: int) -> heom_steady.SteadyState:
     """``solver="auto"``: the direct LU after a failed iterative solve, if its memory estimate fits the budget."""
     estimate = hierarchy_bytes(machine, pade, depth, "direct", wide=built.wide)
     check_memory(estimate, f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative "
@@ -94,7 +93,7 @@ def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built
     warnings.warn(f"HEOM (pade={pade}, depth={depth}): {failure}; factorising the hierarchy directly instead "
                   f"(an estimated {format_bytes(estimate)}; this can take minutes, solver='iterative' stops here "
                   "instead)", DirectFallbackWarning, stacklevel=4)
-    steady = heom_steady.solve(built.generator, kept, built.dim, tiers, method="direct")
+    steady = heom_steady.solve(built.generator, built.layout.kept, built.dim, built.layout.tiers, method="direct")
     return dataclasses.replace(steady, method=f"{steady.method} after the iterative solve failed ({failure})")
 
 
@@ -132,20 +131,20 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
     size = check_budget(machine, pade, depth, max_ados, solver, wide=math.isinf(band_width))
     method = _method(solver, depth, size)
     built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth)
-    n = built.dim
+    layout = built.layout
     with blas_threads("sparse"):
         if method == "qutip":
-            steady = heom_steady.qutip_steady_state(built.solver, built.generator, n)
+            steady = heom_steady.qutip_steady_state(
+                hierarchy_module.qutip_solver(machine, band_width, pade, depth), built.generator,
+                layout.occupations(len(built.exponents.signs)), layout.kept, built.dim)
         else:
-            kept = heom_steady.kept_unknowns(built.ado_charges(), hierarchy_module.charges(machine))
-            tiers = np.asarray(built.labels, dtype=np.int64).sum(axis=1)
             try:
-                steady = heom_steady.solve(built.generator, kept, n, tiers, method=method)
+                steady = heom_steady.solve(built.generator, layout.kept, built.dim, layout.tiers, method=method)
             except heom_steady.SteadyStateError as failure:
                 if solver != "auto" or method == "direct":
                     raise
-                steady = _direct_after(failure, machine, built, kept, tiers, pade, depth)
-    rho = steady.vector[:n * n].reshape((n, n), order="F")
+                steady = _direct_after(failure, machine, built, pade, depth)
+    rho = built.ado(steady.vector, 0)
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
     pair = fermion_pair_concurrence(rho, machine.order)  # the figure the convergence is judged on
     poles = hierarchy_module.compact_poles(machine, hierarchy_module.poles_per_lead(machine, pade))

@@ -18,7 +18,7 @@ equations replaced by Tr ρ = 1, as QuTiP's ``steady_state`` does). ``"direct"``
 up to ``REFINEMENTS`` steps of iterative refinement; ``"iterative"`` runs GMRES preconditioned by the exact
 shallow hierarchy (:func:`_tier_gmres`); ``"ilu"`` runs GMRES preconditioned by an incomplete LU. Which
 method a backend solve uses is chosen in :mod:`~transportbench.backends.heom_solve`, which builds the
-hierarchy and calls :func:`solve`. Every solve is followed by the residual ‖𝓛x‖ in the full generator.
+hierarchy and calls :func:`solve`. Every solve is followed by the residual ‖𝓛x‖.
 """
 
 from __future__ import annotations
@@ -69,51 +69,27 @@ BYTES_PER_ENTRY = 24
 def solve_bytes(size: object, method: str, dim: int) -> float:
     """Estimated peak bytes of the steady-state solve of a hierarchy of ``size`` (:class:`~.heom_hierarchy.Size`).
 
-    Counts the reduced matrix (as many nonzeros per unknown as the full generator), and for ``"direct"``
-    its LU (``DIRECT_FILL``), for ``"iterative"`` the LU of the shallow base, a dense block's worth of entries
-    per unknown of the deeper tiers and the GMRES basis; ``"qutip"`` factorises the full system (fill as
-    ``"direct"`` at depth > 2).
+    Counts the reduced matrix and its trace-bordered copy, and for ``"direct"`` its LU (``DIRECT_FILL``), for
+    ``"iterative"`` the LU of the shallow base (``BASE_LU_PER_UNKNOWN``, counted on every unknown), the
+    eigendecompositions of the deeper tiers' blocks (a few dense blocks per charge block and parity) and the
+    GMRES basis; ``"qutip"`` factorises the full system of every element of every ADO (fill as ``"direct"``).
     """
     reduced = size.reduced_unknowns  # type: ignore[attr-defined]
-    full = size.unknowns  # type: ignore[attr-defined]
-    per_unknown = size.generator_nonzeros / max(full, 1)  # type: ignore[attr-defined]
-    matrix = reduced * per_unknown * BYTES_PER_ENTRY
+    nonzeros = size.generator_nonzeros  # type: ignore[attr-defined]
+    matrix = nonzeros * BYTES_PER_ENTRY
     deep = size.depth > 2  # type: ignore[attr-defined]
     if method == "direct":
         return matrix * (2 + DIRECT_FILL[deep])
     if method == "qutip":
-        return full * per_unknown * BYTES_PER_ENTRY * (2 + DIRECT_FILL[deep])
+        full = size.unknowns  # type: ignore[attr-defined]
+        return full / max(reduced, 1) * matrix * (2 + DIRECT_FILL[deep])
     krylov = (GMRES_RESTART + 4) * reduced * 16
-    # The deeper tiers' inverse (_ShiftedBlocks) needs far less than a dense block per unknown, but this margin
-    # stays until Size.generator_bytes covers QuTiP's build of large ADOs, which it underestimates (docs:
-    # benchmarks, HEOM): without it a five-dot depth-3 hierarchy passed the budget and overran it while built.
-    block = max(size.largest_block, 1)  # type: ignore[attr-defined]
-    return 3 * matrix + reduced * (BASE_LU_PER_UNKNOWN + block) * BYTES_PER_ENTRY + krylov
+    blocks = 4 * (2 * dim + 1) * size.largest_block**2 * 16  # type: ignore[attr-defined]
+    return 3 * matrix + reduced * BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY + blocks + krylov
 
 
 class SteadyStateError(SolveFailure):
     """The hierarchy solve failed its residual check (or did not converge): a failed row in ``compare``."""
-
-
-def kept_unknowns(ado_charges: np.ndarray, basis_charges: np.ndarray) -> np.ndarray:
-    """Positions in QuTiP's hierarchy vector of the elements in each ADO's coupled charge block.
-
-    Parameters
-    ----------
-    ado_charges : ndarray of int
-        ΔN of every ADO (ρ first).
-    basis_charges : ndarray of int
-        N of every basis state of the system (length n).
-
-    Returns
-    -------
-    ndarray of int
-        Increasing positions; element (a, b) of ADO i is at i n² + a + b n (columns stacked).
-    """
-    n = len(basis_charges)
-    difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
-    positions = [index * n * n + np.flatnonzero(difference == shift) for index, shift in enumerate(ado_charges)]
-    return np.concatenate(positions)
 
 
 @dataclass(frozen=True)
@@ -123,9 +99,10 @@ class SteadyState:
     Attributes
     ----------
     vector : ndarray of complex
-        The full hierarchy vector (QuTiP's layout), zero outside the kept blocks; Tr ρ = 1.
+        The reduced hierarchy vector, on the kept unknowns (``Hierarchy.ado`` unpacks an ADO); Tr ρ = 1.
     residual : float
-        ‖𝓛 x‖₂ in the full generator (energy units).
+        ‖𝓛 x‖₂ (energy units); the blocks left out neither couple nor contribute, so it is the full
+        hierarchy's residual too.
     relative_residual : float
         ``residual`` / (‖𝓛‖₁ ‖x‖₂).
     unknowns : int
@@ -288,18 +265,20 @@ def _tier_gmres(matrix: sp.csr_matrix, rhs: np.ndarray, unknown_tiers: np.ndarra
 
 def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarray, *, method: str = "direct",
           permc_spec: str = "MMD_AT_PLUS_A", estimate_condition: bool = True) -> SteadyState:
-    """Steady state of ``generator`` on the ``kept`` unknowns (see the module docstring).
+    """Steady state of the reduced hierarchy ``generator`` (see the module docstring).
 
     Parameters
     ----------
     generator : scipy.sparse.csr_matrix
-        The full hierarchy generator (QuTiP's layout; energy units).
+        The generator on the kept unknowns only (energy units), as
+        :func:`~transportbench.backends.heom_hierarchy.build_hierarchy` assembles it.
     kept : ndarray of int
-        Positions of the unknowns to solve for (:func:`kept_unknowns`); must include ρ's diagonal.
+        Position of every unknown in the full vector of all ADOs (ADO i's element (a, b) at i n² + a + b n),
+        increasing; ρ's diagonal must be among them.
     dim : int
         n, the size of the system's density matrix.
     tiers : ndarray of int
-        The tier (number of excitations) of every ADO.
+        The tier (number of excitations) of every ADO; ``"iterative"`` needs the ADOs in increasing tier.
     method : {"direct", "iterative", "ilu"}
         ``"iterative"``: GMRES preconditioned by the hierarchy one tier shallower (:func:`_tier_gmres`);
         ``"ilu"``: GMRES preconditioned by an incomplete LU.
@@ -311,35 +290,31 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
     Returns
     -------
     SteadyState
-        Raises :class:`SteadyStateError` when the residual check fails.
+        Its ``vector`` on the kept unknowns. Raises :class:`SteadyStateError` when the residual check fails.
     """
     start = time.perf_counter()
     diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
     trace_columns = np.searchsorted(kept, diagonal)
     if not np.array_equal(kept[trace_columns], diagonal):
         raise ValueError("the kept unknowns must include every diagonal element of ρ")
+    ados = kept // (dim * dim)
     if method == "iterative" and tiers.max() > 0:
-        # the unknowns by increasing tier (stable: ρ's diagonal keeps its place), so that every tier is a slice
-        order = np.argsort(tiers[kept // (dim * dim)], kind="stable")
-        kept = kept[order]
-    reduced = generator[kept][:, kept].tocsr()
-    if method == "iterative" and tiers.max() > 0:
-        matrix, rhs = trace_bordered(reduced, trace_columns)
-        ados = kept // (dim * dim)
+        unknown_tiers = tiers[ados]
+        if np.any(np.diff(unknown_tiers) < 0):
+            raise ValueError("the iterative solve needs the ADOs in increasing tier")
+        matrix, rhs = trace_bordered(generator, trace_columns)
         # an ADO's charge block is fixed by its first kept element, its parity by its tier
         firsts = np.full(len(tiers), dim * dim, dtype=np.int64)
         np.minimum.at(firsts, ados, kept % (dim * dim))
-        keys = 2 * firsts[ados] + tiers[ados] % 2
-        x, label, condition = _tier_gmres(matrix.tocsr(), rhs, tiers[ados], keys, ados, permc_spec)
+        keys = 2 * firsts[ados] + unknown_tiers % 2
+        x, label, condition = _tier_gmres(matrix.tocsr(), rhs, unknown_tiers, keys, ados, permc_spec)
     elif method == "direct":
-        x, label, condition = _direct(*trace_bordered(reduced, trace_columns), permc_spec, estimate_condition)
+        x, label, condition = _direct(*trace_bordered(generator, trace_columns), permc_spec, estimate_condition)
     elif method in ("iterative", "ilu"):
-        x, label, condition = _ilu_gmres(*trace_bordered(reduced, trace_columns), permc_spec)
+        x, label, condition = _ilu_gmres(*trace_bordered(generator, trace_columns), permc_spec)
     else:
         raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
-    vector = np.zeros(generator.shape[0], dtype=complex)
-    vector[kept] = x
-    return _checked(generator, vector, len(kept), label, condition, time.perf_counter() - start)
+    return _checked(generator, x, len(kept), label, condition, time.perf_counter() - start)
 
 
 def one_norm(matrix: sp.csr_matrix) -> float:
@@ -362,11 +337,17 @@ def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method
     return SteadyState(vector, residual, relative, unknowns, method, condition, seconds)
 
 
-def qutip_steady_state(solver: object, generator: sp.csr_matrix, dim: int) -> SteadyState:
-    """QuTiP's own ``HEOMSolver.steady_state`` (SciPy's SuperLU on the full system), residual-checked."""
+def qutip_steady_state(solver: object, generator: sp.csr_matrix, ados: np.ndarray, kept: np.ndarray,
+                       dim: int) -> SteadyState:
+    """QuTiP's own ``HEOMSolver.steady_state`` (SciPy's SuperLU on the full system), on our reduced unknowns.
+
+    ``ados`` holds QuTiP's label (excitations per exponent) of each of our ADOs, ``kept`` the full positions of
+    our unknowns; the state is residual-checked against our ``generator`` (an independent check of both).
+    """
     start = time.perf_counter()
-    _, ados = solver.steady_state(use_mkl=False)  # type: ignore[attr-defined]
-    vector = np.concatenate([ados.extract(index).full().reshape(-1, order="F")
-                             for index in range(len(ados.labels))])
-    return _checked(generator, vector, len(vector), "QuTiP steady_state (SuperLU, full system)", math.nan,
-                    time.perf_counter() - start)
+    _, states = solver.steady_state(use_mkl=False)  # type: ignore[attr-defined]
+    n2 = dim * dim
+    by_ado = [states.extract(tuple(int(v) for v in label)).full().reshape(-1, order="F") for label in ados]
+    vector = np.concatenate(by_ado)[kept] if len(by_ado) else np.zeros(0, dtype=complex)
+    return _checked(generator, vector, len(states.labels) * n2, "QuTiP steady_state (SuperLU, full system)",
+                    math.nan, time.perf_counter() - start)

@@ -1,0 +1,299 @@
+"""The fermionic HEOM generator, assembled from the baths' exponents on the coupled charge blocks only.
+
+Part of the ``heom`` backend (:mod:`transportbench.backends.heom`). NumPy/SciPy only: the exponents come from
+:mod:`~transportbench.backends.heom_hierarchy` (QuTiP's bath expansions or our wide-band ones), the
+equations are written here.
+
+The ADOs
+--------
+A fermionic exponent is excited at most once, so an ADO is a set of distinct exponents; we list them by tier
+(number of excitations) and, inside a tier, in colexicographic order of their sorted members
+c₀ < c₁ < … < c_{t−1}, whose rank Σ_j C(c_j, j + 1) gives the index of any ADO without a lookup table.
+
+The equations (QuTiP's conventions, ``HEOMSolver`` with even parity)
+--------------------------------------------------------------------
+With c_k, ν_k the amplitude and rate of exponent k (C_k(t) = c_k e^{−ν_k t}), Q_k its dot's annihilator,
+O = Q_k for a "+" and Q_k† for a "−" exponent and Ō the other one, the ADO X of tier t obeys
+
+    dX/dt = L_S X − (Σ_{k ∈ X} ν_k) X
+            − i Σ_{k ∉ X} (−1)^j [O X_k − (−1)^t X_k O]                                   (one tier deeper)
+            − i Σ_{k ∈ X} (−1)^j [c_k Ō X_{−k} + (−1)^t c_{k̄}* X_{−k} Ō]                   (one tier shallower)
+
+with t the tier of X, j the number of members of X below k, X_k (X_{−k}) the ADO with k added (removed)
+and k̄ the exponent of the other sign paired with k. The tests check the assembled matrix against QuTiP's
+``HEOMSolver.rhs`` entry by entry.
+
+Only the coupled charge blocks
+------------------------------
+The ADO with ΔN = n₊ − n₋ couples to ρ only through its elements (a, b) with N_a − N_b = ΔN
+(:mod:`~transportbench.backends.heom_steady`); we assemble the equations of those elements alone, ADO after
+ADO, each ADO's elements in column-stacked order. The other elements vanish in the steady state and are never
+allocated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Exponents:
+    """The bath exponents of a hierarchy, C_k(t) = c_k exp(−ν_k t).
+
+    Attributes
+    ----------
+    signs : ndarray of int
+        +1 for a "+" exponent (the dot's c at the later time), −1 for a "−" exponent.
+    reservoir : ndarray of int
+        Index into ``machine.reservoirs`` of each exponent.
+    amplitudes : ndarray of complex
+        c_k (energy units).
+    frequencies : ndarray of complex
+        ν_k (energy units).
+    partners : ndarray of int
+        k̄: the exponent of the other sign paired with each exponent.
+    """
+
+    signs: np.ndarray
+    reservoir: np.ndarray
+    amplitudes: np.ndarray
+    frequencies: np.ndarray
+    partners: np.ndarray
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every ADO and unknown of the reduced hierarchy lives.
+
+    Attributes
+    ----------
+    members : ndarray of int, shape (ADOs, depth)
+        The excited exponents of every ADO, increasing, padded with −1; row 0 is ρ.
+    tier_starts : ndarray of int
+        Index of the first ADO of every tier (and the number of ADOs at the end).
+    charges : ndarray of int
+        ΔN = n₊ − n₋ of every ADO.
+    offsets : ndarray of int
+        First unknown of every ADO in the reduced vector (and the number of unknowns at the end).
+    kept : ndarray of int
+        Position of every reduced unknown in the full vector of all ADOs (ADO i's element (a, b) at
+        i n² + a + b n): increasing.
+    """
+
+    members: np.ndarray
+    tier_starts: np.ndarray
+    charges: np.ndarray
+    offsets: np.ndarray
+    kept: np.ndarray
+
+    @property
+    def tiers(self) -> np.ndarray:
+        """The tier of every ADO."""
+        return (self.members >= 0).sum(axis=1)
+
+    def occupations(self, n_exponents: int) -> np.ndarray:
+        """Excitations per exponent of every ADO (QuTiP's labels), int8, shape (ADOs, exponents)."""
+        table = np.zeros((len(self.members), n_exponents), dtype=np.int8)
+        rows, columns = np.nonzero(self.members >= 0)
+        table[rows, self.members[rows, columns]] = 1
+        return table
+
+
+def _binomials(n_exponents: int, depth: int) -> np.ndarray:
+    """C(m, r) for m ≤ n_exponents, r ≤ depth (int64)."""
+    return np.array([[math.comb(m, r) for r in range(depth + 1)] for m in range(n_exponents + 1)], dtype=np.int64)
+
+
+def _tier_members(n_exponents: int, tier: int, binomials: np.ndarray) -> np.ndarray:
+    """Every ``tier``-subset of the exponents, sorted, in colexicographic order (shape (C(K, t), t))."""
+    subsets = np.array(list(itertools.combinations(range(n_exponents), tier)), dtype=np.int64).reshape(-1, tier)
+    ordered = np.empty_like(subsets)
+    ordered[_colex_ranks(subsets, binomials)] = subsets
+    return ordered
+
+
+def _colex_ranks(subsets: np.ndarray, binomials: np.ndarray) -> np.ndarray:
+    """Colexicographic rank Σ_j C(c_j, j + 1) of every sorted subset (one per row)."""
+    ranks = np.zeros(len(subsets), dtype=np.int64)
+    for j in range(subsets.shape[1]):
+        ranks += binomials[subsets[:, j], j + 1]
+    return ranks
+
+
+def layout(signs: np.ndarray, depth: int, basis_charges: np.ndarray) -> Layout:
+    """The ADOs of a hierarchy with exponents of ``signs`` truncated at ``depth``, and its reduced unknowns.
+
+    ``basis_charges`` is N of every basis state of the system (length n).
+    """
+    n_exponents = len(signs)
+    depth = min(depth, n_exponents)
+    binomials = _binomials(n_exponents, depth)
+    blocks = [np.full((1, depth), -1, dtype=np.int64)]
+    for tier in range(1, depth + 1):
+        found = _tier_members(n_exponents, tier, binomials)
+        blocks.append(np.pad(found, ((0, 0), (0, depth - tier)), constant_values=-1))
+    members = np.concatenate(blocks)
+    tier_starts = np.cumsum([0, *(len(block) for block in blocks)])
+    charges = np.where(members >= 0, signs[np.maximum(members, 0)], 0).sum(axis=1)
+    positions = element_positions(basis_charges)
+    sizes = np.array([len(positions.get(int(q), ())) for q in charges], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    n2 = len(basis_charges) ** 2
+    kept = np.concatenate([index * n2 + positions[int(q)] for index, q in enumerate(charges) if int(q) in positions]
+                          ) if len(charges) else np.zeros(0, dtype=np.int64)
+    return Layout(members, tier_starts, charges, offsets, kept)
+
+
+def element_positions(basis_charges: np.ndarray) -> dict[int, np.ndarray]:
+    """{ΔN: the column-stacked positions a + b n of the elements with N_a − N_b = ΔN, increasing}."""
+    difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+    return {int(q): np.flatnonzero(difference == q) for q in np.unique(difference)}
+
+
+@dataclass(frozen=True)
+class _Links:
+    """Every link between an ADO (child) and the ADO one tier shallower without exponent k (parent)."""
+
+    child: np.ndarray
+    parent: np.ndarray
+    exponent: np.ndarray
+    sign: np.ndarray
+    """(−1)^j, j the members of the child below k."""
+    tier: np.ndarray
+    """The child's tier."""
+
+
+def _links(structure: Layout, n_exponents: int) -> _Links:
+    depth = structure.members.shape[1]
+    binomials = _binomials(n_exponents, depth)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for tier in range(1, depth + 1):
+        first, stop = structure.tier_starts[tier], structure.tier_starts[tier + 1]
+        subsets = structure.members[first:stop, :tier]
+        children = np.arange(first, stop)
+        for j in range(tier):
+            rank = np.zeros(len(subsets), dtype=np.int64)
+            for i in range(tier):
+                if i != j:
+                    rank += binomials[subsets[:, i], i + 1 if i < j else i]
+            parents = structure.tier_starts[tier - 1] + rank
+            parts.append((children, parents, subsets[:, j], np.full(len(children), (-1) ** j),
+                           np.full(len(children), tier)))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Links(empty, empty, empty, empty, empty)
+    return _Links(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def pre(operator: sp.spmatrix) -> sp.csr_matrix:
+    """X ↦ A X on column-stacked X (n² × n²)."""
+    return sp.csr_matrix(sp.kron(sp.identity(operator.shape[0]), operator))
+
+
+def post(operator: sp.spmatrix) -> sp.csr_matrix:
+    """X ↦ X A on column-stacked X (n² × n²)."""
+    return sp.csr_matrix(sp.kron(operator.T, sp.identity(operator.shape[0])))
+
+
+class _Assembler:
+    """Collects (row, column, value) triplets of the reduced generator, block by block."""
+
+    def __init__(self, structure: Layout, basis_charges: np.ndarray) -> None:
+        self.structure = structure
+        self.difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+        positions = element_positions(basis_charges)
+        self.local = np.full(len(self.difference), -1, dtype=np.int64)
+        for elements in positions.values():
+            self.local[elements] = np.arange(len(elements))
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, rows: np.ndarray, columns: np.ndarray, coefficients: np.ndarray,
+            superoperator: sp.csr_matrix) -> None:
+        """Add coefficient × ``superoperator`` as the block (ADO ``rows[i]``, ADO ``columns[i]``) for every i."""
+        if len(rows) == 0:
+            return
+        entries = sp.coo_matrix(superoperator)
+        entries.eliminate_zeros()  # a stored zero may join blocks that do not couple
+        row_charges = self.structure.charges[rows]
+        for charge in np.unique(row_charges):
+            chosen = row_charges == charge
+            inside = self.difference[entries.row] == charge
+            if not inside.any():
+                continue
+            element_rows, element_columns = entries.row[inside], entries.col[inside]
+            values = entries.data[inside]
+            column_charges = self.difference[element_columns]
+            if np.any(column_charges[None, :] != self.structure.charges[columns[chosen]][:, None]):
+                raise AssertionError("a link leaves the coupled charge blocks: the charges do not match")
+            offsets = self.structure.offsets
+            self.parts.append((
+                (offsets[rows[chosen]][:, None] + self.local[element_rows][None, :]).ravel(),
+                (offsets[columns[chosen]][:, None] + self.local[element_columns][None, :]).ravel(),
+                (coefficients[chosen][:, None] * values[None, :]).ravel()))
+
+    def add_diagonal(self, values: np.ndarray) -> None:
+        """Add ``values`` (one per reduced unknown) on the diagonal."""
+        everything = np.arange(len(values))
+        self.parts.append((everything, everything, values.astype(complex)))
+
+    def matrix(self) -> sp.csr_matrix:
+        """The assembled reduced generator (duplicates summed)."""
+        size = int(self.structure.offsets[-1])
+        rows, columns, values = (np.concatenate(column) for column in zip(*self.parts, strict=True))
+        self.parts.clear()
+        return sp.csr_matrix(sp.coo_matrix((values, (rows, columns)), shape=(size, size)))
+
+
+def assemble(structure: Layout, exponents: Exponents, hamiltonian: np.ndarray, couplings: list[np.ndarray],
+             basis_charges: np.ndarray, local_term: dict[int, sp.csr_matrix] | None = None) -> sp.csr_matrix:
+    """The generator of the reduced hierarchy vector (see the module docstring; energy units).
+
+    Parameters
+    ----------
+    structure : Layout
+        The ADOs and reduced unknowns (:func:`layout`).
+    exponents : Exponents
+        Every bath exponent, in the order the ADOs' members refer to.
+    hamiltonian : ndarray
+        H_S on the system's basis (n × n, real symmetric).
+    couplings : list of ndarray
+        The annihilator Q of each reservoir's dot (n × n, real), indexed like ``exponents.reservoir``.
+    basis_charges : ndarray of int
+        N of every basis state.
+    local_term : dict {parity: superoperator}, optional
+        A time-local term added to every ADO's own block by its parity s = ±1 (the wide band's Λ).
+    """
+    assembler = _Assembler(structure, basis_charges)
+    h = sp.csr_matrix(hamiltonian)
+    system = -1j * (pre(h) - post(h))
+    tiers = structure.tiers
+    parities = 1 - 2 * (tiers % 2)
+    ados = np.arange(len(tiers))
+    for parity in (1, -1):
+        chosen = parities == parity
+        block = system if local_term is None else sp.csr_matrix(system + local_term[parity])
+        assembler.add(ados[chosen], ados[chosen], np.ones(int(chosen.sum()), dtype=complex), block)
+    rates = np.where(structure.members >= 0, exponents.frequencies[np.maximum(structure.members, 0)], 0).sum(axis=1)
+    assembler.add_diagonal(-np.repeat(rates, np.diff(structure.offsets)))
+
+    links = _links(structure, len(exponents.signs))
+    tier_sign = (-1.0) ** links.tier
+    for reservoir, annihilator in enumerate(couplings):
+        q = sp.csr_matrix(annihilator)
+        for sign, deeper, shallower in ((1, q, q.T.tocsr()), (-1, q.T.tocsr(), q)):
+            chosen = (exponents.reservoir[links.exponent] == reservoir) & (exponents.signs[links.exponent] == sign)
+            child, parent, k = links.child[chosen], links.parent[chosen], links.exponent[chosen]
+            j_sign, t_sign = links.sign[chosen], tier_sign[chosen]
+            # one tier deeper: the row is the parent (tier t − 1), the column the child X_k
+            assembler.add(parent, child, -1j * j_sign, pre(deeper))
+            assembler.add(parent, child, -1j * j_sign * t_sign, post(deeper))
+            # one tier shallower: the row is the child (tier t), the column the parent X_{−k}
+            assembler.add(child, parent, -1j * j_sign * exponents.amplitudes[k], pre(shallower))
+            assembler.add(child, parent, -1j * j_sign * t_sign * np.conj(exponents.amplitudes[exponents.partners[k]]),
+                          post(shallower))
+    return assembler.matrix()
