@@ -10,9 +10,7 @@ import scipy.sparse as sp
 
 from transportbench.model import Band, Machine, Reservoir
 
-qutip = pytest.importorskip("qutip")
-
-from qutip.solver.heom import HEOMSolver  # noqa: E402
+pytest.importorskip("qutip")
 
 from transportbench.backends import heom_generator as generator  # noqa: E402
 from transportbench.backends import heom_hierarchy as hierarchy  # noqa: E402
@@ -20,27 +18,6 @@ from transportbench.backends import heom_hierarchy as hierarchy  # noqa: E402
 ONE_DOT_TWO_LEADS = Machine(energies=(0.2,), statistics="fermion",
                             reservoirs=(Reservoir("left", 0, 0.05, 1.0, 1.0), Reservoir("right", 0, 0.03, -1.0, 0.5)))
 """Both leads on one dot: ADOs of charge ±2 have no coupled elements at all."""
-
-
-def _qutip_on_our_unknowns(machine: Machine, band_width: float, pade: int, depth: int,
-                           built: hierarchy.Hierarchy) -> sp.csr_matrix:
-    """QuTiP's generator of the same hierarchy (plus the wide band's Λ), restricted to our unknowns in our order."""
-    if math.isinf(band_width):  # QuTiP's solver on our wide-band exponents, and Λ on every ADO by its parity
-        baths, _ = hierarchy._baths(machine, band_width, pade)
-        system = qutip.Qobj(hierarchy.hamiltonian(machine), dims=[[2] * machine.n_qubits] * 2)
-        solver = HEOMSolver(system, baths, depth, options={"progress_bar": False})
-        term = hierarchy.wide_band_term(machine)
-        parities = 1 - 2 * (np.asarray(solver.ados.labels).sum(axis=1) % 2)
-        local = sp.block_diag([term[int(parity)] for parity in parities], format="csr")
-    else:
-        solver = hierarchy.qutip_solver(machine, band_width, pade, depth)
-        local = 0
-    full = sp.csr_matrix(solver.rhs(0).data.as_scipy() + local)
-    n2 = built.dim**2
-    labels = built.layout.occupations(len(built.exponents.signs))
-    theirs = np.array([solver.ados.idx(tuple(int(v) for v in label)) for label in labels])
-    positions = theirs[built.layout.kept // n2] * n2 + built.layout.kept % n2
-    return full[positions][:, positions]
 
 
 @pytest.mark.parametrize(("machine", "band_width", "pade", "depth"), [
@@ -52,7 +29,7 @@ def _qutip_on_our_unknowns(machine: Machine, band_width: float, pade: int, depth
 ], ids=["triple-lorentzian", "triple-wide", "triple-U0-depth4", "one-dot-two-leads", "w2-wide"])
 def test_assembled_generator_is_qutips(machine: Machine, band_width: float, pade: int, depth: int) -> None:
     built = hierarchy.build_hierarchy(machine, band_width, pade, depth)
-    theirs = _qutip_on_our_unknowns(machine, band_width, pade, depth, built)
+    theirs = hierarchy.qutip_generator(machine, band_width, pade, depth, built)
     difference = abs(built.generator - theirs).max()
     assert difference <= 1e-13 * abs(theirs).max()
     entries = sp.coo_matrix(theirs)

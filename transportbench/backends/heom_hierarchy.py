@@ -426,19 +426,39 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
 
 
 def qutip_solver(machine: Machine, band_width: float, pade: Poles, depth: int) -> Any:
-    """QuTiP's ``HEOMSolver`` of the same hierarchy as :func:`build_hierarchy`, for Lorentzian bands.
+    """QuTiP's ``HEOMSolver`` on the same baths as :func:`build_hierarchy` (QuTiP assembles the hierarchy).
 
-    QuTiP lacks the wide band's time-local term (ValueError for ``math.inf``). Its ADOs come in QuTiP's order;
+    For the wide band (``math.inf``) it holds the exponents of f − 1/2 but not the time-local term Λ, which
+    QuTiP lacks: its ``steady_state`` is then not the wide band's. Its ADOs come in QuTiP's order;
     ``solver.ados.idx(label)`` finds one by its label (excitations per exponent).
     """
-    if math.isinf(band_width):
-        raise ValueError("QuTiP's HEOMSolver lacks the wide band's time-local term; use a Lorentzian band")
     qutip = import_qutip()
     from qutip.solver.heom import HEOMSolver
 
     baths, _ = _baths(machine, band_width, pade)
     h = qutip.Qobj(hamiltonian(machine), dims=[[2] * machine.n_qubits] * 2)
     return HEOMSolver(h, baths, depth, options={"progress_bar": False})
+
+
+def qutip_generator(machine: Machine, band_width: float, pade: Poles, depth: int,
+                    built: Hierarchy) -> sp.csr_matrix:
+    """QuTiP's generator of the hierarchy ``built``, on ``built``'s unknowns in its order (energy units).
+
+    QuTiP's ``HEOMSolver.rhs`` plus, for the wide band, Λ on every ADO by its parity: the same matrix as
+    ``built.generator`` when our assembly is right (the tests compare them entry by entry; the benchmark times
+    the two constructions).
+    """
+    solver = qutip_solver(machine, band_width, pade, depth)
+    full = sp.csr_matrix(solver.rhs(0).data.as_scipy())
+    if built.wide:
+        term = wide_band_term(machine)
+        parities = 1 - 2 * (np.asarray(solver.ados.labels).sum(axis=1) % 2)
+        full = sp.csr_matrix(full + sp.block_diag([term[int(parity)] for parity in parities], format="csr"))
+    n2 = built.dim**2
+    labels = built.layout.occupations(len(built.exponents.signs))
+    theirs = np.array([solver.ados.idx(tuple(int(v) for v in label)) for label in labels], dtype=np.int64)
+    positions = theirs[built.layout.kept // n2] * n2 + built.layout.kept % n2
+    return sp.csr_matrix(full[positions][:, positions])
 
 
 # ----------------------------------------------------------------------------------- currents
