@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -249,18 +250,18 @@ class _Assembler:
         return sp.csr_matrix(sp.coo_matrix((values, (rows, columns)), shape=(size, size)))
 
 
-def assemble(structure: Layout, exponents: Exponents, hamiltonian: np.ndarray, couplings: list[np.ndarray],
-             basis_charges: np.ndarray, local_term: dict[int, sp.csr_matrix] | None = None) -> sp.csr_matrix:
-    """The generator of the reduced hierarchy vector (see the module docstring; energy units).
+@dataclass(frozen=True)
+class Equations:
+    """Everything that defines the hierarchy's equations of motion (see the module docstring).
 
-    Parameters
+    Attributes
     ----------
     structure : Layout
         The ADOs and reduced unknowns (:func:`layout`).
     exponents : Exponents
         Every bath exponent, in the order the ADOs' members refer to.
     hamiltonian : ndarray
-        H_S on the system's basis (n × n, real symmetric).
+        H_S on the system's basis (n × n, real symmetric; energy units).
     couplings : list of ndarray
         The annihilator Q of each reservoir's dot (n × n, real), indexed like ``exponents.reservoir``.
     basis_charges : ndarray of int
@@ -268,32 +269,69 @@ def assemble(structure: Layout, exponents: Exponents, hamiltonian: np.ndarray, c
     local_term : dict {parity: superoperator}, optional
         A time-local term added to every ADO's own block by its parity s = ±1 (the wide band's Λ).
     """
-    assembler = _Assembler(structure, basis_charges)
-    h = sp.csr_matrix(hamiltonian)
-    system = -1j * (pre(h) - post(h))
-    tiers = structure.tiers
-    parities = 1 - 2 * (tiers % 2)
-    ados = np.arange(len(tiers))
-    for parity in (1, -1):
-        chosen = parities == parity
-        block = system if local_term is None else sp.csr_matrix(system + local_term[parity])
-        assembler.add(ados[chosen], ados[chosen], np.ones(int(chosen.sum()), dtype=complex), block)
-    rates = np.where(structure.members >= 0, exponents.frequencies[np.maximum(structure.members, 0)], 0).sum(axis=1)
-    assembler.add_diagonal(-np.repeat(rates, np.diff(structure.offsets)))
 
-    links = _links(structure, len(exponents.signs))
-    tier_sign = (-1.0) ** links.tier
-    for reservoir, annihilator in enumerate(couplings):
-        q = sp.csr_matrix(annihilator)
-        for sign, deeper, shallower in ((1, q, q.T.tocsr()), (-1, q.T.tocsr(), q)):
-            chosen = (exponents.reservoir[links.exponent] == reservoir) & (exponents.signs[links.exponent] == sign)
-            child, parent, k = links.child[chosen], links.parent[chosen], links.exponent[chosen]
-            j_sign, t_sign = links.sign[chosen], tier_sign[chosen]
-            # one tier deeper: the row is the parent (tier t − 1), the column the child X_k
-            assembler.add(parent, child, -1j * j_sign, pre(deeper))
-            assembler.add(parent, child, -1j * j_sign * t_sign, post(deeper))
-            # one tier shallower: the row is the child (tier t), the column the parent X_{−k}
-            assembler.add(child, parent, -1j * j_sign * exponents.amplitudes[k], pre(shallower))
-            assembler.add(child, parent, -1j * j_sign * t_sign * np.conj(exponents.amplitudes[exponents.partners[k]]),
-                          post(shallower))
+    structure: Layout
+    exponents: Exponents
+    hamiltonian: np.ndarray
+    couplings: list[np.ndarray]
+    basis_charges: np.ndarray
+    local_term: dict[int, sp.csr_matrix] | None = None
+
+    def own_blocks(self) -> dict[int, sp.csr_matrix]:
+        """{parity s: −i[H, ·] (+ Λ_s)}, the part of an ADO's own block shared by every ADO of parity s."""
+        h = sp.csr_matrix(self.hamiltonian)
+        system = -1j * (pre(h) - post(h))
+        if self.local_term is None:
+            return {1: system, -1: system}
+        return {parity: sp.csr_matrix(system + self.local_term[parity]) for parity in (1, -1)}
+
+    def rates(self) -> np.ndarray:
+        """Σ_{k ∈ X} ν_k of every ADO X (energy units): its own block is the shared one minus this."""
+        members = self.structure.members
+        return np.where(members >= 0, self.exponents.frequencies[np.maximum(members, 0)], 0).sum(axis=1)
+
+    def terms(self) -> Iterator[Term]:
+        """Every block of the generator but the rates: the own blocks by parity, then the links, lead by lead."""
+        structure, exponents = self.structure, self.exponents
+        tiers = structure.tiers
+        parities = 1 - 2 * (tiers % 2)
+        ados = np.arange(len(tiers))
+        for parity, block in self.own_blocks().items():
+            chosen = parities == parity
+            yield Term(ados[chosen], ados[chosen], np.ones(int(chosen.sum()), dtype=complex), block)
+        links = _links(structure, len(exponents.signs))
+        tier_sign = (-1.0) ** links.tier
+        for reservoir, annihilator in enumerate(self.couplings):
+            q = sp.csr_matrix(annihilator)
+            for sign, deeper, shallower in ((1, q, q.T.tocsr()), (-1, q.T.tocsr(), q)):
+                chosen = ((exponents.reservoir[links.exponent] == reservoir)
+                          & (exponents.signs[links.exponent] == sign))
+                child, parent, k = links.child[chosen], links.parent[chosen], links.exponent[chosen]
+                j_sign, t_sign = links.sign[chosen], tier_sign[chosen]
+                # one tier deeper: the row is the parent (tier t − 1), the column the child X_k
+                yield Term(parent, child, -1j * j_sign, pre(deeper))
+                yield Term(parent, child, -1j * j_sign * t_sign, post(deeper))
+                # one tier shallower: the row is the child (tier t), the column the parent X_{−k}
+                yield Term(child, parent, -1j * j_sign * exponents.amplitudes[k], pre(shallower))
+                yield Term(child, parent,
+                           -1j * j_sign * t_sign * np.conj(exponents.amplitudes[exponents.partners[k]]),
+                           post(shallower))
+
+
+@dataclass(frozen=True)
+class Term:
+    """coefficients[i] × superoperator as the block (ADO rows[i], ADO columns[i]) of the generator, for every i."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    coefficients: np.ndarray
+    superoperator: sp.csr_matrix
+
+
+def assemble(equations: Equations) -> sp.csr_matrix:
+    """The generator of the reduced hierarchy vector, stored (see the module docstring; energy units)."""
+    assembler = _Assembler(equations.structure, equations.basis_charges)
+    for term in equations.terms():
+        assembler.add(term.rows, term.columns, term.coefficients, term.superoperator)
+    assembler.add_diagonal(-np.repeat(equations.rates(), np.diff(equations.structure.offsets)))
     return assembler.matrix()

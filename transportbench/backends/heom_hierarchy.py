@@ -419,10 +419,10 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     structure = heom_generator.layout(exponents.signs, depth, basis_charges)
     couplings = [annihilator(machine, reservoir.qubit) for reservoir in machine.reservoirs]
     wide = math.isinf(band_width)
-    generator = heom_generator.assemble(structure, exponents, hamiltonian(machine), couplings, basis_charges,
-                                        wide_band_term(machine) if wide else None)
-    return Hierarchy(generator=generator, layout=structure, exponents=exponents, dim=2**machine.n_qubits, wide=wide,
-                     fermi=fermi)
+    equations = heom_generator.Equations(structure, exponents, hamiltonian(machine), couplings, basis_charges,
+                                         wide_band_term(machine) if wide else None)
+    return Hierarchy(generator=heom_generator.assemble(equations), layout=structure, exponents=exponents,
+                     dim=2**machine.n_qubits, wide=wide, fermi=fermi)
 
 
 def qutip_solver(machine: Machine, band_width: float, pade: Poles, depth: int) -> Any:

@@ -23,6 +23,7 @@ hierarchy and calls :func:`solve`. Every solve is followed by the residual ‖�
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from transportbench.backends import heom_generator
+from transportbench.backends.heom_operator import HierarchyOperator
 from transportbench.backends.steady_linalg import (
     DEGENERACY_CONDITION,
     condition_estimate,
@@ -46,6 +49,8 @@ RESIDUAL_RTOL = 1e-11
 BASE_DEPTH = 2
 """The shallow hierarchy that the iterative solve factorises exactly (see :func:`_tier_gmres`)."""
 GMRES_RESTART = 60
+MATRIX_FREE_RESTART = 20
+"""Krylov vectors per GMRES cycle of the matrix-free solve (each one a vector of the whole hierarchy)."""
 GMRES_MAXITER = 20
 GMRES_RTOL = 1e-13
 ILU_DROP_TOL = 1e-6
@@ -169,25 +174,36 @@ class _ShiftedBlocks:
 
     Every ADO's own block in the generator is L_S (+ the wide band's Λ, which depends on the ADO's parity)
     restricted to its charge block, minus Σ_k ν_k over its excitations times the identity. So ADOs of one tier
-    with the same charge block (``key``) share one matrix B up to a shift σ, and B + σ = V (λ + σ) V⁻¹ with one
+    with the same charge block share one matrix B up to a shift σ, and B + σ = V (λ + σ) V⁻¹ with one
     eigendecomposition of B: the inverse of the whole tier costs two small dense products per ADO and no
     factor of its own.
 
     Parameters
     ----------
-    matrix : scipy.sparse.csr_matrix
-        The tier's block-diagonal part (energy units), its ADOs' unknowns contiguous.
-    starts : ndarray of int
-        First unknown of every ADO in ``matrix``.
-    keys : ndarray of int
-        One label per ADO; ADOs with equal keys have blocks of equal size that differ by a multiple of the
-        identity (checked on the diagonals: :class:`ValueError` otherwise).
+    groups : list of (positions, block, shifts)
+        Per set of ADOs sharing B: their unknowns (ADOs × b, positions in the tier's residual), B (b × b,
+        dense; energy units) and each ADO's shift σ. Raises ValueError when B's eigenvectors are
+        ill-conditioned (``EIGENVECTOR_CONDITION``).
     """
 
-    def __init__(self, matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> None:
+    def __init__(self, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        self.groups = []
+        for positions, block, shifts in groups:
+            values, vectors = np.linalg.eig(block)
+            if np.linalg.cond(vectors) > EIGENVECTOR_CONDITION:
+                raise ValueError("an ADO block's eigenvectors are ill-conditioned")
+            self.groups.append((positions, values[None, :] + shifts[:, None], vectors, np.linalg.inv(vectors)))
+
+    @classmethod
+    def from_matrix(cls, matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> _ShiftedBlocks:
+        """From the tier's assembled block-diagonal part (its ADOs' unknowns contiguous, first at ``starts``).
+
+        ADOs with equal ``keys`` must have blocks of equal size that differ by a multiple of the identity
+        (checked on the diagonals: ValueError otherwise).
+        """
         diagonal = matrix.diagonal()
         ends = np.append(starts[1:], matrix.shape[0])
-        self.groups = []
+        groups = []
         for key in np.unique(keys):
             members = np.flatnonzero(keys == key)
             width = int(ends[members[0]] - starts[members[0]])
@@ -199,10 +215,8 @@ class _ShiftedBlocks:
             shifts = diagonal[positions] - diagonal[positions[0]]
             if not np.allclose(shifts, shifts[:, :1], rtol=0.0, atol=SHIFT_ATOL * max(np.abs(diagonal).max(), 1.0)):
                 raise ValueError("the ADO blocks of one key differ by more than a shift")
-            values, vectors = np.linalg.eig(block)
-            if np.linalg.cond(vectors) > EIGENVECTOR_CONDITION:
-                raise ValueError("an ADO block's eigenvectors are ill-conditioned")
-            self.groups.append((positions, values[None, :] + shifts[:, :1], vectors, np.linalg.inv(vectors)))
+            groups.append((positions, block, shifts[:, 0]))
+        return cls(groups)
 
     def solve(self, residual: np.ndarray) -> np.ndarray:
         """D⁻¹ r for the tier's residual r (complex, one entry per unknown)."""
@@ -215,7 +229,7 @@ class _ShiftedBlocks:
 def _tier_block(matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> tuple[object, str]:
     """The inverse of one deeper tier's block-diagonal part: shifted eigendecompositions, else SuperLU."""
     try:
-        return _ShiftedBlocks(matrix, starts, keys), "shifted"
+        return _ShiftedBlocks.from_matrix(matrix, starts, keys), "shifted"
     except (ValueError, np.linalg.LinAlgError):
         # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
         return spla.splu(matrix.tocsc(), permc_spec="NATURAL"), "LU"
@@ -317,16 +331,95 @@ def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarra
     return _checked(generator, x, len(kept), label, condition, time.perf_counter() - start)
 
 
-def one_norm(matrix: sp.csr_matrix) -> float:
-    """‖A‖₁, the largest column sum of |A| (units of A), without copying a canonical CSR matrix."""
+def solve_matrix_free(equations: heom_generator.Equations, dim: int, *,
+                      permc_spec: str = "MMD_AT_PLUS_A") -> SteadyState:
+    """Steady state of the hierarchy ``equations`` without storing its generator (:mod:`.heom_operator`).
+
+    GMRES (restart ``MATRIX_FREE_RESTART``) on the trace-bordered operator, preconditioned like
+    :func:`_tier_gmres`: the shallow hierarchy (tiers ≤ ``BASE_DEPTH``, assembled and factorised exactly),
+    then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}) with D_t inverted through the ADOs' shared own blocks
+    (:class:`_ShiftedBlocks`) and the links C_t applied as an operator. The ADOs must come by tier, as
+    :func:`heom_generator.layout` lists them. Returns the state on the reduced unknowns (energy units as
+    :func:`solve`); raises :class:`SteadyStateError` when GMRES or the residual check fails.
+    """
+    start = time.perf_counter()
+    structure = equations.structure
+    depth = structure.members.shape[1]
+    tiers = structure.tiers
+    base = min(BASE_DEPTH, depth - 1)
+    edges = [int(structure.offsets[structure.tier_starts[tier]]) for tier in range(base + 1, depth + 2)]
+    shallow = heom_generator.layout(equations.exponents.signs, base, equations.basis_charges)
+    diagonal = np.arange(dim) * (dim + 1)
+    trace_columns = np.searchsorted(structure.kept, diagonal)
+    if not np.array_equal(structure.kept[trace_columns], diagonal):
+        raise ValueError("the kept unknowns must include every diagonal element of ρ")
+    base_matrix, _ = trace_bordered(heom_generator.assemble(dataclasses.replace(equations, structure=shallow)),
+                                    trace_columns)
+    lu_base = spla.splu(base_matrix.tocsc(), permc_spec=permc_spec)
+    del base_matrix
+    operator = HierarchyOperator(equations)
+    own = equations.own_blocks()
+    rates = equations.rates()
+    inverses, couplings = [], []
+    for tier, first, stop in zip(range(base + 1, depth + 1), edges[:-1], edges[1:], strict=True):
+        groups = []
+        in_tier = tiers == tier
+        for charge in np.unique(structure.charges[in_tier]):
+            ados = np.flatnonzero(in_tier & (structure.charges == charge) & (np.diff(structure.offsets) > 0))
+            if not len(ados):
+                continue
+            elements = np.flatnonzero((equations.basis_charges[:, None] - equations.basis_charges[None, :]
+                                       ).reshape(-1, order="F") == charge)
+            block = own[1 - 2 * (tier % 2)][elements][:, elements].toarray()
+            positions = structure.offsets[ados][:, None] - first + np.arange(len(elements))[None, :]
+            groups.append((positions, block, -rates[ados]))
+        inverses.append((slice(first, stop), _ShiftedBlocks(groups)))
+        couplings.append(HierarchyOperator(equations, rows=in_tier, columns=tiers == tier - 1, own_blocks=False))
+    size = operator.shape[0]
+    replaced = int(trace_columns[0])
+
+    def bordered(x: np.ndarray) -> np.ndarray:
+        y = operator.matvec(x)
+        y[replaced] = np.sum(x[trace_columns])
+        return y
+
+    def apply(residual: np.ndarray) -> np.ndarray:
+        y = np.zeros(size, dtype=complex)
+        y[:edges[0]] = lu_base.solve(residual[:edges[0]])
+        for (part, inverse), coupling in zip(inverses, couplings, strict=True):
+            y[part] = inverse.solve(residual[part] - coupling.matvec(y)[part])
+        return y
+
+    system = spla.LinearOperator((size, size), matvec=bordered, dtype=complex)
+    preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
+    rhs = np.zeros(size, dtype=complex)
+    rhs[replaced] = 1.0
+    x, info, iterations = counted_gmres(system, rhs, preconditioner, rtol=GMRES_RTOL, restart=MATRIX_FREE_RESTART,
+                                        maxiter=GMRES_MAXITER, x0=apply(rhs))
+    if info != 0:
+        raise SteadyStateError(f"matrix-free GMRES did not converge ({iterations} iterations, info {info}) on "
+                               f"{size} unknowns")
+    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(edges[0], 1)
+    label = (f"matrix-free GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
+             f"{fill:.0f} LU entries per unknown; deeper tiers' blocks by shifted)")
+    return _checked(operator, x, size, label, math.nan, time.perf_counter() - start)
+
+
+def one_norm(matrix: sp.csr_matrix | HierarchyOperator) -> float:
+    """‖A‖₁, the largest column sum of |A| (units of A), without copying a canonical CSR matrix.
+
+    For a :class:`HierarchyOperator`, its upper bound (terms that share an entry counted apart).
+    """
+    if isinstance(matrix, HierarchyOperator):
+        return matrix.one_norm_bound()
     if not matrix.has_canonical_format:
         return float(spla.norm(matrix, 1))
     sums = np.bincount(matrix.indices, weights=np.abs(matrix.data), minlength=matrix.shape[1])
     return float(sums.max(initial=0.0))
 
 
-def _checked(generator: sp.csr_matrix, vector: np.ndarray, unknowns: int, method: str, condition: float,
-             seconds: float) -> SteadyState:
+def _checked(generator: sp.csr_matrix | HierarchyOperator, vector: np.ndarray, unknowns: int, method: str,
+             condition: float, seconds: float) -> SteadyState:
     residual = float(np.linalg.norm(generator @ vector))
     scale = one_norm(generator) * float(np.linalg.norm(vector))
     relative = residual / scale if scale > 0 else math.inf
