@@ -48,14 +48,14 @@ POINT_DELAY = 0.4
 TIMEOUT = 120
 WRAPPED_CLI = """
 import os, sys, time
-import transportbench.sweep as sweep
-real = sweep.compare
+import transportbench.sweeps as sweeps
+real = sweeps.compare
 def wrapped(*args, **kwargs):
     time.sleep(float(os.environ.get("POINT_DELAY", "0")))
     with open(os.environ["CALL_LOG"], "a") as log:
         log.write("point\\n")
     return real(*args, **kwargs)
-sweep.compare = wrapped
+sweeps.compare = wrapped
 from transportbench.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -35,11 +35,11 @@ from _common import results_folder, save, save_figure, study_arguments
 from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
-from transportbench.compare import compare
+from transportbench.comparison import compare
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN"]
@@ -227,7 +227,7 @@ def lamb_shift_order(exact: xr.Dataset) -> None:
 
 
 def sweep_specs(quick: bool) -> dict[str, dict]:
-    """The study's sweeps (keyword arguments of :func:`~transportbench.sweep.sweep` but ``path``).
+    """The study's sweeps (keyword arguments of :func:`~transportbench.sweeps.sweep` but ``path``).
 
     "local": the map; "exact": HEOM and the cheap approaches on the 2vN grid; "exact_fill": the same on the
     μ values between (together 9 × 5); "exact_rows": the same at the U values between (together 9 × 9);

@@ -33,7 +33,7 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import all_approaches, heom
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.comparison import compare, format_notes, format_table
 from transportbench.extrapolation import to_wide_band
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state

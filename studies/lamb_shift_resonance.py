@@ -38,7 +38,7 @@ from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
-from transportbench.compare import solve, summarize
+from transportbench.comparison import solve, summarize
 from transportbench.level_shifts import extrapolation_band_error, resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.scans import resonance_vs_gamma

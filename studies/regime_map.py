@@ -41,7 +41,7 @@ from _common import results_folder, save, study_arguments
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.model import Machine
 from transportbench.regime import THRESHOLDS, validate_regime
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:1vN"]

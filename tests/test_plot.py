@@ -13,7 +13,7 @@ import xarray as xr  # noqa: E402
 
 from transportbench.model import Machine  # noqa: E402
 from transportbench.plot import figure_against_parameter, swept_parameter  # noqa: E402
-from transportbench.sweep import sweep  # noqa: E402
+from transportbench.sweeps import sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")

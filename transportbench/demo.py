@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.comparison import compare, format_notes, format_table
 from transportbench.model import Machine
 from transportbench.regime import validate_regime
 from transportbench.saving import results_folder, save

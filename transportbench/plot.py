@@ -1,6 +1,6 @@
 """The common picture in one call: a figure of merit against a swept parameter, one curve per approach.
 
-Reads the dataset of :func:`transportbench.sweep.sweep` (or of a study): each approach's values with its own
+Reads the dataset of :func:`transportbench.sweeps.sweep` (or of a study): each approach's values with its own
 error bars (the ``concurrence_uncertainty`` / ``current_uncertainty`` of backends that refine, such as HEOM),
 and every point whose ``status`` is not ``ok`` marked, so a figure never hides a failed or unconverged point.
 Axis labels come from the dataset's ``long_name`` and ``units`` attributes. Matplotlib is imported when a

@@ -27,7 +27,7 @@ import xarray as xr
 from scipy.optimize import minimize_scalar
 from tqdm.auto import tqdm
 
-from transportbench.compare import solve, summarize
+from transportbench.comparison import solve, summarize
 from transportbench.figures import PAPER, FigureOfMerit
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
