@@ -421,7 +421,8 @@ def main() -> int:
     print(f"Fault injection: {POINTS}-point sweeps on 2 workers, {POINT_DELAY} s per point; Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print(markdown_table(rows))
-    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; full disks (real tmpfs): {len(FULL_DISK)}; 2vN interrupts: 2; sweep interrupts survived "
+    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; full disks (real tmpfs): {len(FULL_DISK)}; "
+          "2vN interrupts: 2; sweep interrupts survived "
           "(ended promptly as expected, no traceback, no process left, resumed): "
           f"{survived} of {len(INTERRUPTS)}; points lost: {lost_total}; cases not as expected: {failures}")
     return 1 if failures else 0
