@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from transportbench.demo import summary_figure  # noqa: E402
 from transportbench.model import Machine  # noqa: E402
 from transportbench.plot import error_bars, figure_against_parameter, swept_parameter  # noqa: E402
 from transportbench.sweeps import sweep  # noqa: E402
@@ -76,3 +77,15 @@ def test_current_error_bars_are_relative_to_the_largest_current_of_their_kind(da
     assert np.allclose(error_bars(data, "concurrence").sel(approach="heom"), 0.01)
     assert error_bars(data, "fidelity") is None and error_bars(data.drop_vars("current_uncertainty"),
                                                                 "energy_current") is None
+
+
+def test_the_demo_figure_draws_each_approachs_own_error_bar(data):
+    table = data.sel(mu=8.0)
+    figure = summary_figure(table)
+    current_error = 0.02 * float(abs(table.particle_current.sel(approach="heom")).max())
+    for axis, error in zip(figure.axes, (0.01, current_error), strict=True):
+        (container,) = axis.containers[1:]  # the bars, then the error bars of the approaches that have them
+        assert np.allclose(_half_lengths(container), [error])  # heom's alone
+        assert axis.get_legend_handles_labels()[1] == ["HEOM (exact)", "HEOM ± its error",
+                                                       "the approach's own error bar"]
+    plt.close(figure)
