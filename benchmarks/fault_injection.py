@@ -48,14 +48,14 @@ POINT_DELAY = 0.4
 TIMEOUT = 120
 WRAPPED_CLI = """
 import os, sys, time
-import transportbench.sweep as sweep
-real = sweep.compare
+import transportbench.sweeps as sweeps
+real = sweeps.compare
 def wrapped(*args, **kwargs):
     time.sleep(float(os.environ.get("POINT_DELAY", "0")))
     with open(os.environ["CALL_LOG"], "a") as log:
         log.write("point\\n")
     return real(*args, **kwargs)
-sweep.compare = wrapped
+sweeps.compare = wrapped
 from transportbench.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -421,7 +421,8 @@ def main() -> int:
     print(f"Fault injection: {POINTS}-point sweeps on 2 workers, {POINT_DELAY} s per point; Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print(markdown_table(rows))
-    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; full disks (real tmpfs): {len(FULL_DISK)}; 2vN interrupts: 2; sweep interrupts survived "
+    print(f"\nbad inputs tried: {len(BAD_INPUTS) + len(SCHEDULERS)}; full disks (real tmpfs): {len(FULL_DISK)}; "
+          "2vN interrupts: 2; sweep interrupts survived "
           "(ended promptly as expected, no traceback, no process left, resumed): "
           f"{survived} of {len(INTERRUPTS)}; points lost: {lost_total}; cases not as expected: {failures}")
     return 1 if failures else 0

@@ -60,7 +60,7 @@ from tqdm.auto import tqdm
 
 from transportbench.backends import heom
 from transportbench.cache import cached_dataset
-from transportbench.compare import summarize
+from transportbench.comparison import summarize
 from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine

@@ -35,11 +35,11 @@ from _common import results_folder, save, save_figure, study_arguments
 from matplotlib.colors import Normalize
 
 from transportbench.backends.qmeq import default_bandwidth
-from transportbench.compare import compare
+from transportbench.comparison import compare
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:Lindblad", "qmeq:Redfield", "qmeq:1vN"]
@@ -55,7 +55,11 @@ ERROR_FIGURES = tuple(ErrorBar(quantity, stage, name=f"heom_{stage}_error_{'C' i
 
 
 def heom_error(table: xr.Dataset, quantity: str = "C") -> xr.DataArray:
-    """The HEOM error estimate per point: Padé + depth (0 where not measured) + band, summed."""
+    """The HEOM error estimate per point: Padé + depth (0 where not measured) + band, summed.
+
+    ``quantity`` "C": of C(0,1) (absolute); "I": of the currents, relative to the largest current of its kind (for
+    the two leads of the triple dot, relative to |I_hot|).
+    """
     heom = table.sel(approach=EXACT)
     return sum(heom[f"heom_{stage}_error_{quantity}"].fillna(0.0) for stage in ("pade", "depth", "band"))
 
@@ -82,51 +86,71 @@ def deviations(exact: xr.Dataset, twovn: xr.Dataset) -> tuple[xr.Dataset, xr.Dat
             xr.Dataset({a: v.drop_vars(("approach", "reservoir"), errors="ignore") for a, v in delta_i.items()}))
 
 
+def _last_digit(text: str) -> float:
+    """The value of the last digit a format such as ``"{:+.1f}"`` writes (0.1; 1 for ``"{:.0f}"``)."""
+    return 10.0 ** -int(text.split(".")[1][0])
+
+
 def annotate(axis: plt.Axes, mus: np.ndarray, us: np.ndarray, values: np.ndarray, marks: np.ndarray,
-             text: str, size: float, symbol: str = "*", others: np.ndarray | None = None) -> None:
-    """Write ``text.format(value)`` (plus ``*`` where ``marks``, ``symbol`` where ``others``) at every finite cell."""
+             text: str, size: float, symbol: str = "*", others: np.ndarray | None = None,
+             errors: np.ndarray | None = None) -> None:
+    """Write ``text.format(value)`` (plus ``*`` where ``marks``, ``symbol`` where ``others``) at every finite cell.
+
+    With ``errors`` (same shape and units as ``values``), ``±`` the error follows the value where it reaches the
+    value's last written digit (half of it or more), in the same format.
+    """
+    resolution = _last_digit(text)
     for i, mu in enumerate(mus):
         for j, u in enumerate(us):
             if np.isfinite(values[i, j]):
                 mark = ("*" if marks[i, j] else "") + (symbol if others is not None and others[i, j] else "")
-                axis.annotate(text.format(values[i, j]) + mark, (mu, u), ha="center",
+                error = np.nan if errors is None else errors[i, j]
+                bar = f"±{text.replace('+', '').format(error)}" if error >= resolution / 2 else ""
+                axis.annotate(text.format(values[i, j]) + bar + mark, (mu, u), ha="center",
                               va="center", fontsize=size, bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
                                                                 "alpha": 0.7, "linewidth": 0})
 
 
 def map_figure(local: xr.Dataset, exact: xr.Dataset, unconverged: np.ndarray, quick: bool) -> plt.Figure:
-    """The local Lindblad map with the HEOM concurrence written at the sub-grid points."""
+    """The local Lindblad map with the HEOM concurrence, and its error bar where it shows, at the sub-grid points."""
     figure, axis = plt.subplots(figsize=(7, 6))
     values = local.concurrence.sel(approach="local").transpose("U", "mu")
     mesh = axis.pcolormesh(local.mu, local.U, values, shading="auto", vmin=0, vmax=1, cmap="viridis")
     figure.colorbar(mesh, label="concurrence C(1, 2), local Lindblad (paper Eq. 2)")
     heom = exact.concurrence.sel(approach=EXACT).transpose("mu", "U").values
-    annotate(axis, exact.mu.values, exact.U.values, heom, unconverged, "{:.2f}", 6.5 if len(exact.mu) > 5 else 8)
+    error = heom_error(exact).transpose("mu", "U").values
+    annotate(axis, exact.mu.values, exact.U.values, heom, unconverged, "{:.2f}", 6.5 if len(exact.mu) > 5 else 8,
+             errors=error)
     axis.set_xlim(-0.25, 20.25)
     axis.set_ylim(-0.25, 21)
     axis.set_xlabel("μ_hot (ε = T = 1)")
     axis.set_ylabel("U (ε = T = 1)")
-    hierarchy = "fixed Padé 6, depth 2, unconverged" if quick else "converged; * = a budget stopped the depth step"
-    axis.set_title(f"numbers: exact C (HEOM, wide band, {len(exact.mu)} × {len(exact.U)} points; {hierarchy})",
-                   fontsize=8)
+    hierarchy = ("fixed Padé 6, depth 2, unconverged: error bar of the band alone" if quick
+                 else "converged; * = a budget stopped the depth step")
+    axis.set_title(f"numbers: exact C (HEOM, wide band, {len(exact.mu)} × {len(exact.U)} points; {hierarchy})\n"
+                   f"± HEOM's error estimate (Padé + depth + band) where it reaches the 2nd decimal; largest "
+                   f"{np.nanmax(error):.1g}", fontsize=8)
     return figure
 
 
-def deviation_figure(deviation: xr.Dataset, unconverged: np.ndarray, twovn_unconverged: np.ndarray, *,
-                     in_percent: bool, quantity: str) -> plt.Figure:
-    """One panel per approach (2 × 3, one diverging colour scale, every value written in its cell).
+def deviation_figure(deviation: xr.Dataset, reference_error: xr.DataArray, unconverged: np.ndarray,
+                     twovn_unconverged: np.ndarray, *, in_percent: bool, quantity: str) -> plt.Figure:
+    """One panel per approach and one of HEOM's error bar (2 × 4, one colour scale, every value written in its cell).
 
     ``deviation``: per approach the deviation from HEOM over (mu, U) (absolute ΔC, or relative current
-    deviations shown ``in_percent``); ``unconverged``: HEOM points flagged unconverged (*);
-    ``twovn_unconverged``: 2vN points whose energy grid budget ran out (†), both on the HEOM grid.
+    deviations shown ``in_percent``); ``reference_error``: HEOM's own error estimate over (mu, U) in the same
+    units, the error bar of every deviation, drawn in the last panel on the same scale (grey); ``unconverged``:
+    HEOM points flagged unconverged (*); ``twovn_unconverged``: 2vN points whose energy grid budget ran out (†),
+    both on the HEOM grid.
     """
     approaches = list(deviation.data_vars)
     coarse = len(deviation.mu) <= 9
-    columns = 3
-    rows = -(-len(approaches) // columns)
+    columns = 4
+    rows = -(-(len(approaches) + 1) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.6 * rows), sharex=True, sharey=True,
                                 layout="constrained", squeeze=False)
     scale = 100.0
+    text = "{:+.1f}" if not in_percent else "{:+.0f}"
     limit = scale * float(np.nanmax([np.nanmax(np.abs(deviation[a].values)) for a in approaches]))
     norm = Normalize(-limit, limit)
     for axis, approach in zip(axes.flat, approaches, strict=False):
@@ -134,10 +158,16 @@ def deviation_figure(deviation: xr.Dataset, unconverged: np.ndarray, twovn_uncon
         mesh = axis.pcolormesh(deviation.mu, deviation.U, values.T, shading="nearest", cmap="RdBu_r", norm=norm)
         if coarse:
             annotate(axis, deviation.mu.values, deviation.U.values, values, unconverged & np.isfinite(values),
-                     "{:+.1f}" if not in_percent else "{:+.0f}", 7.5, "†",
-                     twovn_unconverged if approach == TWOVN else None)
+                     text, 7.5, "†", twovn_unconverged if approach == TWOVN else None)
         axis.set_title(LABELS[approach], fontsize=11)
-    for axis in axes.flat[len(approaches):]:
+    axis = axes.flat[len(approaches)]
+    values = scale * reference_error.transpose("mu", "U").values
+    axis.pcolormesh(deviation.mu, deviation.U, values.T, shading="nearest", cmap="Greys", norm=Normalize(0, limit))
+    if coarse:
+        annotate(axis, deviation.mu.values, deviation.U.values, values, unconverged, text.replace("+", ""), 7.5)
+    axis.set_title("± HEOM's own error estimate (Padé + depth + band)\n(grey scale: the same size as the colours)",
+                   fontsize=10)
+    for axis in axes.flat[len(approaches) + 1:]:
         axis.set_visible(False)
     for axis in axes[-1, :]:
         axis.set_xlabel("μ_hot of the hot reservoir (units of ε = T = 1)")
@@ -147,7 +177,8 @@ def deviation_figure(deviation: xr.Dataset, unconverged: np.ndarray, twovn_uncon
              else "(I_hot − I_hot(HEOM)) / |I_hot(HEOM)| in %, particle current from the hot reservoir")
     figure.colorbar(mesh, ax=axes, label=label, shrink=0.8)
     figure.suptitle(f"{quantity}: deviation from exact (HEOM, wide band); the number in each cell is the colour's "
-                    "value; * = HEOM point flagged unconverged, † = 2vN energy-grid budget ran out", fontsize=11)
+                    "value, ± the last panel's (HEOM's error bar); * = HEOM point flagged unconverged, † = 2vN "
+                    "energy-grid budget ran out", fontsize=11)
     return figure
 
 
@@ -227,7 +258,7 @@ def lamb_shift_order(exact: xr.Dataset) -> None:
 
 
 def sweep_specs(quick: bool) -> dict[str, dict]:
-    """The study's sweeps (keyword arguments of :func:`~transportbench.sweep.sweep` but ``path``).
+    """The study's sweeps (keyword arguments of :func:`~transportbench.sweeps.sweep` but ``path``).
 
     "local": the map; "exact": HEOM and the cheap approaches on the 2vN grid; "exact_fill": the same on the
     μ values between (together 9 × 5); "exact_rows": the same at the U values between (together 9 × 9);
@@ -292,15 +323,18 @@ def main() -> None:
                                  "local_fermion_concurrence_error": like_for_like.transpose("mu", "U"),
                                  "current_relative_error": delta_i.to_array("approach"),
                                  "heom_concurrence_error_estimate": heom_error(exact),
+                                 "heom_current_error_estimate": heom_error(exact, "I"),
                                  "heom_converged": exact.converged.sel(approach=EXACT, drop=True)})
     deviation_data.attrs.update(reference=EXACT, units="dimensionless; energies ε = T = 1")
     twovn_unconverged = (~twovn.converged.sel(approach=TWOVN)).reindex_like(
         exact.converged.sel(approach=EXACT), method="nearest", tolerance=1e-9, fill_value=False)
     twovn_marks = twovn_unconverged.transpose("mu", "U").values.astype(bool)
     save(folder, "fig3_deviations", deviation_data,
-         deviation_figure(delta_c, unconverged, twovn_marks, in_percent=False, quantity="concurrence C(0,1)"))
+         deviation_figure(delta_c, heom_error(exact), unconverged, twovn_marks, in_percent=False,
+                          quantity="concurrence C(0,1)"))
     save_figure(folder, "fig3_current_deviations",
-                deviation_figure(delta_i, unconverged, twovn_marks, in_percent=True, quantity="hot particle current"))
+                deviation_figure(delta_i, heom_error(exact, "I"), unconverged, twovn_marks, in_percent=True,
+                                 quantity="hot particle current"))
 
 
 if __name__ == "__main__":

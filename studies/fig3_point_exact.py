@@ -33,10 +33,11 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import all_approaches, heom
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.comparison import compare, format_notes, format_table
 from transportbench.extrapolation import to_wide_band
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, reduced_state
+from transportbench.plot import error_bars
 from transportbench.resources import ResourceBudgetError
 from transportbench.result import SolveFailure
 
@@ -222,8 +223,17 @@ def main() -> None:
     c = approaches.concurrence.values
     current = approaches.particle_current.values[:, hot]
     energy = approaches.energy_current.values[:, hot]
+    units = {"I_hot": "energy unit (hbar = 1)", "JE_hot": "energy unit squared"}
+    own_errors = {"C_uncertainty": ("approach", approaches.concurrence_uncertainty.values,
+                                    {"long_name": "the approach's own error estimate of C(0,1) (HEOM, 2vN; NaN for "
+                                                  "the others)"}),
+                  **{f"{name}_uncertainty": ("approach", error_bars(approaches, variable).values[:, hot],
+                                             {"long_name": f"the approach's own error estimate of {LABELS[name]} "
+                                                           "(HEOM, 2vN; NaN for the others)", "units": units[name]})
+                     for name, variable in (("I_hot", "particle_current"), ("JE_hot", "energy_current"))}}
     comparison = xr.Dataset(
         {"concurrence": ("approach", c), "I_hot": ("approach", current), "JE_hot": ("approach", energy),
+         **own_errors,
          "delta_C": ("approach", c - exact["concurrence"], {"long_name": "C(0,1) minus exact"}),
          "relative_delta_I": ("approach", current / exact["I_hot"] - 1, {"long_name": "I_hot / exact - 1"}),
          "relative_delta_JE": ("approach", energy / exact["JE_hot"] - 1, {"long_name": "J^E_hot / exact - 1"}),
@@ -260,7 +270,8 @@ def plot(table: xr.Dataset, comparison: xr.Dataset, exact: dict[str, float], tot
          settings: dict[str, object]) -> plt.Figure:
     """Left: C against Padé terms per depth and W, with the extrapolations and the exact band.
 
-    Right: every approach's ΔC and ΔI/I with the exact error bar.
+    Right: every approach's ΔC and ΔI/I with the exact error bar, and the approach's own error bar where it has
+    one (HEOM's automatic convergence, 2vN).
     """
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1.3, 1, 1]})
     axis = axes[0]
@@ -289,24 +300,32 @@ def plot(table: xr.Dataset, comparison: xr.Dataset, exact: dict[str, float], tot
     axis.legend(fontsize=6, ncol=2, loc="center", bbox_to_anchor=(0.55, 0.47))
     names = [str(a) for a in comparison.approach.values]
     y = np.arange(len(names))
-    for axis, key, error, label in ((axes[1], "delta_C", total["concurrence"], "ΔC(0,1) = C − C_exact"),
-                                    (axes[2], "relative_delta_I", total["I_hot"] / exact["I_hot"],
-                                     "ΔI_hot / I_hot, exact")):
+    for axis, key, error, own, label in ((axes[1], "delta_C", total["concurrence"], comparison.C_uncertainty.values,
+                                          "ΔC(0,1) = C − C_exact"),
+                                         (axes[2], "relative_delta_I", total["I_hot"] / exact["I_hot"],
+                                          comparison.I_hot_uncertainty.values / abs(exact["I_hot"]),
+                                          "ΔI_hot / I_hot, exact")):
         values = comparison[key].values
         colours_bar = ["tab:green" if s == "ok" else "tab:orange" for s in comparison.status.values]
         axis.barh(y, values, color=colours_bar)
-        for position, value in zip(y, values, strict=True):  # small deviations are invisible as bars: write them
+        estimated = np.isfinite(own)
+        if estimated.any():
+            axis.errorbar(values[estimated], y[estimated], xerr=own[estimated], fmt="none", ecolor="k", elinewidth=1,
+                          capsize=3, label="the approach's own error bar")
+        for position, value, bar in zip(y, values, own, strict=True):  # small deviations and bars: write them
             text = f"{value:+.1%}" if key == "relative_delta_I" else f"{value:+.2g}"
-            axis.annotate(text, (value, position), xytext=(3 if value >= 0 else -3, 0), textcoords="offset points",
-                          ha="left" if value >= 0 else "right", va="center", fontsize=7)
-        axis.margins(x=0.25)
+            if np.isfinite(bar):
+                text += f" ± {100 * bar:.2g}%" if key == "relative_delta_I" else f" ± {bar:.1g}"
+            axis.annotate(text, (max(value, 0.0), position), xytext=(3, 0), textcoords="offset points", ha="left",
+                          va="center", fontsize=7)  # right of the bar or of zero: clear of the approach names
+        axis.margins(x=0.4)  # room for the numbers beside the bars
         axis.axvspan(-error, error, color="crimson", alpha=0.25, label="exact error bar")
         axis.axvline(0, color="k", lw=0.8)
         axis.set_yticks(y, names if axis is axes[1] else [""] * len(names))
         axis.set_xlabel(label)
         if key == "relative_delta_I":
             axis.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: clear of the bars
     axes[1].set_title("green: status ok; orange: health flags")
     figure.suptitle(f"Fig. 3 point (U = 15, μ = 8, T = ε = 1, g = 0.05, γ = 0.1): exact C = "
                     f"{exact['concurrence']:.5f} ± {total['concurrence']:.1g}, I_hot = {exact['I_hot']:.4e} ± "

@@ -38,7 +38,7 @@ from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
 from transportbench.level_shifts import extrapolation_band_error, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.scans import resonance_scan
+from transportbench.scans import resonance_error_bar, resonance_scan
 
 HEOM_PADE, HEOM_DEPTH, HEOM_WIDTH_FACTOR = 10, 2, 4.0
 """The fixed hierarchy of the exact rows: Padé terms, depth, wide_band_width in units of the default W."""
@@ -102,6 +102,10 @@ def main() -> None:
     band_errors = [extrapolation_band_error(m, HEOM_WIDTH_FACTOR * heom.default_band_width(m)) for m in at_mu]
     table["heom_band_error"] = ("mu", band_errors, {
         "long_name": "band error of HEOM's extrapolation, measured on the level-shift estimate", "units": "energy"})
+    table["heom_error"] = resonance_error_bar(table, "heom", table.heom_band_error, "heom, 2 × W",
+                                              [name for name in checks if name != "heom, 2 × W"]).assign_attrs(
+        long_name="error bar of HEOM's wide-band delta_star: |heom_band_error| (or the 2 x W row's change, where "
+                  "larger) + the Pade-14 and depth-3 rows' changes where solved", units="energy")
 
     row_bands = {**{label: Band.flat(d) for label, d in labels.items()}, lorentzian_label: lorentzian}
     for label in table.approach.values:
@@ -131,9 +135,14 @@ def main() -> None:
               label=f"estimate, Lorentzian W = {lorentzian.width:.4g}")
     axis.plot(on_lorentzian.mu, on_lorentzian.delta_star.sel(approach=lorentzian_label), "D", color="C4",
               label=lorentzian_label)
-    axis.plot(exact.mu, exact.delta_star.sel(approach="heom"), "k.-", lw=1.5, ms=8, label="heom (exact, wide band)")
-    relative.plot(exact.mu, 100 * table.relative_to_estimate.sel(approach="heom", mu=exact.mu), "ks-", lw=2,
-                  label="heom (exact, wide band)")
+    error = table.heom_error.sel(mu=exact.mu)
+    label = f"heom (exact, wide band) ± its error (≤ {float(error.max()):.1g})"
+    axis.errorbar(exact.mu, exact.delta_star.sel(approach="heom"), yerr=error, fmt="k.-", lw=1.5, ms=8, capsize=3,
+                  label=label)
+    exact_relative = table.relative_to_estimate.sel(approach="heom", mu=exact.mu)  # NaN where the estimate is 0
+    relative_error = (error / abs(table.wide_band_estimate.sel(mu=exact.mu))).where(np.isfinite(exact_relative))
+    relative.errorbar(exact.mu, 100 * exact_relative, yerr=100 * relative_error, fmt="ks-", lw=2, capsize=3,
+                      label=label)
     relative.axhline(0, color="k", ls="--", lw=1, label="wide-band estimate")
     axis.axhline(0, color="grey", lw=0.5)
     axis.set_xlabel("μ / ε  (U = 15 ε, γ = 0.1 ε)")

@@ -38,10 +38,10 @@ from _common import results_folder, save, study_arguments
 
 from transportbench.backends import heom
 from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options
-from transportbench.compare import solve, summarize
+from transportbench.comparison import solve, summarize
 from transportbench.level_shifts import extrapolation_band_error, resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.scans import resonance_vs_gamma
+from transportbench.scans import resonance_error_bar, resonance_vs_gamma
 
 TWO_VN_ITERATIONS = 10  # at γ = 0.1, kpnt = 935: δ* moves by < 1e-6 between 6, 10 and 20 iterations
 HEOM_PADE, HEOM_DEPTH, HEOM_WIDTH_FACTOR = 10, 2, 4.0
@@ -119,6 +119,10 @@ def main() -> None:
     band_errors = [extrapolation_band_error(m, HEOM_WIDTH_FACTOR * heom.default_band_width(m)) for m in at_gamma]
     table["heom_band_error"] = ("gamma", band_errors, {
         "long_name": "band error of HEOM's extrapolation, measured on the level-shift estimate", "units": "energy"})
+    table["heom_error"] = resonance_error_bar(table, "heom", table.heom_band_error, "heom, 2 × W",
+                                              [name for name in checks if name != "heom, 2 × W"]).assign_attrs(
+        long_name="error bar of HEOM's delta_star: |heom_band_error| (or the 2 x W row's change, where larger) + "
+                  "the Pade-14 and depth-3 rows' changes where solved", units="energy")
     floor = precision_floor(machine.with_parameters(gamma=0.1), float(exact.delta_star.sel(gamma=0.1)[0]))
     table.attrs.update({f"precision_{key}": value for key, value in floor.items()})
 
@@ -150,9 +154,11 @@ def main() -> None:
         axis.plot(table.gamma, table.estimate.sel(band=name), style, lw=1, label=f"level-shift estimate, {name}")
     exact_row = table.delta_star.sel(approach="heom")
     shown = np.isfinite(exact_row)
-    axis.plot(table.gamma[shown], exact_row[shown], "ks-", lw=2, label="heom (exact)")
-    relative.plot(table.gamma[shown], 100 * table.relative_to_estimate.sel(approach="heom")[shown], "ks-", lw=2,
-                  label="heom (exact)")
+    error = table.heom_error[shown]
+    label = f"heom (exact) ± its error (≤ {float(error.max()):.1g})"
+    axis.errorbar(table.gamma[shown], exact_row[shown], yerr=error, fmt="ks-", lw=2, capsize=3, label=label)
+    relative.errorbar(table.gamma[shown], 100 * table.relative_to_estimate.sel(approach="heom")[shown],
+                      yerr=100 * error / abs(wide[shown]), fmt="ks-", lw=2, capsize=3, label=label)
     relative.axhline(0, color="k", ls="--", lw=1, label="wide-band estimate")
     axis.set_xlabel("γ / ε")
     axis.set_ylabel("resonance detuning δ* / ε")

@@ -41,7 +41,7 @@ from _common import results_folder, save, study_arguments
 from transportbench.figures import PAPER, ErrorBar
 from transportbench.model import Machine
 from transportbench.regime import THRESHOLDS, validate_regime
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 EXACT = "heom"
 CHEAP = ["local", "qmeq:Pauli", "qmeq:1vN"]
@@ -180,10 +180,13 @@ def run_detuning(args, folder) -> xr.Dataset:
 
 
 def map_figure(data: xr.Dataset) -> plt.Figure:
-    """|ΔC| and the current error per approach over (γ, g), with the validator's verdict boundaries."""
+    """|ΔC| and the current error per approach over (γ, g), with the validator's verdict boundaries.
+
+    The last column is HEOM's own error estimate on the same scale: the error bar of every error in its row.
+    """
     approaches = list(data.approach.values)
-    figure, axes = plt.subplots(2, len(approaches), figsize=(3.6 * len(approaches), 6.4), sharex=True, sharey=True,
-                                squeeze=False)
+    figure, axes = plt.subplots(2, len(approaches) + 1, figsize=(3.6 * (len(approaches) + 1), 6.4), sharex=True,
+                                sharey=True, squeeze=False)
     gamma, g = data.gamma.values, data.g.values
     unconverged = ~data.heom_converged.astype(bool).transpose("gamma", "g").values
     codes = {quantity: np.vectorize(VERDICTS.index)(data[f"verdict_{quantity}"].values).astype(float)
@@ -205,23 +208,34 @@ def map_figure(data: xr.Dataset) -> plt.Figure:
             if np.ptp(verdict) > 0:
                 axis.contour(gamma, g, verdict, levels=[0.5, 1.5], colors=["white", "red"], linewidths=1.2)
             axis.plot([0.1], [0.05], marker="*", color="orange", markersize=9, linestyle="none")
-            axis.set_xscale("log")
-            axis.set_yscale("log")
             axis.set_title(f"{LABELS[approach]}: {label}", fontsize=9)
-            if row == 1:
-                axis.set_xlabel("γ1 = γ3 (ε)")
             if column == 0:
                 axis.set_ylabel("g13 = g23 (ε)")
+        axis = axes[row, -1]
+        reference = data[f"heom_{quantity}_error"].transpose("gamma", "g").values
+        axis.pcolormesh(gamma, g, reference.T, shading="nearest", norm="log", vmin=1e-5, vmax=10, cmap="viridis")
+        axis.plot([0.1], [0.05], marker="*", color="orange", markersize=9, linestyle="none")
+        axis.set_title(f"HEOM's own error ({'C' if quantity == 'concurrence' else 'I, relative'})", fontsize=9)
         figure.colorbar(mesh, ax=list(axes[row]), label=label, shrink=0.9)
+    for axis in axes[1]:
+        axis.set_xlabel("γ1 = γ3 (ε)")
+    for axis in axes.flat:
+        axis.set_xscale("log")
+        axis.set_yscale("log")
     figure.suptitle(f"against HEOM at U = 15, μ = 8, T = 1 (★ Fig. 3 point); × error > {TOLERANCE:g}; * HEOM "
-                    "depth not converged (memory); blank: HEOM failed\nvalidate_regime: white = valid | marginal, "
-                    "red = marginal | violated (state verdict in the |ΔC| row, current verdict in the current row)",
+                    "depth not converged (memory); blank: HEOM failed or (last column) gave no estimate\n"
+                    "validate_regime: white = valid | marginal, red = marginal | violated (state verdict in the |ΔC| "
+                    "row, current verdict in the current row); last column: HEOM's error bar, the floor of the ×",
                     fontsize=9)
     return figure
 
 
 def detuning_figure(data: xr.Dataset) -> plt.Figure:
-    """Errors against the detuning Δ of qubit 0, at the Fig. 3 point and at equilibrium, with the verdicts."""
+    """Errors against the detuning Δ of qubit 0, at the Fig. 3 point and at equilibrium, with the verdicts.
+
+    HEOM's own error estimate is the error bar of every error against it: a wide pale line per γ (an error below
+    it is not resolved).
+    """
     figure, axes = plt.subplots(1, 3, figsize=(14, 4.4))
     delta = data.delta.values[1:]
     styles = {"local": "-", "qmeq:Pauli": "--", "qmeq:1vN": ":"}
@@ -233,6 +247,10 @@ def detuning_figure(data: xr.Dataset) -> plt.Figure:
     for index, setting, variable, quantity, title in panels:
         axis = axes[index]
         for color, gamma in zip(colors, data.gamma.values, strict=True):
+            reference = data[f"heom_{quantity}_error"].sel(setting=setting, gamma=gamma).values[1:]
+            if np.isfinite(reference).any():
+                axis.plot(delta, reference, color=color, linewidth=5, alpha=0.25, solid_capstyle="butt",
+                          label=f"HEOM's own error, γ = {gamma:g}")
             for approach, style in styles.items():
                 values = np.maximum(data[variable].sel(setting=setting, gamma=gamma, approach=approach).values[1:],
                                     1e-8)
@@ -251,7 +269,8 @@ def detuning_figure(data: xr.Dataset) -> plt.Figure:
         axis.set_title(title, fontsize=9)
     axes[0].legend(fontsize=6, ncol=1, loc="lower left")
     figure.suptitle("U = 15, g = 0.05, T = 1 (Fig. 3: μ_hot = 8; equilibrium: μ = 0 everywhere). Local markers: "
-                    "validate_regime's verdict (● valid, □ marginal, ✖ violated); grey: 1 %", fontsize=9)
+                    "validate_regime's verdict (● valid, □ marginal, ✖ violated); grey: 1 %; wide pale lines: "
+                    "HEOM's own error estimate", fontsize=9)
     return figure
 
 

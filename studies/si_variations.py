@@ -10,7 +10,7 @@ import xarray as xr
 from _common import results_folder, save, study_arguments
 
 from transportbench.model import Machine
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 
 def main() -> None:

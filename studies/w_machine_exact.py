@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from transportbench.backends import heom
 from transportbench.backends.heom_shifts import resonance_estimate_on_bath
-from transportbench.compare import solve
+from transportbench.comparison import solve
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
 from transportbench.observables import fidelity, w_state

@@ -20,7 +20,7 @@ from _common import results_folder, save, study_arguments
 from tqdm.auto import tqdm
 
 from transportbench.backends import local
-from transportbench.compare import compare
+from transportbench.comparison import compare
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
 from transportbench.observables import fidelity, w_state

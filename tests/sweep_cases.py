@@ -5,7 +5,7 @@ SMALL = {"mu": [4.0, 8.0, 12.0], "U": [15.0]}
 
 
 def counting_run_point(monkeypatch) -> list:
-    import transportbench.sweep as module
+    import transportbench.sweeps as module
 
     calls = []
     original = module.run_point

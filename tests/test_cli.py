@@ -15,20 +15,20 @@ import psutil
 import pytest
 import xarray as xr
 
-import transportbench.compare as compare_module
-import transportbench.sweep as sweep_module
+import transportbench.comparison as compare_module
+import transportbench.sweeps as sweep_module
 from transportbench.cli import main, parse_axis
 
 GRID = ["--over", "mu=2:12:6", "--over", "U=12,20"]
 """12 points of the triple dot (local Lindblad: milliseconds each; the slow wrapper adds a sleep)."""
 SLOW_CLI = """
 import os, sys, time
-import transportbench.sweep as sweep
-real = sweep.compare
+import transportbench.sweeps as sweeps
+real = sweeps.compare
 def slow(*args, **kwargs):
     time.sleep(float(os.environ["POINT_DELAY"]))
     return real(*args, **kwargs)
-sweep.compare = slow  # inherited by the forked workers
+sweeps.compare = slow  # inherited by the forked workers
 from transportbench.cli import main
 sys.exit(main(sys.argv[1:]))
 """

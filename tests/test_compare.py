@@ -6,7 +6,7 @@ The resonance and leakage scans are in test_scans.py.
 import numpy as np
 import pytest
 
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.comparison import compare, format_notes, format_table
 from transportbench.figures import sink_qubits, target_state
 from transportbench.model import Machine
 from transportbench.observables import dark_state, w_state
@@ -47,7 +47,7 @@ def test_status_column_says_what_the_health_says():
     import dataclasses
 
     from transportbench.backends.local import solve_steady
-    from transportbench.compare import summarize
+    from transportbench.comparison import summarize
 
     result = solve_steady(Machine.triple_dot())
     assert summarize(result)["status"] == "ok"
@@ -59,7 +59,7 @@ def test_status_column_says_what_the_health_says():
 
 
 def test_deviations_from_a_reference_row():
-    from transportbench.compare import with_deviations
+    from transportbench.comparison import with_deviations
 
     table = compare(Machine.triple_dot(), ["local"], options={"local": {"solver": "direct"}})
     deviations = with_deviations(table, "local")
@@ -116,12 +116,12 @@ def test_compare_runs_every_first_order_approach_at_the_fig3_point():
     (["qmeq:1vN"], {"qmeq:1vN": {"kpnts": 10}}, "kpnts"),
 ])
 def test_compare_checks_every_approach_and_option_before_solving(approaches, options, message, monkeypatch):
-    import transportbench.compare
+    import transportbench.comparison
 
     def never(*args, **kwargs):
         raise AssertionError("solved before the arguments were checked")
 
-    monkeypatch.setattr(transportbench.compare, "solve", never)
+    monkeypatch.setattr(transportbench.comparison, "solve", never)
     with pytest.raises(ValueError, match=message):
         compare(Machine.triple_dot(), approaches, options)
 
@@ -140,7 +140,7 @@ def test_compare_rejects_bad_arguments():
 
 
 def test_one_spelling_of_every_approach():
-    from transportbench.compare import canonical_approach
+    from transportbench.comparison import canonical_approach
 
     assert canonical_approach("QMEQ:pauli") == "qmeq:Pauli" and canonical_approach("qmeq:1VN") == "qmeq:1vN"
     with pytest.warns(DeprecationWarning, match="deprecated"):
@@ -155,7 +155,7 @@ def test_one_spelling_of_every_approach():
 
 def test_the_default_comparison_runs_what_is_installed_and_says_what_it_skipped(monkeypatch):
     from transportbench.backends import heom, installed_approaches, qmeq
-    from transportbench.compare import SkippedApproachWarning
+    from transportbench.comparison import SkippedApproachWarning
 
     monkeypatch.setattr(qmeq, "missing_dependency", lambda: "QmeQ is not installed; build it with X")
     monkeypatch.setattr(heom, "missing_dependency", lambda: "QuTiP is not installed; pip install Y")

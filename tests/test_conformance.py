@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from transportbench.backends import all_approaches, exact_approaches, get_backend
-from transportbench.compare import solve, split_approach
+from transportbench.comparison import solve, split_approach
 from transportbench.model import BAND_KINDS, Band, Machine, Reservoir
 from transportbench.options import RunOptions
 from transportbench.resources import ResourceBudgetError

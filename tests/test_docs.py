@@ -73,7 +73,7 @@ def test_the_cluster_example_runs_as_written_up_to_the_cluster(monkeypatch):
     """docs/usage.md's dask-jobqueue snippet: every name defined, the sweep called as documented (no SLURM here)."""
     import dask_jobqueue
 
-    import transportbench.sweep
+    import transportbench.sweeps
 
     calls = []
 
@@ -87,7 +87,7 @@ def test_the_cluster_example_runs_as_written_up_to_the_cluster(monkeypatch):
             calls.append(("scale", jobs))
 
     monkeypatch.setattr(dask_jobqueue, "SLURMCluster", Cluster)
-    monkeypatch.setattr(transportbench.sweep, "sweep", lambda *args, **kwargs: calls.append(("sweep", args, kwargs)))
+    monkeypatch.setattr(transportbench.sweeps, "sweep", lambda *args, **kwargs: calls.append(("sweep", args, kwargs)))
     block = next(b for b in python_blocks((ROOT / "docs" / "usage.md").read_text()) if "SLURMCluster" in b)
     exec(compile(block, "docs/usage.md", "exec"), {})
     assert [call[0] for call in calls] == ["cluster", "scale", "sweep"]

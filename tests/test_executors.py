@@ -12,7 +12,7 @@ import pytest
 
 from transportbench.executors import SCHEDULER_TIMEOUT
 from transportbench.model import Machine
-from transportbench.sweep import WorkerDied, plan_sweep, sweep
+from transportbench.sweeps import WorkerDied, plan_sweep, sweep
 
 
 def _worker_settings() -> tuple[list[int], int, object]:

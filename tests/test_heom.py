@@ -302,7 +302,7 @@ def test_missing_qutip_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_compare_measures_every_approach_against_heom() -> None:
-    from transportbench.compare import compare, format_table
+    from transportbench.comparison import compare, format_table
 
     table = compare(FIG3, ["local", "heom"], options={"heom": {"pade": 6, "depth": 2}})
     assert table.attrs["reference"] == "heom"

@@ -18,13 +18,13 @@ from sweep_cases import SMALL, counting_run_point
 
 from transportbench.journal import JournalWarning, count_failed_points
 from transportbench.model import Machine
-from transportbench.sweep import plan_sweep, run_point, sweep
+from transportbench.sweeps import plan_sweep, run_point, sweep
 
 KILLED_SWEEP = """
 import sys
 import numpy as np
 from transportbench.model import Machine
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 sweep(Machine.w_machine(3), {"mu": np.linspace(2.0, 12.0, 12), "U": [12.0, 20.0]}, ["local"],
       path=sys.argv[1], workers=1, progress=False)
 """
@@ -43,7 +43,7 @@ def test_killed_sweep_resumes_without_losing_or_recomputing_points(tmp_path):
     assert 3 <= saved < 24 and not path.exists(), "the sweep should have been killed mid-way"
     over = {"mu": np.linspace(2.0, 12.0, 12), "U": [12.0, 20.0]}
     calls = []
-    import transportbench.sweep as module
+    import transportbench.sweeps as module
     original = module.run_point
     module.run_point = lambda *args: calls.append(args) or original(*args)
     try:
@@ -57,7 +57,7 @@ def test_killed_sweep_resumes_without_losing_or_recomputing_points(tmp_path):
 
 
 def test_failed_points_are_not_cached_and_a_rerun_retries_only_them(tmp_path, monkeypatch):
-    import transportbench.compare as compare_module
+    import transportbench.comparison as compare_module
 
     real = compare_module.solve
 

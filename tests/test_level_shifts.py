@@ -108,7 +108,7 @@ def test_2vn_resonance_follows_the_finite_band_level_shifts():
     on the fixed spacing-2γ grid, 10 iterations; the grid error of δ* is ~3e-5).
     """
     from transportbench.backends.qmeq import default_bandwidth, fixed_grid_options, solve_steady
-    from transportbench.compare import summarize
+    from transportbench.comparison import summarize
 
     machine = Machine.triple_dot(mu_hot=8.5)
     machine = Machine.triple_dot(mu_hot=8.5, band=Band.flat(default_bandwidth(machine)))

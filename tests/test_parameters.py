@@ -10,7 +10,7 @@ import pytest
 
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS, split_parameter
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 
 def _hot(machine):

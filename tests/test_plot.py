@@ -11,9 +11,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from transportbench.demo import summary_figure  # noqa: E402
 from transportbench.model import Machine  # noqa: E402
-from transportbench.plot import figure_against_parameter, swept_parameter  # noqa: E402
-from transportbench.sweep import sweep  # noqa: E402
+from transportbench.plot import error_bars, figure_against_parameter, swept_parameter  # noqa: E402
+from transportbench.sweeps import sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def data():
     # an exact-looking approach with its own error bars and one unconverged point, made from the local row
     exact = table.sel(approach=["local"]).assign_coords(approach=["heom"])
     exact["concurrence_uncertainty"] = exact.concurrence_uncertainty.fillna(0.0) + 0.01
+    exact["current_uncertainty"] = exact.current_uncertainty.fillna(0.0) + 0.02
     exact["status"] = exact.status.copy(data=np.array([["ok"], ["not converged"], ["ok"]]))
     return xr.concat([table, exact], dim="approach", data_vars="all")
 
@@ -53,3 +55,37 @@ def test_per_reservoir_variables_and_bad_requests_are_named(data):
     assert swept_parameter(data) == "mu"
     with pytest.raises(ValueError, match="sweeps nothing"):
         swept_parameter(data.isel(mu=0, drop=True))
+
+
+def _half_lengths(container) -> np.ndarray:
+    """The half-lengths of the vertical error bars of one errorbar container."""
+    segments = container.lines[2][0].get_segments()
+    return np.array([(segment[1][1] - segment[0][1]) / 2 for segment in segments])
+
+
+def test_current_error_bars_are_relative_to_the_largest_current_of_their_kind(data):
+    # the cold reservoir carrying a quarter of the hot energy current: its bar is 2 % of the hot one, not of itself
+    quarter = xr.DataArray([1.0, 0.25], coords={"reservoir": ["hot", "cold"]})
+    data = data.assign(energy_current=data.energy_current * quarter)
+    largest = abs(data.energy_current.sel(approach="heom", reservoir="hot"))
+    ax = figure_against_parameter(data, "energy_current", reservoir="cold", approaches=["heom"])
+    assert np.allclose(_half_lengths(ax.containers[0]), 0.02 * largest.values)
+    plt.close(ax.figure)
+    errors = error_bars(data, "particle_current")
+    assert errors.dims == data.particle_current.dims
+    assert np.isnan(errors.sel(approach="local")).all()
+    assert np.allclose(error_bars(data, "concurrence").sel(approach="heom"), 0.01)
+    assert error_bars(data, "fidelity") is None and error_bars(data.drop_vars("current_uncertainty"),
+                                                                "energy_current") is None
+
+
+def test_the_demo_figure_draws_each_approachs_own_error_bar(data):
+    table = data.sel(mu=8.0)
+    figure = summary_figure(table)
+    current_error = 0.02 * float(abs(table.particle_current.sel(approach="heom")).max())
+    for axis, error in zip(figure.axes, (0.01, current_error), strict=True):
+        (container,) = axis.containers[1:]  # the bars, then the error bars of the approaches that have them
+        assert np.allclose(_half_lengths(container), [error])  # heom's alone
+        assert axis.get_legend_handles_labels()[1] == ["HEOM (exact)", "HEOM ± its error",
+                                                       "the approach's own error bar"]
+    plt.close(figure)

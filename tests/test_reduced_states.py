@@ -16,7 +16,7 @@ import pytest
 from textbook import gaussian_pair_state, local_gaussian_density, lorentzian_density
 
 from transportbench.backends import local
-from transportbench.compare import compare, solve
+from transportbench.comparison import compare, solve
 from transportbench.figures import Concurrence, Fidelity
 from transportbench.model import Band, Machine
 from transportbench.observables import concurrence, tensor_partial_trace

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from transportbench.compare import compare
+from transportbench.comparison import compare
 from transportbench.model import Band, Machine
 from transportbench.regime import (
     THRESHOLDS,

@@ -9,13 +9,34 @@ import math
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
-from transportbench.scans import leakage_vs_gamma, locate_resonance, power_law, resonance_scan, resonance_vs_gamma
+from transportbench.scans import (
+    leakage_vs_gamma,
+    locate_resonance,
+    power_law,
+    resonance_error_bar,
+    resonance_scan,
+    resonance_vs_gamma,
+)
 
 
 # --------------------------------------------------------------------------------- resonance search
+def test_the_error_bar_of_a_resonance_adds_its_checks_where_they_were_solved():
+    nan = np.nan
+    table = xr.Dataset({"delta_star": (("approach", "gamma"), [[-1.0e-3, -2.0e-3, -4.0e-3, nan],
+                                                               [nan, -2.0e-3 + 5e-7, -4.0e-3 - 1e-8, nan],
+                                                               [nan, nan, -4.0e-3 + 3e-7, nan]])},
+                       coords={"approach": ["heom", "heom, 2 × W", "heom, depth 3"], "gamma": [0.02, 0.05, 0.1, 0.2]})
+    band = xr.DataArray([1e-7, -2e-7, -4e-7, -8e-7], coords={"gamma": table.gamma})
+    error = resonance_error_bar(table, "heom", band, "heom, 2 × W", ["heom, depth 3"])
+    # the band error alone; the band check where larger; the band error and the depth check; no δ*: no error bar
+    np.testing.assert_allclose(error.values[:3], [1e-7, 5e-7, 4e-7 + 3e-7], rtol=1e-6)
+    assert np.isnan(error.values[3]) and error.dims == ("gamma",)
+
+
 def test_local_lindblad_resonance_is_at_zero_detuning():
     resonance = locate_resonance(Machine.triple_dot(), "local", precision=1e-7)
     assert abs(resonance.delta) < 1e-6

@@ -11,7 +11,7 @@ from sweep_cases import OVER, SMALL, counting_run_point
 
 from transportbench.journal import JournalWarning
 from transportbench.model import Machine
-from transportbench.sweep import sweep
+from transportbench.sweeps import sweep
 
 
 def test_sweep_refuses_another_sweeps_file(tmp_path):

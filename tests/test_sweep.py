@@ -1,4 +1,4 @@
-"""Sweeps (``transportbench.sweep``): grid values, checks before any point, figures, interrupts.
+"""Sweeps (``transportbench.sweeps``): grid values, checks before any point, figures, interrupts.
 
 Where the points run is tested in test_executors.py, the journal that lets a sweep resume in test_journal.py,
 the output file in test_storage.py, the command line in test_cli.py.
@@ -9,9 +9,9 @@ import pytest
 import xarray as xr
 from sweep_cases import OVER
 
-from transportbench.compare import compare
+from transportbench.comparison import compare
 from transportbench.model import Machine
-from transportbench.sweep import SweepInterrupted, plan_sweep, sweep
+from transportbench.sweeps import SweepInterrupted, plan_sweep, sweep
 
 
 def test_sweep_points_equal_single_compares(tmp_path):
@@ -62,7 +62,7 @@ def test_a_sweep_is_checked_completely_before_any_point_is_solved(tmp_path):
 
 # --------------------------------------------------------------------------------------- interrupts
 def test_an_interrupted_sweep_reports_and_keeps_its_finished_points(tmp_path, monkeypatch):
-    import transportbench.sweep as module
+    import transportbench.sweeps as module
 
     original = module.run_point
     calls = []

@@ -28,13 +28,13 @@ import xarray as xr
 
 from transportbench import __version__
 from transportbench.backends import all_approaches, get_backend, require_coupled_reservoir
-from transportbench.compare import check_comparison, compare, format_notes, format_table
+from transportbench.comparison import check_comparison, compare, format_notes, format_table
 from transportbench.journal import JournalWriteError, count_failed_points
 from transportbench.model import Machine
 from transportbench.parameters import PARAMETERS
 from transportbench.regime import validate_regime
 from transportbench.storage import LockWriteError, OutputWriteError, check_output_folder, save_json, save_netcdf
-from transportbench.sweep import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
+from transportbench.sweeps import MAX_GRID_POINTS, SweepInterrupted, WorkerDied, plan_sweep
 
 SOURCE_STUDIES = Path(__file__).resolve().parents[1] / "studies"
 """The study scripts of a source checkout."""

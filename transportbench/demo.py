@@ -18,25 +18,48 @@ import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 
-from transportbench.compare import compare, format_notes, format_table
+from transportbench.comparison import compare, format_notes, format_table
 from transportbench.model import Machine
+from transportbench.plot import error_bars
 from transportbench.regime import validate_regime
 from transportbench.saving import results_folder, save
 
 
 def summary_figure(table: xr.Dataset) -> plt.Figure:
-    """Bars of the concurrence and of the hot particle current per approach."""
+    """Bars of the concurrence and of the hot particle current per approach, with their own error bars.
+
+    Parameters
+    ----------
+    table : xarray.Dataset
+        A :func:`~transportbench.comparison.compare` table of the machine (currents in energy units, ħ = 1).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels; an approach that estimates its own error (HEOM, 2vN) has it as an error bar, and the exact
+        reference (HEOM), where present, is a dashed line with its error bar as a grey band across the panel.
+    """
     names = [str(a) for a in table.approach.values]
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.bar(names, table.concurrence.values, color="tab:blue")
+    panels = ((left, table.concurrence, error_bars(table, "concurrence"), "tab:blue"),
+              (right, table.particle_current.sel(reservoir="hot"),
+               error_bars(table, "particle_current").sel(reservoir="hot"), "tab:red"))
+    for axis, values, errors, colour in panels:
+        axis.bar(names, values.values, color=colour)
+        estimated = np.isfinite(errors.values)
+        if estimated.any():
+            axis.errorbar(np.flatnonzero(estimated), values.values[estimated], yerr=errors.values[estimated],
+                          fmt="none", ecolor="k", capsize=4, label="the approach's own error bar")
+        if "heom" in names:  # the exact reference across the panel
+            exact, error = float(values.sel(approach="heom")), float(errors.sel(approach="heom"))
+            axis.axhline(exact, color="k", lw=1, ls="--", label="HEOM (exact)")
+            if np.isfinite(error):
+                axis.axhspan(exact - error, exact + error, color="grey", alpha=0.3, lw=0, label="HEOM ± its error")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
     left.set_ylim(min(0.95, float(np.nanmin(table.concurrence.values)) - 0.005), 1.0)
     left.set_ylabel("concurrence C(0,1) (paper: qubits 1, 2)")
-    right.bar(names, table.particle_current.sel(reservoir="hot").values, color="tab:red")
     right.set_ylabel("particle current from the hot reservoir (ε)")
-    if "heom" in names:  # the exact reference as a line across both panels
-        left.axhline(float(table.concurrence.sel(approach="heom")), color="k", lw=1, ls="--", label="HEOM (exact)")
-        right.axhline(float(table.particle_current.sel(approach="heom", reservoir="hot")), color="k", lw=1, ls="--")
-        left.legend(fontsize=8)
     for axis in (left, right):
         axis.tick_params(axis="x", rotation=30)
     figure.suptitle("Fig. 3 point: U = 15, μ = 8, T = ε = 1, g = 0.05, γ = 0.1")

@@ -1,6 +1,6 @@
 """The common picture in one call: a figure of merit against a swept parameter, one curve per approach.
 
-Reads the dataset of :func:`transportbench.sweep.sweep` (or of a study): each approach's values with its own
+Reads the dataset of :func:`transportbench.sweeps.sweep` (or of a study): each approach's values with its own
 error bars (the ``concurrence_uncertainty`` / ``current_uncertainty`` of backends that refine, such as HEOM),
 and every point whose ``status`` is not ``ok`` marked, so a figure never hides a failed or unconverged point.
 Axis labels come from the dataset's ``long_name`` and ``units`` attributes. Matplotlib is imported when a
@@ -16,9 +16,9 @@ import xarray as xr
 
 TABLE_DIMENSIONS = ("approach", "qubit", "reservoir")
 """Dimensions of a sweep dataset that are not swept parameters."""
-ERROR_BARS = {"concurrence": ("concurrence_uncertainty", False), "particle_current": ("current_uncertainty", True),
-              "energy_current": ("current_uncertainty", True)}
-"""Variable → (its error-estimate variable, whether that estimate is relative to the value)."""
+ERROR_ESTIMATES = {"concurrence": "concurrence_uncertainty", "particle_current": "current_uncertainty",
+                   "energy_current": "current_uncertainty"}
+"""Variable → the variable of each approach's own error estimate of it (C: absolute; currents: relative)."""
 
 
 def swept_parameter(data: xr.Dataset) -> str:
@@ -34,6 +34,37 @@ def label(variable: xr.DataArray) -> str:
     name = str(variable.attrs.get("long_name") or variable.attrs.get("description") or variable.name)
     units = str(variable.attrs.get("units") or "")
     return f"{name} [{units}]" if units else name
+
+
+def error_bars(data: xr.Dataset, figure: str) -> xr.DataArray | None:
+    """Each approach's own error estimate of ``figure``, in the figure's units (NaN where it has none).
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        A :func:`~transportbench.comparison.compare` or :func:`~transportbench.sweeps.sweep` dataset (or a
+        selection of one that keeps the ``reservoir`` dimension of the currents).
+    figure : str
+        ``"concurrence"`` (C(0, 1), dimensionless), ``"particle_current"`` (energy units, ħ = 1) or
+        ``"energy_current"`` (energy units squared).
+
+    Returns
+    -------
+    xarray.DataArray or None
+        The half-width of the error bar of every value of ``data[figure]`` (same dimensions): the
+        ``concurrence_uncertainty`` for C; for a current, the ``current_uncertainty`` (relative to the largest
+        current of its kind, :mod:`transportbench.convergence`) times the largest |current| of that kind over the
+        reservoirs, which a current near zero (at equilibrium) does not reach (the refinement's absolute floor is
+        not in the dataset). None when the dataset holds no estimate of ``figure``.
+    """
+    estimate = ERROR_ESTIMATES.get(figure)
+    if estimate is None or estimate not in data or figure not in data:
+        return None
+    if figure == "concurrence":
+        return data[estimate].broadcast_like(data[figure])
+    size = abs(data[figure])
+    largest = size.max("reservoir") if "reservoir" in size.dims else size
+    return (data[estimate] * largest).broadcast_like(data[figure])
 
 
 def figure_against_parameter(data: xr.Dataset, figure: str = "concurrence", *, over: str | None = None,
@@ -61,34 +92,31 @@ def figure_against_parameter(data: xr.Dataset, figure: str = "concurrence", *, o
     -------
     matplotlib.axes.Axes
         The axes, with a legend; points whose status is not ``ok`` are circled in red and listed in the
-        legend as such. Error bars are each approach's own estimate (absolute for C, relative estimates of
-        the currents times |value|), drawn where finite.
+        legend as such. Error bars are each approach's own estimate (:func:`error_bars`), drawn where finite.
     """
     import matplotlib.pyplot as plt
 
     if figure not in data:
         raise ValueError(f"the dataset has no variable {figure!r}; it has {sorted(map(str, data.data_vars))}")
     over = over or swept_parameter(data)
-    values = data[figure]
+    values, errors = data[figure], error_bars(data, figure)
     if "reservoir" in values.dims:
         if reservoir is None:
             raise ValueError(f"{figure} is given per reservoir; choose one with reservoir= "
                              f"({', '.join(map(str, data.reservoir.values))})")
         values = values.sel(reservoir=reservoir)
+        errors = None if errors is None else errors.sel(reservoir=reservoir)
     extra = [dim for dim in values.dims if dim not in (over, "approach")]
     if extra:
         raise ValueError(f"{figure} also depends on {extra}; select them first, e.g. data.sel({extra[0]}=...)")
     if ax is None:
         ax = plt.subplots(figsize=(6.0, 4.0))[1]
-    error_name, relative = ERROR_BARS.get(figure, (None, False))
     flagged = False
     for approach in approaches or [str(name) for name in data.approach.values]:
         curve = values.sel(approach=approach).transpose(over)
         x, y = data[over].values, curve.values.astype(float)
-        error = np.full_like(y, np.nan)
-        if error_name is not None and error_name in data:
-            error = data[error_name].sel(approach=approach).transpose(over).values.astype(float)
-            error = error * np.abs(y) if relative else error
+        error = (np.full_like(y, np.nan) if errors is None
+                 else errors.sel(approach=approach).transpose(over).values.astype(float))
         shown = np.where(np.isfinite(error), error, 0.0)
         ax.errorbar(x, y, yerr=shown if np.isfinite(error).any() else None, marker="o", markersize=3,
                     capsize=2, label=approach)

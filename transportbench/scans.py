@@ -27,7 +27,7 @@ import xarray as xr
 from scipy.optimize import minimize_scalar
 from tqdm.auto import tqdm
 
-from transportbench.compare import solve, summarize
+from transportbench.comparison import solve, summarize
 from transportbench.figures import PAPER, FigureOfMerit
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Machine
@@ -213,6 +213,41 @@ def resonance_scan(machine: Machine, approaches: Sequence[str], parameter: str, 
                                 {"long_name": "detuning of the smallest hot particle current", "units": "energy"})},
         coords={"approach": list(approaches), parameter: (parameter, values, {"units": "energy"})},
         attrs={"machine": repr(machine)})
+
+
+def resonance_error_bar(table: xr.Dataset, reference: str, band_error: xr.DataArray, band_check: str,
+                        checks: Sequence[str] = ()) -> xr.DataArray:
+    """The error bar of the ``reference`` row's δ* in a :func:`resonance_scan` table (energy units).
+
+    Parameters
+    ----------
+    table : xarray.Dataset
+        A scan table with the reference row and its check rows (the same search with one setting raised).
+    reference : str
+        The row whose error is wanted (e.g. ``"heom"``, a fixed hierarchy).
+    band_error : xarray.DataArray
+        The band error of the reference at every scanned value (energy units, either sign; e.g.
+        :func:`~transportbench.level_shifts.extrapolation_band_error`).
+    band_check : str
+        The check row that widens the band (e.g. ``"heom, 2 × W"``): where it was solved, the band error is the
+        larger of its change of δ* and |``band_error``|.
+    checks : sequence of str
+        The other check rows (e.g. more Padé terms, a deeper hierarchy): their changes of δ* are added where they
+        were solved.
+
+    Returns
+    -------
+    xarray.DataArray
+        |band error| (or the band check's change, where larger) plus every other check's |change of δ*|, over
+        the scanned values; NaN where the reference has no δ*. Values without a check have the band error only.
+    """
+    found = table.delta_star.sel(approach=reference, drop=True)
+
+    def change(row: str) -> xr.DataArray:
+        return abs(table.delta_star.sel(approach=row, drop=True) - found).fillna(0.0)
+
+    error = np.maximum(abs(band_error), change(band_check)) + sum((change(row) for row in checks), 0.0)
+    return error.where(np.isfinite(found))
 
 
 def resonance_vs_gamma(machine: Machine, approaches: Sequence[str], gammas: Sequence[float], *,

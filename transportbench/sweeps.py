@@ -43,7 +43,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from transportbench import TransportbenchWarning
-from transportbench.compare import check_approach, check_comparison, compare, table_from_rows
+from transportbench.comparison import check_approach, check_comparison, compare, table_from_rows
 from transportbench.executors import ExecutionInterrupted, SchedulerLost, check_scheduler, execute
 from transportbench.figures import PAPER, FigureOfMerit, check_figures
 from transportbench.journal import (
@@ -294,7 +294,7 @@ def sweep(machine: Machine, over: Mapping[str, Sequence[float]], approaches: Seq
           workers: int | None = None, scheduler: str | None = None, progress: bool = True,
           figures: Sequence[FigureOfMerit] = PAPER, retry_failed: bool = True,
           replace_stale: bool = False) -> xr.Dataset:
-    """Run :func:`~transportbench.compare.compare` on every point of a parameter grid.
+    """Run :func:`~transportbench.comparison.compare` on every point of a parameter grid.
 
     Parameters
     ----------
