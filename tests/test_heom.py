@@ -130,7 +130,7 @@ def small_hierarchy() -> tuple[hierarchy.Hierarchy, steady.SteadyState]:
 @pytest.mark.parametrize("method", ["direct", "iterative", "ilu"])
 def test_our_steady_state_equals_qutips(method: str, small_hierarchy: tuple) -> None:
     built, theirs = small_hierarchy
-    ours = steady.solve(built.generator, built.layout.kept, 8, built.layout.tiers, method=method)
+    ours = steady.solve(built.equations, 8, method=method)
     assert np.max(np.abs(ours.vector - theirs.vector)) < 1e-10  # every ADO, not only ρ
     assert np.max(np.abs(theirs.vector)) > 0.1
     assert ours.unknowns < theirs.unknowns / 4  # the charge blocks cut the system
@@ -141,9 +141,8 @@ def test_our_steady_state_equals_qutips(method: str, small_hierarchy: tuple) -> 
 def test_iterative_depth3_equals_direct() -> None:
     machine = Machine.triple_dot(gamma_hot=0.2)
     built = hierarchy.build_hierarchy(machine, 30.0, 2, 3)
-    kept, tiers = built.layout.kept, built.layout.tiers
-    direct = steady.solve(built.generator, kept, 8, tiers, method="direct")
-    iterative = steady.solve(built.generator, kept, 8, tiers, method="iterative")
+    direct = steady.solve(built.equations, 8, method="direct")
+    iterative = steady.solve(built.equations, 8, method="iterative")
     assert "depth-2 hierarchy" in iterative.method
     assert np.max(np.abs(direct.vector - iterative.vector)) < 1e-10
 

@@ -328,10 +328,22 @@ class Term:
     superoperator: sp.csr_matrix
 
 
-def assemble(equations: Equations) -> sp.csr_matrix:
-    """The generator of the reduced hierarchy vector, stored (see the module docstring; energy units)."""
-    assembler = _Assembler(equations.structure, equations.basis_charges)
+def assemble(equations: Equations, *, rows: np.ndarray | None = None,
+             columns: np.ndarray | None = None) -> sp.csr_matrix:
+    """The generator of the reduced hierarchy vector, stored (see the module docstring; energy units).
+
+    ``rows``, ``columns`` (one bool per ADO) keep only the blocks from ADOs with ``columns`` into ADOs with
+    ``rows`` (the own blocks and rates of an ADO count as its own row and column); the matrix keeps its full
+    size. Default: everything.
+    """
+    structure = equations.structure
+    everywhere = np.ones(len(structure.members), dtype=bool)
+    rows = everywhere if rows is None else rows
+    columns = everywhere if columns is None else columns
+    assembler = _Assembler(structure, equations.basis_charges)
     for term in equations.terms():
-        assembler.add(term.rows, term.columns, term.coefficients, term.superoperator)
-    assembler.add_diagonal(-np.repeat(equations.rates(), np.diff(equations.structure.offsets)))
+        kept = rows[term.rows] & columns[term.columns]
+        assembler.add(term.rows[kept], term.columns[kept], term.coefficients[kept], term.superoperator)
+    own = np.where(rows & columns, -equations.rates(), 0.0)
+    assembler.add_diagonal(np.repeat(own, np.diff(structure.offsets)))
     return assembler.matrix()

@@ -38,6 +38,7 @@ energies (:mod:`transportbench.backends.heom_fermi`), which a cold lead needs fa
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
@@ -131,11 +132,16 @@ def count_ados(exponents: int, depth: int) -> int:
     return sum(math.comb(exponents, k) for k in range(min(depth, exponents) + 1))
 
 
-def count_ados_by_charge(exponents_per_sign: int, depth: int) -> dict[int, int]:
-    """{ΔN: number of ADOs} for ``exponents_per_sign`` "+" and as many "−" exponents (ΔN = n₊ − n₋)."""
+def count_ados_by_charge(exponents_per_sign: int, depth: int, *, tier: int | None = None) -> dict[int, int]:
+    """{ΔN: number of ADOs} for ``exponents_per_sign`` "+" and as many "−" exponents (ΔN = n₊ − n₋).
+
+    Every tier up to ``depth``, or the one ``tier`` alone.
+    """
     counts: dict[int, int] = {}
     for plus in range(depth + 1):
         for minus in range(depth + 1 - plus):
+            if tier is not None and plus + minus != tier:
+                continue
             counts[plus - minus] = counts.get(plus - minus, 0) + (
                 math.comb(exponents_per_sign, plus) * math.comb(exponents_per_sign, minus))
     return counts
@@ -163,6 +169,8 @@ class Size:
         ADOs × n² (every element of every ADO: QuTiP's full vector).
     reduced_unknowns : int
         Unknowns left in the charge-difference blocks that couple to ρ (what we assemble and solve).
+    unknowns_by_tier : tuple of int
+        ``reduced_unknowns`` tier by tier (ρ's first).
     largest_block : int
         The largest charge-difference block of one ADO (elements).
     generator_nonzeros : float
@@ -175,6 +183,7 @@ class Size:
     depth: int
     unknowns: int
     reduced_unknowns: int
+    unknowns_by_tier: tuple[int, ...]
     largest_block: int
     generator_nonzeros: float
     generator_bytes: float
@@ -202,11 +211,15 @@ def hierarchy_size(machine: Machine, pade: Poles, depth: int, *, wide: bool = Fa
     dim = 2**machine.n_qubits
     blocks = block_sizes(machine)
     by_charge = count_ados_by_charge(exponents // 2, depth)
-    reduced = sum(count * blocks.get(shift, 0) for shift, count in by_charge.items())
+    by_tier = tuple(sum(count * blocks.get(shift, 0)
+                        for shift, count in count_ados_by_charge(exponents // 2, depth, tier=tier).items())
+                    for tier in range(min(depth, exponents) + 1))
+    reduced = sum(by_tier)
     nonzeros = NONZERO_MARGIN * (reduced * _system_entries_per_element(machine)
                                  + LINK_ENTRIES * links * reduced / ados)
-    return Size(ados, depth, ados * dim**2, reduced, max(blocks[shift] for shift in by_charge if shift in blocks),
-                nonzeros, ASSEMBLY_BYTES_PER_NONZERO * nonzeros)
+    return Size(ados, depth, ados * dim**2, reduced, by_tier,
+                max(blocks[shift] for shift in by_charge if shift in blocks), nonzeros,
+                ASSEMBLY_BYTES_PER_NONZERO * nonzeros)
 
 
 # ------------------------------------------------------------------------------- the hierarchy
@@ -223,32 +236,42 @@ def import_qutip() -> Any:
 
 @dataclass(frozen=True)
 class Hierarchy:
-    """A built hierarchy: its generator on the coupled charge blocks and what identifies its ADOs and exponents.
+    """A built hierarchy: its equations on the coupled charge blocks and what identifies its ADOs and exponents.
 
     Attributes
     ----------
-    generator : scipy.sparse.csr_matrix
-        d/dt of the reduced hierarchy vector (energy units): ADO after ADO, by tier, each ADO's elements of its
-        coupled charge block in column-stacked order (:mod:`~transportbench.backends.heom_generator`).
-    layout : heom_generator.Layout
-        The ADOs (their exponents, tiers, charges) and where their unknowns are.
-    exponents : heom_generator.Exponents
-        Every bath exponent: sign, reservoir, amplitude, rate, partner.
+    equations : heom_generator.Equations
+        The equations of motion of the reduced hierarchy vector: ADO after ADO, by tier, each ADO's elements of
+        its coupled charge block in column-stacked order (:mod:`~transportbench.backends.heom_generator`).
+        :attr:`generator` assembles them when a solve needs the matrix.
     dim : int
         n = 2^N, the size of every ADO.
     wide : bool
-        The leads are wide bands: ``generator`` holds the hierarchy of the exponents of f − 1/2 plus the
-        time-local term (:func:`wide_band_term`) on every ADO.
+        The leads are wide bands: the equations hold the exponents of f − 1/2 plus the time-local term
+        (:func:`wide_band_term`) on every ADO.
     fermi : tuple of heom_fermi.FermiExpansion
         Wide bands: each reservoir's expansion of f − 1/2 (its poles are the exponents); empty otherwise.
     """
 
-    generator: sp.csr_matrix
-    layout: heom_generator.Layout
-    exponents: heom_generator.Exponents
+    equations: heom_generator.Equations
     dim: int
     wide: bool = False
     fermi: tuple[heom_fermi.FermiExpansion, ...] = ()
+
+    @property
+    def layout(self) -> heom_generator.Layout:
+        """The ADOs (their exponents, tiers, charges) and where their unknowns are."""
+        return self.equations.structure
+
+    @property
+    def exponents(self) -> heom_generator.Exponents:
+        """Every bath exponent: sign, reservoir, amplitude, rate, partner."""
+        return self.equations.exponents
+
+    @functools.cached_property
+    def generator(self) -> sp.csr_matrix:
+        """The assembled generator (energy units; assembled on first use)."""
+        return heom_generator.assemble(self.equations)
 
     @property
     def n_ados(self) -> int:
@@ -257,8 +280,15 @@ class Hierarchy:
 
     def first_tier(self) -> list[tuple[int, int]]:
         """(ADO index, exponent index) of every first-tier ADO."""
-        first, stop = self.layout.tier_starts[1], self.layout.tier_starts[2] if len(self.layout.tier_starts) > 2 else 1
-        return [(index, int(self.layout.members[index, 0])) for index in range(int(first), int(stop))]
+        starts = self.layout.tier_starts
+        stop = starts[2] if len(starts) > 2 else starts[-1]
+        return [(index, int(self.layout.members[index, 0])) for index in range(int(starts[1]), int(stop))]
+
+    def rho_rows(self) -> sp.csr_matrix:
+        """The rows of dρ/dt in the generator (ρ's unknowns × every unknown; energy units)."""
+        rho = np.zeros(self.n_ados, dtype=bool)
+        rho[0] = True
+        return heom_generator.assemble(self.equations, rows=rho)[:int(self.layout.offsets[1])]
 
     def ado(self, vector: np.ndarray, index: int) -> np.ndarray:
         """ADO ``index`` (0 is ρ) as an n × n matrix from the reduced ``vector`` (zero outside its charge block)."""
@@ -409,9 +439,9 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
         Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
 
     The wide band's exponents come from the expansion of f − 1/2 chosen by :func:`fermi_expansion` (Padé
-    unless inside ``fermi_expansion("aaa")``); Lorentzian bands are Padé-expanded by QuTiP. The generator is
-    assembled by :func:`heom_generator.assemble` (QuTiP's equations; QuTiP's own ``HEOMSolver`` is built only
-    for ``solver="qutip"``, :func:`qutip_solver`).
+    unless inside ``fermi_expansion("aaa")``); Lorentzian bands are Padé-expanded by QuTiP. The equations are
+    ours (:mod:`heom_generator`, QuTiP's conventions), assembled only when a solve needs the matrix; QuTiP's own
+    ``HEOMSolver`` is built only for ``solver="qutip"`` (:func:`qutip_solver`).
     """
     baths, fermi = _baths(machine, band_width, pade)
     exponents = _exponents(baths)
@@ -421,8 +451,7 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     wide = math.isinf(band_width)
     equations = heom_generator.Equations(structure, exponents, hamiltonian(machine), couplings, basis_charges,
                                          wide_band_term(machine) if wide else None)
-    return Hierarchy(generator=heom_generator.assemble(equations), layout=structure, exponents=exponents,
-                     dim=2**machine.n_qubits, wide=wide, fermi=fermi)
+    return Hierarchy(equations=equations, dim=2**machine.n_qubits, wide=wide, fermi=fermi)
 
 
 def qutip_solver(machine: Machine, band_width: float, pade: Poles, depth: int) -> Any:
@@ -488,7 +517,7 @@ def currents(machine: Machine, hierarchy: Hierarchy, vector: np.ndarray) -> tupl
     offsets, exponents = hierarchy.layout.offsets, hierarchy.exponents
     weights = number.T.reshape(-1, order="F")  # Tr[N Y] = Σ_ab N_ba Y_ab for column-stacked Y
     weights = weights[hierarchy.layout.kept[:offsets[1]]]  # ρ's unknowns come first
-    tier0 = hierarchy.generator[:offsets[1]]
+    tier0 = hierarchy.rho_rows()
     particle = np.zeros(len(machine.reservoirs), dtype=complex)
     energy = np.zeros(len(machine.reservoirs), dtype=complex)
     for ado, exponent in hierarchy.first_tier():

@@ -55,7 +55,7 @@ def hierarchy_bytes(machine: Machine, pade: hierarchy_module.Poles, depth: int, 
     ``wide``: the wide band in the hierarchy (fewer exponents, :func:`heom_hierarchy.hierarchy_size`).
     """
     size = hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
-    return size.generator_bytes + heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
+    return heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
 
 
 def check_budget(machine: Machine, pade: hierarchy_module.Poles, depth: int, max_ados: int,
@@ -93,7 +93,7 @@ def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built
     warnings.warn(f"HEOM (pade={pade}, depth={depth}): {failure}; factorising the hierarchy directly instead "
                   f"(an estimated {format_bytes(estimate)}; this can take minutes, solver='iterative' stops here "
                   "instead)", DirectFallbackWarning, stacklevel=4)
-    steady = heom_steady.solve(built.generator, built.layout.kept, built.dim, built.layout.tiers, method="direct")
+    steady = heom_steady.solve(built.equations, built.dim, method="direct")
     return dataclasses.replace(steady, method=f"{steady.method} after the iterative solve failed ({failure})")
 
 
@@ -139,7 +139,7 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
                 layout.occupations(len(built.exponents.signs)), layout.kept, built.dim)
         else:
             try:
-                steady = heom_steady.solve(built.generator, layout.kept, built.dim, layout.tiers, method=method)
+                steady = heom_steady.solve(built.equations, built.dim, method=method)
             except heom_steady.SteadyStateError as failure:
                 if solver != "auto" or method == "direct":
                     raise

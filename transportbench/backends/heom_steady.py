@@ -15,8 +15,9 @@ The linear system
 The reduced hierarchy is trace-bordered (:mod:`transportbench.backends.steady_linalg`: one of ρ's diagonal
 equations replaced by Tr ρ = 1, as QuTiP's ``steady_state`` does). ``"direct"`` factorises it with SuperLU
 (fill-reducing ordering ``permc_spec``, MMD on Aᵀ + A by default: much less fill than COLAMD here) and gets
-up to ``REFINEMENTS`` steps of iterative refinement; ``"iterative"`` runs GMRES preconditioned by the exact
-shallow hierarchy (:func:`_tier_gmres`); ``"ilu"`` runs GMRES preconditioned by an incomplete LU. Which
+up to ``REFINEMENTS`` steps of iterative refinement; ``"iterative"`` runs GMRES on the generator applied as an
+operator, never stored (:mod:`~transportbench.backends.heom_operator`), preconditioned by the exact shallow
+hierarchy (:func:`_tier_gmres`); ``"ilu"`` runs GMRES preconditioned by an incomplete LU. Which
 method a backend solve uses is chosen in :mod:`~transportbench.backends.heom_solve`, which builds the
 hierarchy and calls :func:`solve`. Every solve is followed by the residual ‖𝓛x‖.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,31 +68,45 @@ PERMC_SPECS = ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "NATURAL")
 DIRECT_FILL = (8.0, 80.0)
 """LU entries per nonzero of the reduced matrix assumed by :func:`solve_bytes` (depth ≤ 2, deeper); measured at
 the Fig. 3 point with MMD on Aᵀ + A: 6x at depth 2, 56-70x at depth 3."""
-BASE_LU_PER_UNKNOWN = 60.0
-"""LU entries per unknown of the depth-≤2 base of the iterative solve (measured: 48 at the Fig. 3 point)."""
+BASE_LU_PER_UNKNOWN = 300.0
+"""LU entries per unknown of the shallow base of the iterative solve (measured: 55 for the Fig. 3 point at
+depth 2, 170-230 for five dots at depth 1)."""
+BASE_SIZE = 2_000_000
+"""The iterative solve factorises the depth-2 hierarchy only while its unknowns times its largest ADO block stay
+below this (the Fig. 3 point up to about 20 Padé terms); five dots fill its LU in badly and use depth 1."""
+ITERATIVE_BYTES_PER_UNKNOWN = 200.0
+"""Bytes per unknown of the iterative solve besides the Krylov basis: the operator's index arrays and gathered
+copies (about 8 vectors' worth) and the shifted blocks' positions and shifted eigenvalues."""
 BYTES_PER_ENTRY = 24
 
 
 def solve_bytes(size: object, method: str, dim: int) -> float:
-    """Estimated peak bytes of the steady-state solve of a hierarchy of ``size`` (:class:`~.heom_hierarchy.Size`).
+    """Estimated peak bytes of assembling (where needed) and solving a hierarchy of ``size``.
 
-    Counts the reduced matrix and its trace-bordered copy, and for ``"direct"`` its LU (``DIRECT_FILL``), for
-    ``"iterative"`` the LU of the shallow base (``BASE_LU_PER_UNKNOWN``, counted on every unknown), the
-    eigendecompositions of the deeper tiers' blocks (a few dense blocks per charge block and parity) and the
-    GMRES basis; ``"qutip"`` factorises the full system of every element of every ADO (fill as ``"direct"``).
+    ``size`` is a :class:`~.heom_hierarchy.Size`. ``"direct"`` assembles the generator
+    (``size.generator_bytes``) and factorises it (``DIRECT_FILL`` LU entries per nonzero); ``"ilu"`` keeps
+    the matrix, its bordered copy and an incomplete LU of ``ILU_FILL_FACTOR`` times it; ``"qutip"`` factorises
+    the full system of every element of every ADO. ``"iterative"`` stores no generator: the shallow hierarchy's
+    assembly and LU (``BASE_LU_PER_UNKNOWN``), and per unknown the Krylov basis, the operator's index and
+    gathered copies and the deeper tiers' shifted blocks (``ITERATIVE_BYTES_PER_UNKNOWN`` besides the basis).
     """
     reduced = size.reduced_unknowns  # type: ignore[attr-defined]
     nonzeros = size.generator_nonzeros  # type: ignore[attr-defined]
+    assembly = size.generator_bytes  # type: ignore[attr-defined]
     matrix = nonzeros * BYTES_PER_ENTRY
     deep = size.depth > 2  # type: ignore[attr-defined]
     if method == "direct":
-        return matrix * (2 + DIRECT_FILL[deep])
+        return assembly + matrix * (1 + DIRECT_FILL[deep])
+    if method == "ilu":
+        return assembly + matrix * (1 + ILU_FILL_FACTOR)
     if method == "qutip":
         full = size.unknowns  # type: ignore[attr-defined]
-        return full / max(reduced, 1) * matrix * (2 + DIRECT_FILL[deep])
-    krylov = (GMRES_RESTART + 4) * reduced * 16
-    blocks = 4 * (2 * dim + 1) * size.largest_block**2 * 16  # type: ignore[attr-defined]
-    return 3 * matrix + reduced * BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY + blocks + krylov
+        return full / max(reduced, 1) * (assembly + matrix * (1 + DIRECT_FILL[deep]))
+    by_tier = size.unknowns_by_tier  # type: ignore[attr-defined]
+    shallow = sum(by_tier[:shallow_depth(by_tier, size.largest_block, BASE_DEPTH) + 1])  # type: ignore[attr-defined]
+    base_bytes = shallow * (nonzeros / max(reduced, 1) * 2 * BYTES_PER_ENTRY + BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY)
+    krylov = (MATRIX_FREE_RESTART + 4) * reduced * 16
+    return assembly * shallow / max(reduced, 1) + base_bytes + krylov + ITERATIVE_BYTES_PER_UNKNOWN * reduced
 
 
 class SteadyStateError(SolveFailure):
@@ -150,10 +166,10 @@ def _direct(matrix: sp.csc_matrix, rhs: np.ndarray, permc_spec: str, estimate_co
     return x, f"direct SuperLU ({permc_spec}, fill {fill:.0f}x)", condition
 
 
-def _gmres(matrix: sp.csc_matrix, rhs: np.ndarray, preconditioner: spla.LinearOperator, x0: np.ndarray,
-           what: str) -> tuple[np.ndarray, int]:
+def _gmres(matrix: sp.csc_matrix | spla.LinearOperator, rhs: np.ndarray, preconditioner: spla.LinearOperator,
+           x0: np.ndarray, what: str, restart: int = GMRES_RESTART) -> tuple[np.ndarray, int]:
     """GMRES to ``GMRES_RTOL``; the solution and its iterations, or SteadyStateError naming the preconditioner."""
-    x, info, iterations = counted_gmres(matrix, rhs, preconditioner, rtol=GMRES_RTOL, restart=GMRES_RESTART,
+    x, info, iterations = counted_gmres(matrix, rhs, preconditioner, rtol=GMRES_RTOL, restart=restart,
                                         maxiter=GMRES_MAXITER, x0=x0)
     if info != 0:
         raise SteadyStateError(f"GMRES preconditioned by {what} did not converge ({iterations} iterations, info "
@@ -194,30 +210,6 @@ class _ShiftedBlocks:
                 raise ValueError("an ADO block's eigenvectors are ill-conditioned")
             self.groups.append((positions, values[None, :] + shifts[:, None], vectors, np.linalg.inv(vectors)))
 
-    @classmethod
-    def from_matrix(cls, matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> _ShiftedBlocks:
-        """From the tier's assembled block-diagonal part (its ADOs' unknowns contiguous, first at ``starts``).
-
-        ADOs with equal ``keys`` must have blocks of equal size that differ by a multiple of the identity
-        (checked on the diagonals: ValueError otherwise).
-        """
-        diagonal = matrix.diagonal()
-        ends = np.append(starts[1:], matrix.shape[0])
-        groups = []
-        for key in np.unique(keys):
-            members = np.flatnonzero(keys == key)
-            width = int(ends[members[0]] - starts[members[0]])
-            if np.any(ends[members] - starts[members] != width):
-                raise ValueError("ADOs of one key have blocks of different sizes")
-            positions = starts[members][:, None] + np.arange(width)[None, :]
-            first = int(starts[members[0]])
-            block = matrix[first:first + width, first:first + width].toarray()
-            shifts = diagonal[positions] - diagonal[positions[0]]
-            if not np.allclose(shifts, shifts[:, :1], rtol=0.0, atol=SHIFT_ATOL * max(np.abs(diagonal).max(), 1.0)):
-                raise ValueError("the ADO blocks of one key differ by more than a shift")
-            groups.append((positions, block, shifts[:, 0]))
-        return cls(groups)
-
     def solve(self, residual: np.ndarray) -> np.ndarray:
         """D⁻¹ r for the tier's residual r (complex, one entry per unknown)."""
         y = np.empty_like(residual)
@@ -226,155 +218,73 @@ class _ShiftedBlocks:
         return y
 
 
-def _tier_block(matrix: sp.csr_matrix, starts: np.ndarray, keys: np.ndarray) -> tuple[object, str]:
-    """The inverse of one deeper tier's block-diagonal part: shifted eigendecompositions, else SuperLU."""
+def shallow_depth(unknowns_by_tier: Sequence[int], largest_block: int, requested: int) -> int:
+    """The deepest tier of the shallow hierarchy the iterative solve factorises.
+
+    ``requested`` (at most depth − 1), one less while the unknowns up to it times the largest ADO block
+    exceed ``BASE_SIZE`` (five dots: the depth-2 LU fills in badly), never below 1.
+    """
+    base = max(min(requested, len(unknowns_by_tier) - 2), 0)
+    while base > 1 and sum(unknowns_by_tier[:base + 1]) * largest_block > BASE_SIZE:
+        base -= 1
+    return base
+
+
+def _tier_inverse(equations: heom_generator.Equations, tier: int, first: int, stop: int) -> tuple[object, str]:
+    """D_t⁻¹ of one deeper tier, by the ADOs' shared own blocks (:class:`_ShiftedBlocks`), else SuperLU."""
+    structure = equations.structure
+    in_tier = structure.tiers == tier
+    own = equations.own_blocks()[1 - 2 * (tier % 2)]
+    rates = equations.rates()
+    difference = (equations.basis_charges[:, None] - equations.basis_charges[None, :]).reshape(-1, order="F")
+    groups = []
+    for charge in np.unique(structure.charges[in_tier]):
+        ados = np.flatnonzero(in_tier & (structure.charges == charge) & (np.diff(structure.offsets) > 0))
+        if len(ados):
+            elements = np.flatnonzero(difference == charge)
+            positions = structure.offsets[ados][:, None] - first + np.arange(len(elements))[None, :]
+            groups.append((positions, own[elements][:, elements].toarray(), -rates[ados]))
     try:
-        return _ShiftedBlocks.from_matrix(matrix, starts, keys), "shifted"
+        return _ShiftedBlocks(groups), "shifted"
     except (ValueError, np.linalg.LinAlgError):
         # block diagonal: with the natural order SuperLU's fill stays inside each ADO's block
-        return spla.splu(matrix.tocsc(), permc_spec="NATURAL"), "LU"
+        blocks = heom_generator.assemble(equations, rows=in_tier, columns=in_tier)[first:stop, first:stop]
+        return spla.splu(blocks.tocsc(), permc_spec="NATURAL"), "LU"
 
 
-def _tier_gmres(matrix: sp.csr_matrix, rhs: np.ndarray, unknown_tiers: np.ndarray, unknown_keys: np.ndarray,
-                unknown_ados: np.ndarray, permc_spec: str) -> tuple[np.ndarray, str, float]:
-    """GMRES preconditioned by the exact shallow hierarchy and a sweep down the deeper tiers.
+def _tier_gmres(equations: heom_generator.Equations, trace_columns: np.ndarray, base_depth: int,
+                permc_spec: str) -> tuple[np.ndarray, str, HierarchyOperator]:
+    """GMRES on the trace-bordered hierarchy, applied as an operator, preconditioned tier by tier.
 
-    The unknowns must come in increasing tier, each ADO's contiguously (:func:`solve` orders them so), which
-    makes every block below a contiguous slice of ``matrix``; ``unknown_keys`` labels each unknown's ADO by
-    its charge block and parity, ``unknown_ados`` by its ADO. The unknowns of tiers ≤ ``BASE_DEPTH`` (or
-    ≤ depth − 1 if that is smaller) form the shallow part A, factorised exactly. Each deeper tier t links only
-    to tiers t ± 1, and its own block D_t is block diagonal (one block per ADO; inverted by
-    :class:`_ShiftedBlocks`). The preconditioner is the block lower triangle: A⁻¹ for the shallow part, then
-    tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}). It leaves out the feedback of each deeper tier on the one
-    above (B_t D_t⁻¹ C_t), which is small where the truncation in depth converges; for depth 3 it is the exact
-    depth-2 hierarchy and the depth-3 ADOs' own blocks.
+    The ADOs come by tier (as :func:`heom_generator.layout` lists them), so every tier is a slice of the
+    unknowns. The tiers ≤ ``base_depth`` (:func:`shallow_depth`) form the shallow hierarchy A, assembled and
+    factorised exactly. Each deeper tier t links only to tiers t ± 1, and its own block D_t is block diagonal
+    (one block per ADO; :func:`_tier_inverse`). The preconditioner is the block lower triangle: A⁻¹ for the
+    shallow part, then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}), C_t the links from tier t − 1 applied as an
+    operator. It leaves out the feedback of each deeper tier on the one above (B_t D_t⁻¹ C_t), which is small
+    where the truncation in depth converges. Neither the generator nor the deeper tiers are ever stored, only
+    ``MATRIX_FREE_RESTART`` + 1 Krylov vectors. Returns the solution, a description and the operator.
     """
-    depth = int(unknown_tiers[-1])
-    base = min(BASE_DEPTH, depth - 1)
-    edges = np.searchsorted(unknown_tiers, [0, *range(base + 1, depth + 2)], side="left")
-    groups = [slice(int(start), int(stop)) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
-    lu_base = spla.splu(matrix[groups[0], groups[0]].tocsc(), permc_spec=permc_spec)
-    diagonal, kinds = [], set()
-    for g in groups[1:]:
-        starts = np.flatnonzero(np.diff(unknown_ados[g], prepend=-1))
-        inverse, kind = _tier_block(matrix[g, g], starts, unknown_keys[g][starts])
-        diagonal.append(inverse)
-        kinds.add(kind)
-    couplings = [matrix[g, previous] for g, previous in zip(groups[1:], groups[:-1], strict=True)]
-    size = matrix.shape[0]
-
-    def apply(residual: np.ndarray) -> np.ndarray:
-        y = np.empty(size, dtype=complex)
-        y[groups[0]] = lu_base.solve(residual[groups[0]])
-        for g, previous, inverse, coupling in zip(groups[1:], groups[:-1], diagonal, couplings, strict=True):
-            y[g] = inverse.solve(residual[g] - coupling @ y[previous])
-        return y
-
-    preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
-    x, iterations = _gmres(matrix, rhs, preconditioner, apply(rhs), "the shallow hierarchy")
-    fill = (lu_base.L.nnz + lu_base.U.nnz) / max(groups[0].stop, 1)
-    return x, (f"GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
-               f"{fill:.0f} LU entries per unknown; deeper tiers' blocks by {' and '.join(sorted(kinds))})"), math.nan
-
-
-def solve(generator: sp.csr_matrix, kept: np.ndarray, dim: int, tiers: np.ndarray, *, method: str = "direct",
-          permc_spec: str = "MMD_AT_PLUS_A", estimate_condition: bool = True) -> SteadyState:
-    """Steady state of the reduced hierarchy ``generator`` (see the module docstring).
-
-    Parameters
-    ----------
-    generator : scipy.sparse.csr_matrix
-        The generator on the kept unknowns only (energy units), as
-        :func:`~transportbench.backends.heom_hierarchy.build_hierarchy` assembles it.
-    kept : ndarray of int
-        Position of every unknown in the full vector of all ADOs (ADO i's element (a, b) at i n² + a + b n),
-        increasing; ρ's diagonal must be among them.
-    dim : int
-        n, the size of the system's density matrix.
-    tiers : ndarray of int
-        The tier (number of excitations) of every ADO; ``"iterative"`` needs the ADOs in increasing tier.
-    method : {"direct", "iterative", "ilu"}
-        ``"iterative"``: GMRES preconditioned by the hierarchy one tier shallower (:func:`_tier_gmres`);
-        ``"ilu"``: GMRES preconditioned by an incomplete LU.
-    permc_spec : str
-        SuperLU column ordering (for the LU or the ILU).
-    estimate_condition : bool
-        Estimate the one-norm condition number after a direct solve (two more solves per estimate step).
-
-    Returns
-    -------
-    SteadyState
-        Its ``vector`` on the kept unknowns. Raises :class:`SteadyStateError` when the residual check fails.
-    """
-    start = time.perf_counter()
-    diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
-    trace_columns = np.searchsorted(kept, diagonal)
-    if not np.array_equal(kept[trace_columns], diagonal):
-        raise ValueError("the kept unknowns must include every diagonal element of ρ")
-    ados = kept // (dim * dim)
-    if method == "iterative" and tiers.max() > 0:
-        unknown_tiers = tiers[ados]
-        if np.any(np.diff(unknown_tiers) < 0):
-            raise ValueError("the iterative solve needs the ADOs in increasing tier")
-        matrix, rhs = trace_bordered(generator, trace_columns)
-        # an ADO's charge block is fixed by its first kept element, its parity by its tier
-        firsts = np.full(len(tiers), dim * dim, dtype=np.int64)
-        np.minimum.at(firsts, ados, kept % (dim * dim))
-        keys = 2 * firsts[ados] + unknown_tiers % 2
-        x, label, condition = _tier_gmres(matrix.tocsr(), rhs, unknown_tiers, keys, ados, permc_spec)
-    elif method == "direct":
-        x, label, condition = _direct(*trace_bordered(generator, trace_columns), permc_spec, estimate_condition)
-    elif method in ("iterative", "ilu"):
-        x, label, condition = _ilu_gmres(*trace_bordered(generator, trace_columns), permc_spec)
-    else:
-        raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
-    return _checked(generator, x, len(kept), label, condition, time.perf_counter() - start)
-
-
-def solve_matrix_free(equations: heom_generator.Equations, dim: int, *,
-                      permc_spec: str = "MMD_AT_PLUS_A") -> SteadyState:
-    """Steady state of the hierarchy ``equations`` without storing its generator (:mod:`.heom_operator`).
-
-    GMRES (restart ``MATRIX_FREE_RESTART``) on the trace-bordered operator, preconditioned like
-    :func:`_tier_gmres`: the shallow hierarchy (tiers ≤ ``BASE_DEPTH``, assembled and factorised exactly),
-    then tier by tier y_t = D_t⁻¹ (r_t − C_t y_{t−1}) with D_t inverted through the ADOs' shared own blocks
-    (:class:`_ShiftedBlocks`) and the links C_t applied as an operator. The ADOs must come by tier, as
-    :func:`heom_generator.layout` lists them. Returns the state on the reduced unknowns (energy units as
-    :func:`solve`); raises :class:`SteadyStateError` when GMRES or the residual check fails.
-    """
-    start = time.perf_counter()
     structure = equations.structure
     depth = structure.members.shape[1]
     tiers = structure.tiers
-    base = min(BASE_DEPTH, depth - 1)
+    widths = np.diff(structure.offsets)
+    by_tier = [int(widths[start:stop].sum()) for start, stop in zip(structure.tier_starts[:-1],
+                                                                     structure.tier_starts[1:], strict=True)]
+    base = shallow_depth(by_tier, int(widths.max()), base_depth)
     edges = [int(structure.offsets[structure.tier_starts[tier]]) for tier in range(base + 1, depth + 2)]
     shallow = heom_generator.layout(equations.exponents.signs, base, equations.basis_charges)
-    diagonal = np.arange(dim) * (dim + 1)
-    trace_columns = np.searchsorted(structure.kept, diagonal)
-    if not np.array_equal(structure.kept[trace_columns], diagonal):
-        raise ValueError("the kept unknowns must include every diagonal element of ρ")
     base_matrix, _ = trace_bordered(heom_generator.assemble(dataclasses.replace(equations, structure=shallow)),
                                     trace_columns)
     lu_base = spla.splu(base_matrix.tocsc(), permc_spec=permc_spec)
     del base_matrix
     operator = HierarchyOperator(equations)
-    own = equations.own_blocks()
-    rates = equations.rates()
-    inverses, couplings = [], []
+    deeper, kinds = [], set()
     for tier, first, stop in zip(range(base + 1, depth + 1), edges[:-1], edges[1:], strict=True):
-        groups = []
-        in_tier = tiers == tier
-        for charge in np.unique(structure.charges[in_tier]):
-            ados = np.flatnonzero(in_tier & (structure.charges == charge) & (np.diff(structure.offsets) > 0))
-            if not len(ados):
-                continue
-            elements = np.flatnonzero((equations.basis_charges[:, None] - equations.basis_charges[None, :]
-                                       ).reshape(-1, order="F") == charge)
-            block = own[1 - 2 * (tier % 2)][elements][:, elements].toarray()
-            positions = structure.offsets[ados][:, None] - first + np.arange(len(elements))[None, :]
-            groups.append((positions, block, -rates[ados]))
-        inverses.append((slice(first, stop), _ShiftedBlocks(groups)))
-        couplings.append(HierarchyOperator(equations, rows=in_tier, columns=tiers == tier - 1, own_blocks=False))
+        inverse, kind = _tier_inverse(equations, tier, first, stop)
+        kinds.add(kind)
+        links = HierarchyOperator(equations, rows=tiers == tier, columns=tiers == tier - 1, own_blocks=False)
+        deeper.append((slice(first, stop), inverse, links))
     size = operator.shape[0]
     replaced = int(trace_columns[0])
 
@@ -386,23 +296,69 @@ def solve_matrix_free(equations: heom_generator.Equations, dim: int, *,
     def apply(residual: np.ndarray) -> np.ndarray:
         y = np.zeros(size, dtype=complex)
         y[:edges[0]] = lu_base.solve(residual[:edges[0]])
-        for (part, inverse), coupling in zip(inverses, couplings, strict=True):
-            y[part] = inverse.solve(residual[part] - coupling.matvec(y)[part])
+        for part, inverse, links in deeper:
+            y[part] = inverse.solve(residual[part] - links.matvec(y)[part])
         return y
 
     system = spla.LinearOperator((size, size), matvec=bordered, dtype=complex)
     preconditioner = spla.LinearOperator((size, size), matvec=apply, dtype=complex)
     rhs = np.zeros(size, dtype=complex)
     rhs[replaced] = 1.0
-    x, info, iterations = counted_gmres(system, rhs, preconditioner, rtol=GMRES_RTOL, restart=MATRIX_FREE_RESTART,
-                                        maxiter=GMRES_MAXITER, x0=apply(rhs))
-    if info != 0:
-        raise SteadyStateError(f"matrix-free GMRES did not converge ({iterations} iterations, info {info}) on "
-                               f"{size} unknowns")
+    x, iterations = _gmres(system, rhs, preconditioner, apply(rhs), f"the depth-{base} hierarchy",
+                           restart=MATRIX_FREE_RESTART)
     fill = (lu_base.L.nnz + lu_base.U.nnz) / max(edges[0], 1)
-    label = (f"matrix-free GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, "
-             f"{fill:.0f} LU entries per unknown; deeper tiers' blocks by shifted)")
-    return _checked(operator, x, size, label, math.nan, time.perf_counter() - start)
+    return x, (f"GMRES preconditioned by the depth-{base} hierarchy ({iterations} iterations, {fill:.0f} LU "
+               f"entries per unknown; deeper tiers' blocks by {' and '.join(sorted(kinds))}; generator not "
+               "stored)"), operator
+
+
+def solve(equations: heom_generator.Equations, dim: int, *, method: str = "direct",
+          generator: sp.csr_matrix | None = None, base_depth: int = BASE_DEPTH,
+          permc_spec: str = "MMD_AT_PLUS_A", estimate_condition: bool = True) -> SteadyState:
+    """Steady state of the reduced hierarchy ``equations`` (see the module docstring).
+
+    Parameters
+    ----------
+    equations : heom_generator.Equations
+        The hierarchy, its ADOs by tier (:func:`~transportbench.backends.heom_hierarchy.build_hierarchy`).
+    dim : int
+        n, the size of the system's density matrix.
+    method : {"direct", "iterative", "ilu"}
+        ``"direct"``: SuperLU of the assembled generator; ``"iterative"``: GMRES on the generator applied as an
+        operator, never stored, preconditioned by the shallow hierarchy (:func:`_tier_gmres`); ``"ilu"``: GMRES
+        preconditioned by an incomplete LU of the assembled generator.
+    generator : scipy.sparse.csr_matrix, optional
+        The assembled generator, if already at hand (``"direct"``, ``"ilu"``; assembled here otherwise).
+    base_depth : int
+        ``"iterative"``: the deepest tier of the shallow hierarchy it factorises (fewer for large ADO blocks).
+    permc_spec : str
+        SuperLU column ordering (for the LU or the ILU).
+    estimate_condition : bool
+        Estimate the one-norm condition number after a direct solve (two more solves per estimate step).
+
+    Returns
+    -------
+    SteadyState
+        Its ``vector`` on the reduced unknowns. Raises :class:`SteadyStateError` when the solve or the
+        residual check fails.
+    """
+    start = time.perf_counter()
+    kept = equations.structure.kept
+    diagonal = np.arange(dim) * (dim + 1)  # ρ's diagonal: the first positions, all kept
+    trace_columns = np.searchsorted(kept, diagonal)
+    if not np.array_equal(kept[trace_columns], diagonal):
+        raise ValueError("the kept unknowns must include every diagonal element of ρ")
+    if method == "iterative" and equations.structure.members.shape[1] > 0:
+        x, label, checked_by = _tier_gmres(equations, trace_columns, base_depth, permc_spec)
+        return _checked(checked_by, x, len(kept), label, math.nan, time.perf_counter() - start)
+    if method not in ("direct", "ilu", "iterative"):
+        raise ValueError(f"method must be 'direct', 'iterative' or 'ilu', got {method!r}")
+    matrix = heom_generator.assemble(equations) if generator is None else generator
+    if method == "direct":
+        x, label, condition = _direct(*trace_bordered(matrix, trace_columns), permc_spec, estimate_condition)
+    else:
+        x, label, condition = _ilu_gmres(*trace_bordered(matrix, trace_columns), permc_spec)
+    return _checked(matrix, x, len(kept), label, condition, time.perf_counter() - start)
 
 
 def one_norm(matrix: sp.csr_matrix | HierarchyOperator) -> float:
