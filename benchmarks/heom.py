@@ -9,14 +9,15 @@ Rows (each measured in a fresh subprocess with one BLAS/OpenMP thread, so that p
   the currents < 1 %) against the converged 2vN point of the QmeQ backend (``--no-2vn`` skips it, ~1 min);
 * the W machine with n = 3 (5 dots, 3 leads) at depth 2 with a fixed number of Padé terms;
 * the converged Fig. 3 point on wide-band leads, the wide band in the hierarchy against the extrapolation in
-  1/W (their time ratio in the same run);
-* the cold W machine (n = 3, T_sink = 0.1, wide band in the hierarchy) at fixed per-reservoir Padé terms and
-  depth 2 and 3 within an 8 GiB budget: ADOs, charge-reduced unknowns, memory estimate, F, currents, or the
-  refusal with its estimate.
+  1/W, each with our assembly of the hierarchy and with QuTiP's (``HEOMSolver`` builds every hierarchy, as
+  this package did before 2026-12-07: the baseline), their time ratios in the same run;
+* the cold W machine (n = 3, T_sink = 0.1, wide band in the hierarchy) at fixed per-reservoir pole counts
+  (``expansion``: Padé or the AAA fit) and depth 2 and 3 within an 8 GiB budget: ADOs, charge-reduced
+  unknowns, memory estimate, F, currents, or the refusal with its estimate.
 
-Run ``.venv/bin/python benchmarks/heom.py`` (about 25 minutes, nearly all of it QuTiP at depth 3; its
-(6, 3) solve is killed after ``--qutip-timeout`` seconds); ``--quick`` runs only the wide-band rows and two cold
-W machine hierarchies (a few minutes).
+Run ``.venv/bin/python benchmarks/heom.py`` (about 30 minutes, most of it QuTiP's steady state at depth 3;
+its (6, 3) solve is killed after ``--qutip-timeout`` seconds); ``--quick`` runs only the wide-band rows and
+two cold W machine hierarchies (a few minutes).
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ FIG3_HIERARCHIES = ((10, 2), (4, 3), (6, 3))
 W_MACHINE_PADE = 8
 W_COLD = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 """The W machine (n = 3) of issue #20's goal: ``Machine.w_machine(3, **W_COLD)`` on wide-band leads."""
-W_COLD_HIERARCHIES = (((6, 12), 2), ((6, 14), 2), ((6, 16), 2), ((8, 16), 2), ((4, 6), 2), ((4, 6), 3),
-                      ((6, 16), 3))
-"""((Padé terms of the hot lead, of each sink), depth) of the cold W machine's rows, the wide band in the
-hierarchy: the Padé steps at depth 2, the largest depth-3 hierarchy within the budget by its estimate (too few
-Padé terms for the cold sinks: it shows the cost, not a converged depth step) and the depth-3 hierarchy at the
-converged Padé terms (refused: its estimate is the result)."""
-W_COLD_QUICK = (((6, 16), 2), ((6, 16), 3))
+W_COLD_HIERARCHIES = (("pade", (6, 16), 2), ("aaa", (6, 10), 2), ("aaa", (8, 14), 2), ("aaa", (10, 18), 2),
+                      ("aaa", (12, 22), 2), ("aaa", (6, 10), 3), ("aaa", (8, 14), 3), ("pade", (6, 16), 3))
+"""(expansion, (poles of the hot lead, of each sink), depth) of the cold W machine's rows, the wide band in the
+hierarchy: Padé at depth 2 as before, the AAA fit's pole steps at depth 2, and depth 3 at two AAA counts (the
+depth step of F and the currents) and at Padé's (its estimate against the budget)."""
+W_COLD_QUICK = (("aaa", (8, 14), 2), ("aaa", (6, 10), 3))
 MEMORY_GIB = 8.0
 """Memory budget of every worker (``TRANSPORTBENCH_MEMORY_GIB``): the goal's 8 GiB."""
 
@@ -101,6 +101,8 @@ def _run_task(task: dict) -> dict:
         size = {"ados": counted.ados, "unknowns": counted.reduced_unknowns,
                 "estimate": heom_solve.hierarchy_bytes(machine, options["pade"], options["depth"],
                                                        options.get("solver", "auto"), wide=wide)}
+    if task.get("builder") == "qutip":
+        _build_with_qutip()
     baseline = _peak_mib()
     wall, cpu = time.perf_counter(), time.process_time()
     try:
@@ -118,6 +120,24 @@ def _run_task(task: dict) -> dict:
     if task["machine"].startswith("w3"):
         figures["fidelity"] = fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * 2), result.model)
     return figures
+
+
+def _build_with_qutip() -> None:
+    """Make every hierarchy of this process QuTiP-assembled: ``HEOMSolver`` builds it, mapped onto our unknowns."""
+    import dataclasses
+
+    from transportbench.backends import heom_hierarchy
+
+    ours = heom_hierarchy.build_hierarchy
+
+    def built_by_qutip(machine, band_width, pade, depth):  # noqa: ANN001, ANN202
+        built = ours(machine, band_width, pade, depth)
+        generator = heom_hierarchy.qutip_generator(machine, band_width, pade, depth, built)
+        built = dataclasses.replace(built)
+        built.__dict__["generator"] = generator  # the cached assembly, replaced by QuTiP's
+        return built
+
+    heom_hierarchy.build_hierarchy = built_by_qutip
 
 
 def _measure(task: dict, timeout: float | None = None) -> dict:
@@ -199,17 +219,25 @@ def _w_machine_rows() -> list[list[str]]:
 
 def _wide_band_rows() -> list[list[str]]:
     """The converged Fig. 3 point on wide-band leads: the wide band in the hierarchy against the extrapolation."""
-    direct = _measure({"machine": "fig3", "kind": "heom-wide", "options": {"wide_band": "direct"}})
-    extrapolated = _measure({"machine": "fig3", "kind": "heom-wide", "options": {"wide_band": "extrapolate"}})
-    ratio = ""
-    if "wall" in direct and "wall" in extrapolated:
-        ratio = (f"extrapolated / direct: {extrapolated['wall'] / direct['wall']:.2f}x; |ΔC| "
-                 f"{abs(direct['concurrence'] - extrapolated['concurrence']):.1e}")
-    settings = "converged, tol 1e-4 on C, 1 % on currents"
-    return [_row("Fig. 3 triple dot, wide band", "heom, wide band in the hierarchy", settings, direct,
-                 _final(direct)),
-            _row("Fig. 3 triple dot, wide band", "heom, extrapolated in 1/W", settings, extrapolated,
-                 f"{_final(extrapolated)}; {ratio}")]
+    runs = {(method, builder): _measure({"machine": "fig3", "kind": "heom-wide", "builder": builder,
+                                         "options": {"wide_band": method}})
+            for method in ("direct", "extrapolate") for builder in ("ours", "qutip")}
+    direct = runs["direct", "ours"]
+    baseline = runs["extrapolate", "qutip"]
+    labels = {"direct": "heom, wide band in the hierarchy", "extrapolate": "heom, extrapolated in 1/W"}
+    rows = []
+    for (method, builder), figures in runs.items():
+        comparison = _final(figures)
+        if "wall" in figures and "wall" in direct and (method, builder) != ("direct", "ours"):
+            comparison += (f"; {figures['wall'] / direct['wall']:.1f}x the direct one's time, |ΔC| "
+                           f"{abs(direct['concurrence'] - figures['concurrence']):.1e}")
+        built = "our assembly" if builder == "ours" else "QuTiP's HEOMSolver builds (baseline)"
+        rows.append(_row("Fig. 3 triple dot, wide band", f"{labels[method]}; {built}",
+                         "converged, tol 1e-4 on C, 1 % on currents", figures, comparison))
+    if "wall" in direct and "wall" in baseline:
+        rows.append(["", "", "", "", "", "", "", "", f"direct (ours) against the extrapolation built by QuTiP: "
+                     f"{baseline['wall'] / direct['wall']:.1f}x faster"])
+    return rows
 
 
 def _final(figures: dict) -> str:
@@ -220,21 +248,21 @@ def _w_cold_table(hierarchies: tuple) -> str:
     """The cold W machine (wide band in the hierarchy) at fixed Padé terms and depth, budget ``MEMORY_GIB``."""
     from transportbench.resources import GIB
 
-    rows = [["Padé hot/sinks", "depth", "ADOs", "unknowns", "estimate GiB", "F(W_3)", "I hot", "I sink1",
+    rows = [["poles hot/sinks", "depth", "ADOs", "unknowns", "estimate GiB", "F(W_3)", "I hot", "I sink1",
              "wall s", "peak MiB", "solver / refusal"]]
-    for (hot, sink), depth in hierarchies:
+    for expansion, (hot, sink), depth in hierarchies:
         pade = {"hot": hot, "sink1": sink, "sink2": sink}
         figures = _measure({"machine": "w3cold", "kind": "heom-wide",
-                            "options": {"pade": pade, "depth": depth, "converge": False}})
+                            "options": {"pade": pade, "depth": depth, "converge": False, "expansion": expansion}})
         counts = [str(figures.get("ados", "—")), str(figures.get("unknowns", "—")),
                   f"{figures['estimate'] / GIB:.1f}" if "estimate" in figures else "—"]
         if "wall" not in figures:
             outcome = ("refused: " + figures["refused"].split(" needs ")[-1].split(";")[0] if "refused" in figures
                        else f"failed: {figures.get('error', '')}")
-            rows.append([f"{hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—", outcome])
+            rows.append([f"{expansion} {hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—", outcome])
             continue
         method = next((n for n in figures["notes"] if "ADOs" in n), "").split("unknowns, ")[-1].split(", residual")[0]
-        rows.append([f"{hot}/{sink}", str(depth), *counts, f"{figures['fidelity']:.4f}",
+        rows.append([f"{expansion} {hot}/{sink}", str(depth), *counts, f"{figures['fidelity']:.6f}",
                      f"{figures['currents'][0]:.4e}", f"{figures['currents'][1]:.4e}", f"{figures['wall']:.1f}",
                      f"{figures['peak_mib']:.0f}", method])
     return markdown_table(rows, right_aligned=range(1, 10))

@@ -90,16 +90,14 @@ def exact_reference(machine: Machine, results: str) -> tuple[dict[str, float], d
             values = {name: float(table.attrs[f"exact_{name}"]) for name in QUANTITIES}
             errors = {name: float(table.attrs[f"error_{name}"]) for name in QUANTITIES}
         return values, errors, f"{path} (HEOM convergence table)"
-    # the findings were measured with the 1/W extrapolation; the wide band in the hierarchy is a restatement
-    result = heom.solve_steady(machine, wide_band="extrapolate")
+    result = heom.solve_steady(machine)  # the wide band in the hierarchy
     values = observables(result)
-    steps = [change for change in result.error.stages if change.stage != "band"]
-    band = result.error.stage("band")
-    c_error = max(change.concurrence for change in steps) * 2 + band.concurrence
-    i_error = max(change.currents for change in steps) * 2 + band.currents
+    c_error = max(change.concurrence for change in result.error.stages) * 2
+    i_error = max(change.currents for change in result.error.stages) * 2
     errors = {"concurrence": c_error, "I_hot": i_error * abs(values["I_hot"]),
               "JE_hot": i_error * abs(values["JE_hot"])}
-    return values, errors, "heom.solve_steady (automatic convergence; error = Padé + depth + band estimates)"
+    return values, errors, "heom.solve_steady (wide band in the hierarchy, automatic convergence; error = 2 × the " \
+                           "largest Padé or depth step)"
 
 
 # --------------------------------------------------------------------------------------------- fits

@@ -26,15 +26,14 @@ Rows
     γ = 0.01; currents judged relative to themselves down to 1e-12 Σγ. Whether each point converged is
     stored.
 HEOM
-    Wide band (extrapolated in 1/W from W, 2W, 4W; W = 3 × 81.1 = 243.3), fixed Padé ``PADE`` = 18 and depth 2
-    (``converge=False``, so that every γ and every δ is solved with the same hierarchy). At every point the
-    study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), takes the band error from
-    the extrapolation (the ``"band"`` stage of ``Result.error``) and the solver's residual, and solves the same machine
+    The wide band in the hierarchy, fixed Padé ``PADE`` = 18 and depth 2 (``converge=False``, so that every γ
+    and every δ is solved with the same hierarchy). At every point the study also solves Padé ``PADE - 4``
+    (the Padé error estimate: that change), records the solver's residual, and solves the same machine
     at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). Depth 3 against
     depth 2 at Padé ``DEPTH_PADE`` = 12 (depth 3 at Padé 14 needs 3.1 GiB) is solved at the smallest and the
     largest γ and its relative change interpolated in log γ in between. A point ``converged`` when the Padé
     and depth changes of the current and of 1 − C are each ≤ 1 % of the value and the floor is ≤ 1 % of the
-    current; its error bar is the sum of the Padé, depth, band and floor estimates. The exponents'
+    current; its error bar is the sum of the Padé, depth and floor estimates. The exponents'
     ``systematic`` uncertainty propagates these error bars through the fit (linear sum: each point moved
     by its error bar in the worst direction); ``_lower``/``_upper`` are the exponents of the lower and
     upper half of the γ range.
@@ -64,7 +63,6 @@ from transportbench.comparison import summarize
 from transportbench.figures import PAPER
 from transportbench.level_shifts import resonance_shift_estimate
 from transportbench.model import Band, Machine
-from transportbench.result import StageChange
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
 
 PADE = 18
@@ -85,24 +83,18 @@ def heom_point(machine: Machine, pade: int, depth: int) -> dict[str, float]:
     """One HEOM solve (wide band, fixed Padé terms and depth): hot current, 1 − C and the error figures.
 
     Returns ``current`` (particle current from the hot lead, energy units), ``loss`` (1 − C(0,1)),
-    ``band_current`` and ``band_loss`` (the wide-band extrapolation's error estimates, absolute),
     ``residual`` (energy units), ``min_eigenvalue`` and ``seconds``.
     """
-    # the findings were measured with the 1/W extrapolation; the wide band in the hierarchy is a restatement
-    result = heom.solve_steady(machine, heom.HeomOptions(pade=pade, depth=depth, converge=False,
-                                                         wide_band="extrapolate"))
+    result = heom.solve_steady(machine, heom.HeomOptions(pade=pade, depth=depth, converge=False))
     figures = summarize(result, [CONCURRENCE])
     current = float(figures["particle_current"][0])
-    band = result.error.stage("band") if result.error is not None else None
-    band = band if band is not None else StageChange("band")  # NaN: no wide-band extrapolation
     return {"current": current, "loss": 1.0 - float(figures[CONCURRENCE.name]),
-            "band_current": band.currents * abs(current), "band_loss": band.concurrence,
             "residual": float(figures["residual"]), "min_eigenvalue": float(figures["min_eigenvalue"]),
             "seconds": result.seconds}
 
 
 EXACT_FIELDS = ("current", "concurrence_loss", "min_eigenvalue", "converged", "residual", "pade_current",
-                "pade_loss", "depth_current", "depth_loss", "band_current", "band_loss", "floor_current",
+                "pade_loss", "depth_current", "depth_loss", "floor_current",
                 "current_error", "loss_error")
 
 
@@ -133,7 +125,7 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
     -------
     dict of ndarray
         One array over γ per name of :data:`EXACT_FIELDS`: the production values, the absolute changes
-        (``pade_*``, ``depth_*``), band errors, the equilibrium floor |I(μ_hot = 0)|, ``converged`` and the
+        (``pade_*``, ``depth_*``), the equilibrium floor |I(μ_hot = 0)|, ``converged`` and the
         summed error bars ``current_error``, ``loss_error``.
     """
     out = {name: np.full(len(gammas), np.nan) for name in EXACT_FIELDS}
@@ -143,7 +135,6 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
         coarse = heom_point(coupled, pade - 4, 2)
         out["current"][j], out["concurrence_loss"][j] = main["current"], main["loss"]
         out["min_eigenvalue"][j], out["residual"][j] = main["min_eigenvalue"], main["residual"]
-        out["band_current"][j], out["band_loss"][j] = main["band_current"], main["band_loss"]
         out["pade_current"][j] = abs(main["current"] - coarse["current"])
         out["pade_loss"][j] = abs(main["loss"] - coarse["loss"])
         if depth_pade is not None and (depth_at is None or j in depth_at):
@@ -164,9 +155,8 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
     out["converged"] = ((out["pade_current"] <= RTOL * current) & (depth_current <= RTOL * current)
                         & (out["pade_loss"] <= RTOL * loss) & (depth_loss <= RTOL * loss)
                         & (out["floor_current"] <= RTOL * current)).astype(float)
-    out["current_error"] = (out["pade_current"] + np.nan_to_num(out["depth_current"]) + out["band_current"]
-                            + out["floor_current"])
-    out["loss_error"] = out["pade_loss"] + np.nan_to_num(out["depth_loss"]) + out["band_loss"]
+    out["current_error"] = out["pade_current"] + np.nan_to_num(out["depth_current"]) + out["floor_current"]
+    out["loss_error"] = out["pade_loss"] + np.nan_to_num(out["depth_loss"])
     return out
 
 
@@ -314,7 +304,7 @@ def part_key(name: str, settings: Settings) -> str:
               "heom": ("gammas", "pade", "depth_pade"), "heom at shifted resonance": ("gammas", "pade", "depth_pade"),
               "heom at exact resonance": ("sparse", "pade", "depth_pade", "resonance_pade", "precision", "grid")}
     # "reduced_state": parts cached before the fermionic partial trace hold string-ordered concurrences
-    return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic", "wide_band": "extrapolate",
+    return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic", "wide_band": "direct",
                  **{f: getattr(settings, f) for f in fields[name]}})
 
 
@@ -370,12 +360,12 @@ def main() -> None:
     table.current.attrs.update(long_name="particle current from the hot reservoir", units="energy (ħ = 1)")
     table.concurrence_loss.attrs.update(long_name="1 - C(0,1)")
     table.converged.attrs.update(long_name="1 if the point converged (HEOM: Padé, depth, floor within 1 %)")
-    for name in ("pade_current", "depth_current", "band_current", "floor_current", "current_error"):
+    for name in ("pade_current", "depth_current", "floor_current", "current_error"):
         table[name].attrs.update(units="energy (ħ = 1)")
     table.attrs.update(machine=repr(MACHINE), settings=repr(settings), two_vn_band_half_width=100.0,
                        heom_pade=settings.pade, heom_depth=2, heom_pade_check=settings.pade - 4,
                        heom_depth_check_pade=settings.depth_pade,
-                       heom_wide_band_width=heom.default_band_width(MACHINE), seconds=repr(seconds),
+                       heom_wide_band="in the hierarchy", seconds=repr(seconds),
                        cpu_seconds=repr(cpu_seconds))
 
     # summary ----------------------------------------------------------------------------------------------
@@ -386,11 +376,10 @@ def main() -> None:
         print(table.concurrence_loss.to_pandas().to_string(float_format=lambda v: f"{v:.4e}"))
         print("converged:")
         print(table.converged.to_pandas().to_string())
-        print("HEOM error estimates (relative to the value): Padé, depth, band, equilibrium floor; residual")
+        print("HEOM error estimates (relative to the value): Padé, depth, equilibrium floor; residual")
         for a in EXACT:
             row = table.sel(approach=a)
-            for name in ("pade_current", "depth_current", "band_current", "floor_current", "pade_loss",
-                         "depth_loss", "band_loss"):
+            for name in ("pade_current", "depth_current", "floor_current", "pade_loss", "depth_loss"):
                 base = row.current if name.endswith("current") else row.concurrence_loss
                 print(f"  {a:28s} {name:14s}", np.array2string(np.abs(row[name].values / base.values),
                                                               precision=1, formatter={"float": "{:.1e}".format}))
