@@ -172,8 +172,9 @@ def _rho(figures: dict):  # noqa: ANN202
 
 
 def _row(machine: str, solver: str, settings: str, figures: dict, delta: str = "") -> list[str]:
-    if "error" in figures:
-        return [machine, solver, settings, "—", "—", "—", "—", "—", delta or figures["error"][:60]]
+    if "wall" not in figures:
+        outcome = figures.get("error") or "refused: " + figures.get("refused", "").split(" needs ")[-1].split(";")[0]
+        return [machine, solver, settings, "—", "—", "—", "—", "—", delta or outcome[:80]]
     return [machine, solver, settings, f"{figures['concurrence']:.5f}", f"{figures['current']:.5e}",
             f"{figures['wall']:.2f}", f"{figures['cpu']:.2f}", f"{figures['peak_mib']:.0f}", delta]
 
@@ -187,11 +188,13 @@ def _fig3_rows(qutip_timeout: float) -> list[list[str]]:
         ours = _measure({"machine": "fig3", "kind": "heom", "options": options})
         theirs = _measure({"machine": "fig3", "kind": "heom", "options": {**options, "solver": "qutip"}},
                           timeout=qutip_timeout)
-        delta = "—"
-        if "error" not in ours and "error" not in theirs:
+        delta = ""
+        if "wall" in ours and "wall" in theirs:
             delta = f"max abs Δρ {np.max(np.abs(_rho(ours) - _rho(theirs))):.1e}; {theirs['wall'] / ours['wall']:.0f}x"
         elif "error" in theirs:
             delta = f"QuTiP {theirs['error']}"
+        elif "refused" in theirs:
+            delta = "QuTiP refused: " + theirs["refused"].split(" needs ")[-1].split(";")[0]
         settings = f"pade={pade}, depth={depth}"
         rows.append(_row("Fig. 3 triple dot", "heom (ours)", settings, ours))
         rows.append(_row("Fig. 3 triple dot", "heom (QuTiP steady_state)", settings, theirs, delta))

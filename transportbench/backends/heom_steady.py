@@ -68,6 +68,9 @@ PERMC_SPECS = ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "NATURAL")
 DIRECT_FILL = (8.0, 80.0)
 """LU entries per nonzero of the reduced matrix assumed by :func:`solve_bytes` (depth ≤ 2, deeper); measured at
 the Fig. 3 point with MMD on Aᵀ + A: 6x at depth 2, 56-70x at depth 3."""
+QUTIP_FILL = 120.0
+"""Bytes of QuTiP's ``steady_state`` per byte of the full generator, beyond two copies (its construction and
+SuperLU with COLAMD on every element of every ADO; measured at the Fig. 3 point: 70-95)."""
 BASE_LU_PER_UNKNOWN = 300.0
 """LU entries per unknown of the shallow base of the iterative solve (measured: 55 for the Fig. 3 point at
 depth 2, 170-230 for five dots at depth 1)."""
@@ -85,10 +88,11 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
 
     ``size`` is a :class:`~.heom_hierarchy.Size`. ``"direct"`` assembles the generator
     (``size.generator_bytes``) and factorises it (``DIRECT_FILL`` LU entries per nonzero); ``"ilu"`` keeps
-    the matrix, its bordered copy and an incomplete LU of ``ILU_FILL_FACTOR`` times it; ``"qutip"`` factorises
-    the full system of every element of every ADO. ``"iterative"`` stores no generator: the shallow hierarchy's
-    assembly and LU (``BASE_LU_PER_UNKNOWN``), and per unknown the Krylov basis, the operator's index and
-    gathered copies and the deeper tiers' shifted blocks (``ITERATIVE_BYTES_PER_UNKNOWN`` besides the basis).
+    the matrix, its bordered copy and an incomplete LU of ``ILU_FILL_FACTOR`` times it; ``"qutip"`` builds
+    and factorises the full system of every element of every ADO (``QUTIP_FILL``). ``"iterative"`` stores no
+    generator: the shallow hierarchy's assembly and LU (``BASE_LU_PER_UNKNOWN``), and per unknown the Krylov
+    basis, the operator's index and gathered copies and the deeper tiers' shifted blocks
+    (``ITERATIVE_BYTES_PER_UNKNOWN`` besides the basis).
     """
     reduced = size.reduced_unknowns  # type: ignore[attr-defined]
     nonzeros = size.generator_nonzeros  # type: ignore[attr-defined]
@@ -101,7 +105,7 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
         return assembly + matrix * (1 + ILU_FILL_FACTOR)
     if method == "qutip":
         full = size.unknowns  # type: ignore[attr-defined]
-        return full / max(reduced, 1) * (assembly + matrix * (1 + DIRECT_FILL[deep]))
+        return full / max(reduced, 1) * matrix * (2 + QUTIP_FILL)
     by_tier = size.unknowns_by_tier  # type: ignore[attr-defined]
     shallow = sum(by_tier[:shallow_depth(by_tier, size.largest_block, BASE_DEPTH) + 1])  # type: ignore[attr-defined]
     base_bytes = shallow * (nonzeros / max(reduced, 1) * 2 * BYTES_PER_ENTRY + BASE_LU_PER_UNKNOWN * BYTES_PER_ENTRY)
