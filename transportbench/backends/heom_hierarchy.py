@@ -438,6 +438,8 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     depth : int
         Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
 
+    Notes
+    -----
     The wide band's exponents come from the expansion of f − 1/2 chosen by :func:`fermi_expansion` (Padé
     unless inside ``fermi_expansion("aaa")``); Lorentzian bands are Padé-expanded by QuTiP. The equations are
     ours (:mod:`heom_generator`, QuTiP's conventions), assembled only when a solve needs the matrix; QuTiP's own
