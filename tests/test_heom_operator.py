@@ -77,3 +77,16 @@ def test_layout_of_a_shallower_hierarchy_is_a_prefix() -> None:
     count = len(shallow.members)
     np.testing.assert_array_equal(deep.members[:count, :1], shallow.members)
     np.testing.assert_array_equal(deep.kept[:len(shallow.kept)], shallow.kept)
+
+
+def test_gmres_iterations_are_reported_while_they_run() -> None:
+    """The backend's progress bar shows the GMRES iteration of a long solve through this hook."""
+    built = hierarchy.build_hierarchy(Machine.triple_dot(), math.inf, 2, 3)
+    seen: list[int] = []
+    token = steady.ON_ITERATION.set(seen.append)
+    try:
+        solved = steady.solve(built.equations, built.dim, method="iterative")
+    finally:
+        steady.ON_ITERATION.reset(token)
+    count = int(solved.method.split("(")[1].split(" iterations")[0])
+    assert seen == list(range(1, count + 1)) and count > 0

@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from transportbench.backends import Capabilities, missing_package, require_coupled_reservoir
+from transportbench.backends import Capabilities, heom_steady, missing_package, require_coupled_reservoir
 from transportbench.backends import heom_fermi as fermi
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
@@ -296,8 +296,13 @@ def tolerances(chosen: HeomOptions, machine: Machine) -> Tolerances:
 def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hierarchy_module.Poles, depth: int,
            bar: tqdm) -> Solve:
     """One hierarchy solve, shown on the progress bar."""
-    bar.set_postfix_str(f"W={band_width:g} pade={pade} depth={depth}")
-    solved = solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver, max_ados=chosen.max_ados)
+    settings = f"W={band_width:g} pade={pade} depth={depth}"
+    bar.set_postfix_str(settings)
+    token = heom_steady.ON_ITERATION.set(lambda done: bar.set_postfix_str(f"{settings}, GMRES iteration {done}"))
+    try:
+        solved = solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver, max_ados=chosen.max_ados)
+    finally:
+        heom_steady.ON_ITERATION.reset(token)
     bar.update()
     return solved
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +114,10 @@ def solve_bytes(size: object, method: str, dim: int) -> float:
     return assembly * shallow / max(reduced, 1) + base_bytes + krylov + ITERATIVE_BYTES_PER_UNKNOWN * reduced
 
 
+ON_ITERATION: ContextVar[Callable[[int], None] | None] = ContextVar("heom_gmres_iteration", default=None)
+"""Called with the GMRES iterations done so far during a solve in this context (the backend's progress bar)."""
+
+
 class SteadyStateError(SolveFailure):
     """The hierarchy solve failed its residual check (or did not converge): a failed row in ``compare``."""
 
@@ -174,7 +179,7 @@ def _gmres(matrix: sp.csc_matrix | spla.LinearOperator, rhs: np.ndarray, precond
            x0: np.ndarray, what: str, restart: int = GMRES_RESTART) -> tuple[np.ndarray, int]:
     """GMRES to ``GMRES_RTOL``; the solution and its iterations, or SteadyStateError naming the preconditioner."""
     x, info, iterations = counted_gmres(matrix, rhs, preconditioner, rtol=GMRES_RTOL, restart=restart,
-                                        maxiter=GMRES_MAXITER, x0=x0)
+                                        maxiter=GMRES_MAXITER, x0=x0, on_iteration=ON_ITERATION.get())
     if info != 0:
         raise SteadyStateError(f"GMRES preconditioned by {what} did not converge ({iterations} iterations, info "
                                f"{info}) on {matrix.shape[0]} unknowns; try solver='direct'")

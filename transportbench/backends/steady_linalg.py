@@ -12,6 +12,8 @@ counted (:func:`counted_gmres`). Every solution is judged by its residual in ð“
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -59,8 +61,9 @@ def condition_estimate(matrix: sp.spmatrix, factor: spla.SuperLU) -> float:
     return float(spla.norm(matrix, 1) * estimate)
 
 
-def counted_gmres(matrix: sp.spmatrix, rhs: np.ndarray, preconditioner: spla.LinearOperator, *, rtol: float,
-                  restart: int, maxiter: int, x0: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+def counted_gmres(matrix: sp.spmatrix | spla.LinearOperator, rhs: np.ndarray, preconditioner: spla.LinearOperator,
+                  *, rtol: float, restart: int, maxiter: int, x0: np.ndarray | None = None,
+                  on_iteration: Callable[[int], None] | None = None) -> tuple[np.ndarray, int, int]:
     """Restarted GMRES (SciPy's) with the inner iterations counted.
 
     Parameters
@@ -75,6 +78,8 @@ def counted_gmres(matrix: sp.spmatrix, rhs: np.ndarray, preconditioner: spla.Lin
         Krylov vectors per cycle and largest number of cycles.
     x0 : ndarray, optional
         Starting vector (default zero).
+    on_iteration : callable, optional
+        Called with the number of inner iterations done after each one (e.g. to show progress).
 
     Returns
     -------
@@ -87,6 +92,8 @@ def counted_gmres(matrix: sp.spmatrix, rhs: np.ndarray, preconditioner: spla.Lin
     def count(_residual: float) -> None:
         nonlocal iterations
         iterations += 1
+        if on_iteration is not None:
+            on_iteration(iterations)
 
     vector, info = spla.gmres(matrix, rhs, x0=x0, M=preconditioner, rtol=rtol, atol=0.0, restart=restart,
                               maxiter=maxiter, callback=count, callback_type="pr_norm")
