@@ -15,7 +15,7 @@ HEOM solves the wide band in the hierarchy (``wide_band="direct"``: no band widt
 lead's f − 1/2 fitted with AAA poles (``expansion="aaa"``; poles per lead given as hot / each sink: the cold
 sinks need more), in a fixed hierarchy (``converge=False``, so that F(δ) is smooth). The main hierarchy
 (poles 8/14, depth 2) is solved on a grid of δ and δ* located by ``scans.parabolic_maximum``. The checks
-(more poles at depth 2; depth 3 at the main poles: for n = 3 about 2 min and 5.7 GiB each, hence
+(more poles at depth 2; depth 3 at the main poles: for n = 3 minutes and about 6 GiB each, hence
 ``MEMORY_GIB``) are solved, like the main hierarchy, at δ = 0 and at δ*₂ − h, δ*₂, δ*₂ + h (δ*₂ the main
 δ*, h = ``STEP``): a check's δ* is δ*₂ plus the move of the vertex of the parabola through those three
 points from the main hierarchy's, its F(δ*) that parabola's maximum, its currents those at δ = δ*₂.
@@ -59,7 +59,7 @@ from transportbench.scans import MaximumScan, parabolic_maximum
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 G = 0.05
 MEMORY_GIB = 8.0
-"""Memory budget of each HEOM solve (n = 3 at depth 3 with poles 8/14: 10.7 M unknowns, 5.7 GiB)."""
+"""Memory budget of each HEOM solve (n = 3 at depth 3 with poles 8/14: 62 269 ADOs, 6.0 GiB estimated)."""
 MAX_ADOS = 200_000
 """ADO limit of each hierarchy, above the backend's default: the triple dot at depth 4 has 150 000 (1 GiB)."""
 STEP = 0.005
@@ -380,6 +380,12 @@ def dataset(curves: list[Curve], items: list[Exact], answers: list[ExactAnswer],
                                                     for point in points for h in point]),
          "hierarchy_fermi_error": ("hierarchy", [max(p["fermi_error"] for p in point[h].values())
                                                  for point in points for h in point]),
+         "hierarchy_delta": (("hierarchy", "check_point"), [list(point[h]) for point in points for h in point],
+                             {"units": "ε", "long_name": "delta = 0, then delta*_2 - h, delta*_2, delta*_2 + h"}),
+         "hierarchy_fidelity": (("hierarchy", "check_point"), [[p["fidelity"] for p in point[h].values()]
+                                                               for point in points for h in point]),
+         "hierarchy_hot_current": (("hierarchy", "check_point"), [[p["I_hot"] for p in point[h].values()]
+                                                                  for point in points for h in point]),
          "check_delta": (("n", "check_point"), [check_points[2 * i][0] for i in range(len(items))], {"units": "ε"}),
          "check_fidelity": (("n", "check_point"), [check_points[2 * i][1] for i in range(len(items))]),
          "check_fidelity_error": (("n", "check_point"), [check_points[2 * i][2] for i in range(len(items))]),
@@ -433,54 +439,89 @@ def error_parts(exact: xr.Dataset) -> str:
     return " + ".join(parts) or "none measured"
 
 
-def figure(data: xr.Dataset) -> plt.Figure:
-    """F(δ) for n = 3 and n = 2 and the n = 3 hot current, the exact points with their error bars."""
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8))
-    for axis, n in ((left, 3), (middle, 2)):
-        exact = data.sel(n=n)
-        for label in data.curve.values:
-            row = data.sel(curve=label)
-            if int(row.curve_n) != n:
-                continue
-            keep = np.isfinite(row.delta.values)
-            heom_curve = "HEOM" in str(label)
-            style = dict(marker="o", ms=3, lw=0.8, color="C3") if heom_curve else dict(lw=1.5)
-            line, = axis.plot(row.delta.values[keep], row.fidelity.values[keep], label=str(label).split(" ", 1)[1],
-                              **style)
-            if not heom_curve:
-                axis.axvline(float(row.delta_star), color=line.get_color(), lw=0.8)
-        best = f"HEOM depth {int(exact.best_depth)}, poles {str(exact.main_poles.values)}"
-        axis.errorbar(exact.check_delta.values, exact.check_fidelity.values, yerr=exact.check_fidelity_error.values,
-                      fmt="s", ms=5, color="k", capsize=3, label=f"{best} (bars: {error_parts(exact)})")
-        star, error = float(exact.exact.sel(quantity="delta_star")), float(exact.exact_error.sel(quantity="delta_star"))
-        axis.axvspan(star - error, star + error, color="C3", alpha=0.25, lw=0)
-        axis.axvline(star, color="C3", lw=1, label=f"HEOM δ* = {star:.4f} ± {error:.1g}")
-        axis.axvline(float(exact.estimate_wide_band), color="k", ls="--", lw=1,
-                     label=f"estimate δ* = {float(exact.estimate_wide_band):.4f}")
-        axis.set_xlabel("arm detuning δ / ε  (ε_arms = ε + δ)")
-        axis.set_ylabel(f"fidelity with |W_{n}⟩")
-        machine = "" if n == 3 else " (triple dot, control)"
-        axis.set_title(f"n = {n}{machine}: U = 20, μ = 8, T_sink = 0.1, wide band; lines: δ*", fontsize=10)
-        axis.set_ylim(0.3, 1.05)
-        axis.legend(fontsize=6)
+def fidelity_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
+    """F(δ) of every curve of machine size n, the exact points with their error bars, and every δ*."""
+    exact = data.sel(n=n)
     for label in data.curve.values:
         row = data.sel(curve=label)
-        if int(row.curve_n) == 3 and ("HEOM" in str(label) or str(label).endswith("1vN")):
+        if int(row.curve_n) != n:
+            continue
+        keep = np.isfinite(row.delta.values)
+        heom_curve = "HEOM" in str(label)
+        style = dict(marker="o", ms=3, lw=0.8, color="C3") if heom_curve else dict(lw=1.5)
+        line, = axis.plot(row.delta.values[keep], row.fidelity.values[keep], label=str(label).split(" ", 1)[1],
+                          **style)
+        if not heom_curve:
+            axis.axvline(float(row.delta_star), color=line.get_color(), lw=0.8)
+    best = f"HEOM depth {int(exact.best_depth)}, poles {str(exact.main_poles.values)}"
+    axis.errorbar(exact.check_delta.values, exact.check_fidelity.values, yerr=exact.check_fidelity_error.values,
+                  fmt="s", ms=5, color="k", capsize=3, label=f"{best} (bars: {error_parts(exact)})")
+    star, error = float(exact.exact.sel(quantity="delta_star")), float(exact.exact_error.sel(quantity="delta_star"))
+    axis.axvspan(star - error, star + error, color="C3", alpha=0.25, lw=0)
+    axis.axvline(star, color="C3", lw=1, label=f"HEOM δ* = {star:.5f} ± {error:.1g}")
+    axis.axvline(float(exact.estimate_wide_band), color="k", ls="--", lw=1,
+                 label=f"estimate δ* = {float(exact.estimate_wide_band):.5f}")
+    axis.set_xlabel("arm detuning δ / ε  (ε_arms = ε + δ)")
+    axis.set_ylabel(f"fidelity with |W_{n}⟩")
+    machine = "" if n == 3 else " (triple dot, control)"
+    axis.set_title(f"n = {n}{machine}: U = 20, μ = 8, T_sink = 0.1, wide band; lines: δ*", fontsize=10)
+    axis.set_ylim(0.3, 1.05)
+    axis.legend(fontsize=6)
+
+
+def hierarchies_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
+    """Near δ*: F of every hierarchy at δ*₂ − h, δ*₂, δ*₂ + h with its parabola and δ*; the exact bars."""
+    exact = data.sel(n=n)
+    labels = [str(h) for h in data.hierarchy.values if int(data.hierarchy_n.sel(hierarchy=h)) == n]
+    for i, label in enumerate(labels):
+        row = data.sel(hierarchy=label)
+        deltas, values = row.hierarchy_delta.values[1:], row.hierarchy_fidelity.values[1:]  # [0] is δ = 0
+        fine = np.linspace(deltas[0], deltas[-1], 50)
+        line, = axis.plot(fine, np.polyval(np.polyfit(deltas, values, 2), fine), lw=0.8, color=f"C{i + 3}")
+        axis.plot(deltas, values, "o", ms=4, color=line.get_color(), label=label.split(" ", 1)[1])
+        axis.axvline(float(row.hierarchy_value.sel(quantity="delta_star")), color=line.get_color(), lw=0.8)
+    axis.errorbar(exact.check_delta.values[1:], exact.check_fidelity.values[1:],
+                  yerr=exact.check_fidelity_error.values[1:], fmt="none", color="k", capsize=4, lw=1.2,
+                  label=f"exact (depth {int(exact.best_depth)}), bars: {error_parts(exact)}")
+    axis.axvline(float(exact.estimate_wide_band), color="k", ls="--", lw=1, label="estimate δ*")
+    first_order = data.delta_star.sel(curve=f"n={n} 1vN")
+    axis.axvline(float(first_order), color="C0", lw=1, label=f"1vN δ* = {float(first_order):.5f}")
+    axis.set_xlabel("arm detuning δ / ε")
+    axis.set_ylabel(f"fidelity with |W_{n}⟩")
+    axis.set_title(f"n = {n} near δ*: every hierarchy (parabola through its three points; lines: its δ*)",
+                   fontsize=10)
+    axis.legend(fontsize=6, loc="lower center")
+
+
+def current_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
+    """The hot particle current of HEOM's main curve and of 1vN against δ, the exact points with error bars."""
+    for label in data.curve.values:
+        row = data.sel(curve=label)
+        if int(row.curve_n) == n and ("HEOM" in str(label) or str(label).endswith("1vN")):
             keep = np.isfinite(row.delta.values)
             heom_curve = "HEOM" in str(label)
-            right.plot(row.delta.values[keep], row.hot_current.values[keep], "o-" if heom_curve else "-", ms=3,
-                       lw=0.8 if heom_curve else 1.5, color="C3" if heom_curve else "C0",
-                       label=str(label).split(" ", 1)[1])
-    exact = data.sel(n=3)
-    right.errorbar(exact.check_delta.values, exact.check_hot_current.values,
-                   yerr=exact.check_hot_current_error.values, fmt="s", ms=5, color="k", capsize=3,
-                   label=f"HEOM depth {int(exact.best_depth)} (bars: {error_parts(exact)})")
-    right.set_yscale("symlog", linthresh=1e-4)
-    right.axhline(0.0, color="k", lw=0.5)
-    right.set_xlabel("arm detuning δ / ε")
-    right.set_ylabel("hot particle current I_hot / ε (symlog)")
-    right.set_title("n = 3: hot current (the dark state blocks it at δ*; 1vN < 0)", fontsize=10)
-    right.legend(fontsize=7)
+            axis.plot(row.delta.values[keep], row.hot_current.values[keep], "o-" if heom_curve else "-", ms=3,
+                      lw=0.8 if heom_curve else 1.5, color="C3" if heom_curve else "C0",
+                      label=str(label).split(" ", 1)[1])
+    exact = data.sel(n=n)
+    axis.errorbar(exact.check_delta.values, exact.check_hot_current.values,
+                  yerr=exact.check_hot_current_error.values, fmt="s", ms=5, color="k", capsize=3,
+                  label=f"HEOM depth {int(exact.best_depth)} (bars: {error_parts(exact)})")
+    axis.set_yscale("symlog", linthresh=1e-4)
+    axis.axhline(0.0, color="k", lw=0.5)
+    axis.set_xlabel("arm detuning δ / ε")
+    axis.set_ylabel("hot particle current I_hot / ε (symlog)")
+    axis.set_title(f"n = {n}: hot current (the dark state blocks it at δ*; 1vN < 0)", fontsize=10)
+    axis.legend(fontsize=7)
+
+
+def figure(data: xr.Dataset) -> plt.Figure:
+    """The figure: for n = 3 F(δ), F near δ* for every hierarchy and the hot current; for n = 2 F(δ)."""
+    fig, ((top_left, top_right), (bottom_left, bottom_right)) = plt.subplots(2, 2, figsize=(14, 9.5))
+    fidelity_panel(top_left, data, 3)
+    hierarchies_panel(top_right, data, 3)
+    fidelity_panel(bottom_left, data, 2)
+    current_panel(bottom_right, data, 3)
     if data.attrs["quick"]:
         fig.suptitle("QUICK smoke run: HEOM depth 2 only, few poles (not converged; no depth error in the bars)",
                      color="C3")
