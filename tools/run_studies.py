@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # one-core CPU minutes of a full run, only to start the long studies first; unknown studies count as long
 COST_HINT_MINUTES = {"regime_map": 40, "lamb_shift_resonance": 30, "fig3_concurrence_map": 26,
-                     "lamb_shift_band": 20, "cotunnelling_leakage": 15, "bandwidth_2vn": 9, "w_machine_exact": 5,
+                     "lamb_shift_band": 20, "cotunnelling_leakage": 15, "bandwidth_2vn": 9, "w_machine_exact": 12,
                      "fig3_point_exact": 3, "w_states": 1, "si_variations": 1, "fig2_dynamics": 1}
 UNKNOWN_COST_MINUTES = 60
 DEFAULT_MEMORY_GIB = 3.0
