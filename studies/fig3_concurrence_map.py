@@ -126,7 +126,7 @@ def map_figure(local: xr.Dataset, exact: xr.Dataset, unconverged: np.ndarray, qu
     hierarchy = ("fixed Padé 6, depth 2, unconverged: error bar of the band alone" if quick
                  else "converged; * = a budget stopped the depth step")
     axis.set_title(f"numbers: exact C (HEOM, wide band, {len(exact.mu)} × {len(exact.U)} points; {hierarchy})\n"
-                   f"± HEOM's error estimate (Padé + depth + band) where it reaches the 2nd decimal; largest "
+                   f"± HEOM's error estimate (Padé + depth) where it reaches the 2nd decimal; largest "
                    f"{np.nanmax(error):.1g}", fontsize=8)
     return figure
 
@@ -163,7 +163,7 @@ def deviation_figure(deviation: xr.Dataset, reference_error: xr.DataArray, uncon
     axis.pcolormesh(deviation.mu, deviation.U, values.T, shading="nearest", cmap="Greys", norm=Normalize(0, limit))
     if coarse:
         annotate(axis, deviation.mu.values, deviation.U.values, values, unconverged, text.replace("+", ""), 7.5)
-    axis.set_title("± HEOM's own error estimate (Padé + depth + band)\n(grey scale: the same size as the colours)",
+    axis.set_title("± HEOM's own error estimate (Padé + depth)\n(grey scale: the same size as the colours)",
                    fontsize=10)
     for axis in axes.flat[len(approaches) + 1:]:
         axis.set_visible(False)
@@ -186,7 +186,7 @@ def summary(exact: xr.Dataset, twovn: xr.Dataset, delta_c: xr.Dataset, delta_i: 
     error = heom_error(exact)
     unconverged = ~heom.converged
     print(f"HEOM: {int(unconverged.sum())} of {unconverged.size} points flagged unconverged; error estimate of C "
-          f"(Padé + depth + band) median {float(error.median()):.1e}, largest {float(error.max()):.1e}; depth "
+          f"(Padé + depth) median {float(error.median()):.1e}, largest {float(error.max()):.1e}; depth "
           f"step measured at {int(np.isfinite(heom.heom_depth_error_C).sum())} points; mean "
           f"{float(heom.seconds.mean()):.1f} s per point")
     print("largest |ΔC| and |ΔI/I| against HEOM:")

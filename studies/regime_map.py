@@ -20,7 +20,7 @@ stopped the depth step is flagged ``heom_converged`` = False):
 Error measures per point: |ΔC| = |C − C_HEOM| and the relative current error |ΔI_hot| / |I_hot,HEOM|. At
 equilibrium the exact current vanishes, so the current error there is |ΔI_hot| / I_work, I_work the exact
 working current of the undetuned Fig. 3 machine at the same γ and g. An approach counts as wrong when the
-error exceeds ``TOLERANCE`` (1 %) and HEOM's own error estimate (Padé + depth + band steps; at equilibrium
+error exceeds ``TOLERANCE`` (1 %) and HEOM's own error estimate (Padé + depth steps; at equilibrium
 HEOM's own |I_hot|, which should be 0).
 
 ``validate_regime`` gives two verdicts per machine (state/concurrence and currents); the confusion table of
