@@ -40,8 +40,9 @@ def main() -> None:
     for i, gamma in enumerate(gammas):
         top.plot(times / 1000, current[i], label=f"γ/ε = {gamma:g}")
         bottom.plot(times / 1000, fidelities[i], label=f"γ/ε = {gamma:g}")
-    top.set_ylabel("J = (Q_hot − Q_cold)/2, energy current (ε², ħ = 1)")
-    bottom.set_ylabel("fidelity with |Ψ⁻⟩|0⟩ (qubits 0, 1 and sink 2)")
+    top.set_ylabel("energy current\nJ = (Q_hot − Q_cold)/2 (ε², ħ = 1)")
+    bottom.set_ylabel("fidelity with |Ψ⁻⟩|0⟩\n(qubits 0, 1 and sink 2)")
+    figure.align_ylabels()
     bottom.set_xlabel("time t in units of 1000/ε (μs for ε = 1 GHz, where 1/ε = 1 ns)")
     top.legend()
     save(results_folder(args.results, "fig2_dynamics"), "fig2", data, figure)
