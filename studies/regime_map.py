@@ -220,7 +220,7 @@ def map_figure(data: xr.Dataset) -> plt.Figure:
         axis.set_xscale("log")
         axis.set_yscale("log")
     figure.suptitle(f"against HEOM at U = 15, μ = 8, T = 1 (★ Fig. 3 point); × error > {TOLERANCE:g}; * HEOM "
-                    "depth not converged (memory); blank: HEOM failed or (last column) gave no estimate\n"
+                    "not converged (a budget stopped a stage); blank: HEOM failed or (last column) gave no estimate\n"
                     "validate_regime: white = valid | marginal, red = marginal | violated (state verdict in the |ΔC| "
                     "row, current verdict in the current row); last column: HEOM's error bar, the floor of the ×",
                     fontsize=9)
