@@ -105,8 +105,10 @@ def test_equilibrium_has_no_currents() -> None:
 
 
 @pytest.mark.parametrize("depth", [2, 3])
-def test_energy_and_particles_are_conserved(depth: int) -> None:
-    result = heom.solve_steady(FIG3, pade=4, depth=depth)
+@pytest.mark.parametrize(("machine", "pade"), [(FIG3, 4), (Machine.triple_dot(), 6)],
+                         ids=["lorentzian", "wide-band-in-the-hierarchy"])
+def test_energy_and_particles_are_conserved(machine: Machine, pade: int, depth: int) -> None:
+    result = heom.solve_steady(machine, pade=pade, depth=depth)
     energy = np.array(list(result.energy_currents.values()))
     particle = np.array(list(result.particle_currents.values()))
     assert abs(energy.sum()) <= 1e-9 * np.abs(energy).max()
