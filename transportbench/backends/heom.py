@@ -147,8 +147,9 @@ class HeomOptions(SolverOptions):
     max_depth, max_pade, max_ados : int
         Budgets of the convergence; ``max_ados`` also refuses a fixed solve.
     solver : {"auto", "direct", "iterative", "ilu", "qutip"}
-        ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES preconditioned by
-        the exact depth-≤2 hierarchy and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
+        ``"direct"``: sparse LU of the charge-reduced hierarchy; ``"iterative"``: GMRES on the hierarchy
+        applied as an operator (never stored), preconditioned by the exact shallow hierarchy (depth 2, or 1
+        for large ADO blocks) and the deeper tiers' own blocks; ``"ilu"``: GMRES with an incomplete
         LU; ``"qutip"``: QuTiP's ``HEOMSolver.steady_state`` (slow; for cross-checks); ``"auto"``: direct at
         depth ≤ 2 up to ``heom_solve.DIRECT_UNKNOWNS`` unknowns, else iterative, and direct after all when
         GMRES fails and the LU fits the memory budget (recorded in the notes); ``"qutip"`` cannot solve the
