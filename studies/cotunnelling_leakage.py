@@ -17,7 +17,8 @@ Rows
     "... at shifted resonance" detunes qubit 1 (paper's qubit 2) by the level-shift estimate
     (``scans.at_shifted_resonance``: wide band for 1vN and HEOM, the flat band D for 2vN). ``heom at exact
     resonance`` detunes qubit 1 to the exact concurrence maximum δ*, located by ``scans.locate_resonance``
-    with HEOM (fixed Padé ``RESONANCE_PADE`` = 10, depth 2; bracket ±0.05 on 11 points, δ* to 1e-6); δ*,
+    with HEOM (fixed Padé ``RESONANCE_PADE`` = 10, depth ``DEPTH`` = 3; bracket ±0.05 on 11 points, δ* to
+    1e-6); δ*,
     the detuning of the smallest current and the estimate are stored.
 2vN
     Energy grid refined at every γ until ρ and the currents converge, up to ``MAX_KPNT`` = 10001 points
@@ -26,14 +27,14 @@ Rows
     γ = 0.01; currents judged relative to themselves down to 1e-12 Σγ. Whether each point converged is
     stored.
 HEOM
-    The wide band in the hierarchy, fixed Padé ``PADE`` = 18 and depth 2 (``converge=False``, so that every γ
-    and every δ is solved with the same hierarchy). At every point the study also solves Padé ``PADE - 4``
-    (the Padé error estimate: that change), records the solver's residual, and solves the same machine
-    at μ_hot = 0 (equilibrium: any current there is the truncation's spurious floor). Depth 3 against
-    depth 2 at Padé ``DEPTH_PADE`` = 12 (depth 3 at Padé 14 needs 3.1 GiB) is solved at the smallest and the
-    largest γ and its relative change interpolated in log γ in between. A point ``converged`` when the Padé
-    and depth changes of the current and of 1 − C are each ≤ 1 % of the value and the floor is ≤ 1 % of the
-    current; its error bar is the sum of the Padé, depth and floor estimates. The exponents'
+    The wide band in the hierarchy, fixed Padé ``PADE`` = 18 and depth ``DEPTH`` = 3 (``converge=False``, so
+    that every γ and every δ is solved with the same hierarchy; at depth 2 the depth step reached 6 %). At
+    every point the study also solves Padé ``PADE - 4`` (the Padé error estimate: that change), records the
+    solver's residual, and solves the same machine at μ_hot = 0 (equilibrium: any current there is the
+    truncation's spurious floor). Depth 4 against depth 3 at Padé ``DEPTH_PADE`` = 12 is solved at the
+    smallest and the largest γ and its relative change interpolated in log γ in between. A point
+    ``converged`` when the Padé and depth changes of the current and of 1 − C are each ≤ 1 % of the value and
+    the floor is ≤ 1 % of the current; its error bar is the sum of the Padé, depth and floor estimates. The exponents'
     ``systematic`` uncertainty propagates these error bars through the fit (linear sum: each point moved
     by its error bar in the worst direction); ``_lower``/``_upper`` are the exponents of the lower and
     upper half of the γ range.
@@ -66,11 +67,13 @@ from transportbench.model import Band, Machine
 from transportbench.scans import at_shifted_resonance, leakage_vs_gamma, locate_resonance, power_law
 
 PADE = 18
-"""Padé terms of the HEOM production solves (depth 2)."""
+"""Padé terms of the HEOM production solves (at ``DEPTH``)."""
+DEPTH = 3
+"""Depth of the HEOM production solves and of the resonance search (``--quick``: 2)."""
 DEPTH_PADE = 12
-"""Padé terms of the depth check (depth 2 against depth 3); the largest whose depth-3 hierarchy fits 3 GiB."""
+"""Padé terms of the depth check (``DEPTH`` against ``DEPTH`` + 1; depth 4 at Padé 12 needs 1.4 GiB)."""
 RESONANCE_PADE = 10
-"""Padé terms of the HEOM solves that locate the exact resonance (depth 2)."""
+"""Padé terms of the HEOM solves that locate the exact resonance (at ``DEPTH``)."""
 MAX_KPNT = 10001
 """Largest 2vN energy grid: the first grid at γ = 0.01 (spacing 2γ on D = 100); refined grids at larger γ."""
 RTOL = 0.01
@@ -99,9 +102,9 @@ EXACT_FIELDS = ("current", "concurrence_loss", "min_eigenvalue", "converged", "r
 
 
 def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float, Machine], Machine], *,
-                  pade: int, depth_pade: int | None, depth_at: tuple[int, ...] | None = None,
+                  pade: int, depth: int, depth_pade: int | None, depth_at: tuple[int, ...] | None = None,
                   label: str = "heom") -> dict[str, np.ndarray]:
-    """HEOM (wide band, depth 2, ``pade`` Padé terms) at every γ, with the per-point error estimates.
+    """HEOM (wide band, ``pade`` Padé terms, ``depth``) at every γ, with the per-point error estimates.
 
     Parameters
     ----------
@@ -113,8 +116,10 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
         The row's detuning, applied after γ is set.
     pade : int
         Padé terms of the production solve; ``pade - 4`` is solved for the Padé error estimate.
+    depth : int
+        Depth of the production solves; the depth check solves ``depth`` + 1 against it.
     depth_pade : int or None
-        Padé terms of the depth check (depth 3 against depth 2); None skips it (depth error NaN).
+        Padé terms of the depth check; None skips it (depth error NaN).
     depth_at : tuple of int, optional
         Indices of the γ where the depth is checked (default every γ); elsewhere the depth error is
         interpolated linearly in log γ from the checked ones (at least two), so that it enters the error bars.
@@ -131,18 +136,18 @@ def exact_leakage(machine: Machine, gammas: np.ndarray, adjust: Callable[[float,
     out = {name: np.full(len(gammas), np.nan) for name in EXACT_FIELDS}
     for j, gamma in enumerate(tqdm(gammas, desc=label, unit="γ")):
         coupled = adjust(float(gamma), machine.with_parameters(gamma=float(gamma)))
-        main = heom_point(coupled, pade, 2)
-        coarse = heom_point(coupled, pade - 4, 2)
+        main = heom_point(coupled, pade, depth)
+        coarse = heom_point(coupled, pade - 4, depth)
         out["current"][j], out["concurrence_loss"][j] = main["current"], main["loss"]
         out["min_eigenvalue"][j], out["residual"][j] = main["min_eigenvalue"], main["residual"]
         out["pade_current"][j] = abs(main["current"] - coarse["current"])
         out["pade_loss"][j] = abs(main["loss"] - coarse["loss"])
         if depth_pade is not None and (depth_at is None or j in depth_at):
-            shallow, deep = heom_point(coupled, depth_pade, 2), heom_point(coupled, depth_pade, 3)
+            shallow, deep = heom_point(coupled, depth_pade, depth), heom_point(coupled, depth_pade, depth + 1)
             out["depth_current"][j] = abs(deep["current"] - shallow["current"])
             out["depth_loss"][j] = abs(deep["loss"] - shallow["loss"])
         equilibrium = coupled.with_parameters(mu_hot=0.0)
-        out["floor_current"][j] = abs(heom_point(equilibrium, pade, 2)["current"])
+        out["floor_current"][j] = abs(heom_point(equilibrium, pade, depth)["current"])
     checked = np.isfinite(out["depth_current"])
     if 2 <= checked.sum() < len(gammas):  # interpolate the relative depth change in log γ
         for name, base in (("depth_current", "current"), ("depth_loss", "concurrence_loss")):
@@ -219,6 +224,7 @@ class Settings:
     """The γ of the expensive rows: 2vN (grid refined to 20001 points) and the exact resonance."""
     two_vn: tuple[tuple[str, object], ...]
     pade: int
+    depth: int
     depth_pade: int
     resonance_pade: int
     precision: float
@@ -231,8 +237,8 @@ class Settings:
         two_vn = ({"converge": False, "kpnt": 801, "niter": 8} if quick
                   else {"check_bandwidth": False, "max_kpnt": MAX_KPNT, "current_floor": 1e-12})
         return cls(quick, tuple(map(float, gammas)), tuple(map(float, gammas if quick else gammas[::3])),
-                   tuple(two_vn.items()), *((10, 6, 6, 1e-5, 11) if quick
-                                             else (PADE, DEPTH_PADE, RESONANCE_PADE, 1e-6, 11)))
+                   tuple(two_vn.items()), *((10, 2, 6, 6, 1e-5, 11) if quick
+                                             else (PADE, DEPTH, DEPTH_PADE, RESONANCE_PADE, 1e-6, 11)))
 
 
 MACHINE = Machine.triple_dot(U=40.0, mu_hot=20.0)
@@ -267,25 +273,25 @@ def compute_part(name: str, settings: Settings) -> xr.Dataset:
                                  specs={name: "qmeq:2vN"}, adjust={name: adjust})[keep]
     elif name in ("heom", "heom at shifted resonance"):
         adjust = (lambda g, m: m) if name == "heom" else (lambda g, m: shifted(m))
-        row = exact_leakage(MACHINE, gammas, adjust, pade=settings.pade, depth_pade=settings.depth_pade,
-                            depth_at=depth_at, label=name)
+        row = exact_leakage(MACHINE, gammas, adjust, pade=settings.pade, depth=settings.depth,
+                            depth_pade=settings.depth_pade, depth_at=depth_at, label=name)
         table = xr.Dataset({k: (("approach", "gamma"), v[None, :]) for k, v in row.items()},
                            coords={"approach": [name], "gamma": gammas})
     elif name == "heom at exact resonance":
-        options = {"pade": settings.resonance_pade, "depth": 2, "converge": False}
+        options = {"pade": settings.resonance_pade, "depth": settings.depth, "converge": False}
         found = [locate_resonance(MACHINE.with_parameters(gamma=g), "heom", options=options,
                                   precision=settings.precision, grid=settings.grid, half_width=0.05)
                  for g in tqdm(sparse, desc="exact resonance", unit="γ")]
         delta_star = np.array([f.delta for f in found])
         row = exact_leakage(MACHINE, sparse, lambda g, m: m.detuned({1: float(delta_star[np.argmin(abs(sparse - g))])}),
-                            pade=settings.pade, depth_pade=settings.depth_pade, depth_at=(0, len(sparse) - 1),
-                            label=name)
+                            pade=settings.pade, depth=settings.depth, depth_pade=settings.depth_pade,
+                            depth_at=(0, len(sparse) - 1), label=name)
         table = xr.Dataset({k: (("approach", "gamma"), v[None, :]) for k, v in row.items()},
                            coords={"approach": [name], "gamma": sparse})
         table = table.assign(
             delta_star_exact=("gamma", delta_star, {"long_name": "HEOM concurrence maximum δ* (qubit 1 detuning)",
                                                     "units": "energy", "pade": settings.resonance_pade,
-                                                    "depth": 2, "precision": settings.precision}),
+                                                    "depth": settings.depth, "precision": settings.precision}),
             current_delta_star_exact=("gamma", np.array([f.current_delta for f in found]),
                                       {"long_name": "HEOM detuning of the smallest hot current (Padé and depth "
                                                     "as delta_star_exact)", "units": "energy"}))
@@ -301,8 +307,10 @@ def part_key(name: str, settings: Settings) -> str:
     """The settings a part depends on, as a string (its cache is reused only when they are the same)."""
     fields = {"first order": ("gammas",), "qmeq:2vN": ("sparse", "two_vn"),
               "qmeq:2vN at shifted resonance": ("sparse", "two_vn"),
-              "heom": ("gammas", "pade", "depth_pade"), "heom at shifted resonance": ("gammas", "pade", "depth_pade"),
-              "heom at exact resonance": ("sparse", "pade", "depth_pade", "resonance_pade", "precision", "grid")}
+              "heom": ("gammas", "pade", "depth", "depth_pade"),
+              "heom at shifted resonance": ("gammas", "pade", "depth", "depth_pade"),
+              "heom at exact resonance": ("sparse", "pade", "depth", "depth_pade", "resonance_pade", "precision",
+                                          "grid")}
     # "reduced_state": parts cached before the fermionic partial trace hold string-ordered concurrences
     return repr({"part": name, "quick": settings.quick, "reduced_state": "fermionic", "wide_band": "direct",
                  **{f: getattr(settings, f) for f in fields[name]}})
@@ -363,7 +371,7 @@ def main() -> None:
     for name in ("pade_current", "depth_current", "floor_current", "current_error"):
         table[name].attrs.update(units="energy (ħ = 1)")
     table.attrs.update(machine=repr(MACHINE), settings=repr(settings), two_vn_band_half_width=100.0,
-                       heom_pade=settings.pade, heom_depth=2, heom_pade_check=settings.pade - 4,
+                       heom_pade=settings.pade, heom_depth=settings.depth, heom_pade_check=settings.pade - 4,
                        heom_depth_check_pade=settings.depth_pade,
                        heom_wide_band="in the hierarchy", seconds=repr(seconds),
                        cpu_seconds=repr(cpu_seconds))
