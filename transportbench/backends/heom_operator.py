@@ -5,7 +5,8 @@ only a few distinct superoperators: each term of :meth:`heom_generator.Equations
 superoperator S times a coefficient per link. Grouping the ADOs by their charge ΔN (all ADOs of one charge
 have blocks of the same size b), a term restricted to rows of charge q and columns of charge q' acts on the
 stacked column ADOs X (links × b') as X Sᵀ, and an incidence matrix adds the rows into their ADOs. Applying
-the generator costs about as much as a product with the stored matrix, and its memory is a few vectors.
+the generator costs a few times a product with the stored matrix (the gathers and scatters), and its memory
+is a few vectors.
 
 NumPy/SciPy only; the tests check it against :func:`heom_generator.assemble` on the same equations.
 """
