@@ -150,9 +150,14 @@ def layout(signs: np.ndarray, depth: int, basis_charges: np.ndarray) -> Layout:
     return Layout(members, tier_starts, charges, offsets, kept)
 
 
+def element_charges(basis_charges: np.ndarray) -> np.ndarray:
+    """N_a − N_b of every element (a, b) of an n × n operator, at its column-stacked position a + b n."""
+    return (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+
+
 def element_positions(basis_charges: np.ndarray) -> dict[int, np.ndarray]:
     """{ΔN: the column-stacked positions a + b n of the elements with N_a − N_b = ΔN, increasing}."""
-    difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+    difference = element_charges(basis_charges)
     return {int(q): np.flatnonzero(difference == q) for q in np.unique(difference)}
 
 
@@ -206,7 +211,7 @@ class _Assembler:
 
     def __init__(self, structure: Layout, basis_charges: np.ndarray) -> None:
         self.structure = structure
-        self.difference = (basis_charges[:, None] - basis_charges[None, :]).reshape(-1, order="F")
+        self.difference = element_charges(basis_charges)
         positions = element_positions(basis_charges)
         self.local = np.full(len(self.difference), -1, dtype=np.int64)
         for elements in positions.values():
@@ -290,13 +295,33 @@ class Equations:
         members = self.structure.members
         return np.where(members >= 0, self.exponents.frequencies[np.maximum(members, 0)], 0).sum(axis=1)
 
-    def terms(self) -> Iterator[Term]:
-        """Every block of the generator but the rates: the own blocks by parity, then the links, lead by lead."""
+    def own_rates(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
+        """−Σ_{k ∈ X} ν_k of every ADO X in ``rows`` and ``columns`` (bool per ADO; default all), else 0."""
+        kept = self._mask(rows) & self._mask(columns)
+        return np.where(kept, -self.rates(), 0.0)
+
+    def _mask(self, ados: np.ndarray | None) -> np.ndarray:
+        return np.ones(len(self.structure.members), dtype=bool) if ados is None else ados
+
+    def terms(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None, *,
+              own_blocks: bool = True) -> Iterator[Term]:
+        """Every block of the generator but the rates: the own blocks by parity, then the links, lead by lead.
+
+        ``rows``, ``columns`` (one bool per ADO; default all) keep only the blocks from ADOs with ``columns``
+        into ADOs with ``rows`` (an ADO's own block is in its own row and column); ``own_blocks=False`` keeps
+        the links alone.
+        """
+        rows, columns = self._mask(rows), self._mask(columns)
+        for term in self._all_terms(own_blocks):
+            kept = rows[term.rows] & columns[term.columns]
+            yield Term(term.rows[kept], term.columns[kept], term.coefficients[kept], term.superoperator)
+
+    def _all_terms(self, own_blocks: bool) -> Iterator[Term]:
         structure, exponents = self.structure, self.exponents
         tiers = structure.tiers
         parities = 1 - 2 * (tiers % 2)
         ados = np.arange(len(tiers))
-        for parity, block in self.own_blocks().items():
+        for parity, block in self.own_blocks().items() if own_blocks else ():
             chosen = parities == parity
             yield Term(ados[chosen], ados[chosen], np.ones(int(chosen.sum()), dtype=complex), block)
         links = _links(structure, len(exponents.signs))
@@ -333,17 +358,10 @@ def assemble(equations: Equations, *, rows: np.ndarray | None = None,
     """The generator of the reduced hierarchy vector, stored (see the module docstring; energy units).
 
     ``rows``, ``columns`` (one bool per ADO) keep only the blocks from ADOs with ``columns`` into ADOs with
-    ``rows`` (the own blocks and rates of an ADO count as its own row and column); the matrix keeps its full
-    size. Default: everything.
+    ``rows`` (as :meth:`Equations.terms`); the matrix keeps its full size. Default: everything.
     """
-    structure = equations.structure
-    everywhere = np.ones(len(structure.members), dtype=bool)
-    rows = everywhere if rows is None else rows
-    columns = everywhere if columns is None else columns
-    assembler = _Assembler(structure, equations.basis_charges)
-    for term in equations.terms():
-        kept = rows[term.rows] & columns[term.columns]
-        assembler.add(term.rows[kept], term.columns[kept], term.coefficients[kept], term.superoperator)
-    own = np.where(rows & columns, -equations.rates(), 0.0)
-    assembler.add_diagonal(np.repeat(own, np.diff(structure.offsets)))
+    assembler = _Assembler(equations.structure, equations.basis_charges)
+    for term in equations.terms(rows, columns):
+        assembler.add(term.rows, term.columns, term.coefficients, term.superoperator)
+    assembler.add_diagonal(np.repeat(equations.own_rates(rows, columns), np.diff(equations.structure.offsets)))
     return assembler.matrix()

@@ -66,19 +66,13 @@ class HierarchyOperator(spla.LinearOperator):
                 width = int(sizes[ados[0]])
                 self._unknowns[int(charge)] = structure.offsets[ados][:, None] + np.arange(width)[None, :]
         self._elements = element_positions(equations.basis_charges)
-        everywhere = np.ones(len(sizes), dtype=bool)
-        rows = everywhere if rows is None else rows
-        columns = everywhere if columns is None else columns
         self._blocks: list[_Block] = []
-        for term in equations.terms():
-            if not own_blocks and np.array_equal(term.rows, term.columns):
-                continue
-            kept = rows[term.rows] & columns[term.columns] & (sizes[term.rows] > 0) & (sizes[term.columns] > 0)
+        for term in equations.terms(rows, columns, own_blocks=own_blocks):
+            kept = (sizes[term.rows] > 0) & (sizes[term.columns] > 0)
             self._add(Term(term.rows[kept], term.columns[kept], term.coefficients[kept], term.superoperator),
                       structure.charges, local)
-        rates = equations.rates()
-        self._rates = {charge: np.where(rows[ados], -rates[ados], 0.0) for charge, ados in self._charge_ados.items()
-                       } if own_blocks else {}
+        rates = equations.own_rates(rows, columns)
+        self._rates = {charge: rates[ados] for charge, ados in self._charge_ados.items()} if own_blocks else {}
 
     def _add(self, term: Term, charges: np.ndarray, local: np.ndarray) -> None:
         if len(term.rows) == 0:

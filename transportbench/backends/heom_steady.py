@@ -58,12 +58,8 @@ GMRES_MAXITER = 20
 GMRES_RTOL = 1e-13
 ILU_DROP_TOL = 1e-6
 ILU_FILL_FACTOR = 30.0
-SHIFT_ATOL = 1e-12
-"""ADO blocks of one charge block and parity count as shifted copies when their diagonals differ by a constant
-to this (relative to the largest diagonal entry)."""
 EIGENVECTOR_CONDITION = 1e8
 """Largest condition number of an ADO block's eigenvectors used by :class:`_ShiftedBlocks` (else SuperLU)."""
-PERMC_SPECS = ("MMD_AT_PLUS_A", "COLAMD", "MMD_ATA", "NATURAL")
 
 
 DIRECT_FILL = (8.0, 80.0)
@@ -245,12 +241,12 @@ def _tier_inverse(equations: heom_generator.Equations, tier: int, first: int, st
     in_tier = structure.tiers == tier
     own = equations.own_blocks()[1 - 2 * (tier % 2)]
     rates = equations.rates()
-    difference = (equations.basis_charges[:, None] - equations.basis_charges[None, :]).reshape(-1, order="F")
+    positions_of = heom_generator.element_positions(equations.basis_charges)
     groups = []
     for charge in np.unique(structure.charges[in_tier]):
         ados = np.flatnonzero(in_tier & (structure.charges == charge) & (np.diff(structure.offsets) > 0))
         if len(ados):
-            elements = np.flatnonzero(difference == charge)
+            elements = positions_of[int(charge)]
             positions = structure.offsets[ados][:, None] - first + np.arange(len(elements))[None, :]
             groups.append((positions, own[elements][:, elements].toarray(), -rates[ados]))
     try:
