@@ -124,17 +124,14 @@ def _run_task(task: dict) -> dict:
 
 def _build_with_qutip() -> None:
     """Make every hierarchy of this process QuTiP-assembled: ``HEOMSolver`` builds it, mapped onto our unknowns."""
-    import dataclasses
-
     from transportbench.backends import heom_hierarchy
 
     ours = heom_hierarchy.build_hierarchy
 
     def built_by_qutip(machine, band_width, pade, depth):  # noqa: ANN001, ANN202
         built = ours(machine, band_width, pade, depth)
-        generator = heom_hierarchy.qutip_generator(machine, band_width, pade, depth, built)
-        built = dataclasses.replace(built)
-        built.__dict__["generator"] = generator  # the cached assembly, replaced by QuTiP's
+        # seeds the cached property ``generator``: a direct solve uses QuTiP's matrix instead of assembling ours
+        built.__dict__["generator"] = heom_hierarchy.qutip_generator(machine, band_width, pade, depth, built)
         return built
 
     heom_hierarchy.build_hierarchy = built_by_qutip

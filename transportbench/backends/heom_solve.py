@@ -94,7 +94,7 @@ def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built
     warnings.warn(f"HEOM (pade={pade}, depth={depth}): {failure}; factorising the hierarchy directly instead "
                   f"(an estimated {format_bytes(estimate)}; this can take minutes, solver='iterative' stops here "
                   "instead)", DirectFallbackWarning, stacklevel=4)
-    steady = heom_steady.solve(built.equations, built.dim, method="direct")
+    steady = heom_steady.solve(built.equations, built.dim, method="direct", generator=built.generator)
     return dataclasses.replace(steady, method=f"{steady.method} after the iterative solve failed ({failure})")
 
 
@@ -140,7 +140,8 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
                 layout.occupations(len(built.exponents.signs)), layout.kept, built.dim)
         else:
             try:
-                steady = heom_steady.solve(built.equations, built.dim, method=method)
+                stored = None if method == "iterative" else built.generator  # the iterative solve stores none
+                steady = heom_steady.solve(built.equations, built.dim, method=method, generator=stored)
             except heom_steady.SteadyStateError as failure:
                 if solver != "auto" or method == "direct":
                     raise
