@@ -80,3 +80,17 @@ def test_assembly_stays_within_its_estimate(machine: Machine, pade: int, depth: 
     assert matrix.nnz <= size.generator_nonzeros
     assert peak <= size.generator_bytes
     assert peak >= size.generator_bytes / 10  # an estimate, not a bound far off
+
+
+def test_bad_layouts_and_masks_are_refused_by_name() -> None:
+    from transportbench.backends.heom_operator import HierarchyOperator
+
+    with pytest.raises(ValueError, match="depth must be an integer >= 0, got -1"):
+        generator.layout(np.array([1, -1]), -1, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"signs must all be \+1 or -1, got \[2\]"):
+        generator.layout(np.array([1, 2]), 1, np.array([0, 1]))
+    built = hierarchy.build_hierarchy(Machine.triple_dot(), math.inf, 2, 2)
+    with pytest.raises(ValueError, match=r"rows must hold one bool per ADO \(37\)"):
+        generator.assemble(built.equations, rows=np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="columns must hold one bool per ADO"):
+        HierarchyOperator(built.equations, columns=np.ones(built.n_ados))

@@ -129,8 +129,14 @@ def _colex_ranks(subsets: np.ndarray, binomials: np.ndarray) -> np.ndarray:
 def layout(signs: np.ndarray, depth: int, basis_charges: np.ndarray) -> Layout:
     """The ADOs of a hierarchy with exponents of ``signs`` truncated at ``depth``, and its reduced unknowns.
 
-    ``basis_charges`` is N of every basis state of the system (length n).
+    ``basis_charges`` is N of every basis state of the system (length n). ValueError for a negative or
+    non-integer ``depth`` or a sign other than ±1.
     """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 0:
+        raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
+    signs = np.asarray(signs)
+    if not np.all(np.isin(signs, (1, -1))):
+        raise ValueError(f"signs must all be +1 or -1, got {sorted(set(signs.tolist()) - {1, -1})}")
     n_exponents = len(signs)
     depth = min(depth, n_exponents)
     binomials = _binomials(n_exponents, depth)
@@ -297,11 +303,19 @@ class Equations:
 
     def own_rates(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
         """−Σ_{k ∈ X} ν_k of every ADO X in ``rows`` and ``columns`` (bool per ADO; default all), else 0."""
-        kept = self._mask(rows) & self._mask(columns)
+        kept = self._mask("rows", rows) & self._mask("columns", columns)
         return np.where(kept, -self.rates(), 0.0)
 
-    def _mask(self, ados: np.ndarray | None) -> np.ndarray:
-        return np.ones(len(self.structure.members), dtype=bool) if ados is None else ados
+    def _mask(self, name: str, ados: np.ndarray | None) -> np.ndarray:
+        """``ados`` checked as one bool per ADO (ValueError naming ``name`` otherwise); None means every ADO."""
+        count = len(self.structure.members)
+        if ados is None:
+            return np.ones(count, dtype=bool)
+        ados = np.asarray(ados)
+        if ados.dtype != bool or ados.shape != (count,):
+            raise ValueError(f"{name} must hold one bool per ADO ({count}), got dtype {ados.dtype} and shape "
+                             f"{ados.shape}")
+        return ados
 
     def terms(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None, *,
               own_blocks: bool = True) -> Iterator[Term]:
@@ -311,7 +325,7 @@ class Equations:
         into ADOs with ``rows`` (an ADO's own block is in its own row and column); ``own_blocks=False`` keeps
         the links alone.
         """
-        rows, columns = self._mask(rows), self._mask(columns)
+        rows, columns = self._mask("rows", rows), self._mask("columns", columns)
         for term in self._all_terms(own_blocks):
             kept = rows[term.rows] & columns[term.columns]
             yield Term(term.rows[kept], term.columns[kept], term.coefficients[kept], term.superoperator)

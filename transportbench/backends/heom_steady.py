@@ -229,6 +229,8 @@ def shallow_depth(unknowns_by_tier: Sequence[int], largest_block: int, requested
     ``requested`` (at most depth − 1), one less while the unknowns up to it times the largest ADO block
     exceed ``BASE_SIZE`` (five dots: the depth-2 LU fills in badly), never below 1.
     """
+    if requested < 0:
+        raise ValueError(f"the shallow hierarchy's requested depth must be >= 0, got {requested}")
     base = max(min(requested, len(unknowns_by_tier) - 2), 0)
     while base > 1 and sum(unknowns_by_tier[:base + 1]) * largest_block > BASE_SIZE:
         base -= 1
