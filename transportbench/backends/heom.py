@@ -73,7 +73,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from transportbench.backends import Capabilities, heom_steady, missing_package, require_coupled_reservoir
+from transportbench.backends import (
+    Capabilities,
+    heom_generator,
+    heom_steady,
+    missing_package,
+    require_coupled_reservoir,
+)
 from transportbench.backends import heom_fermi as fermi
 from transportbench.backends import heom_hierarchy as hierarchy_module
 from transportbench.backends.heom_solve import DEFAULT_MAX_ADOS, Solve, hierarchy_bytes, solve_hierarchy
@@ -110,6 +116,8 @@ DEFAULT_CURRENT_FLOOR = 1e-12
 """Default ``current_floor``: current changes are relative to max(largest current, floor × Σγ (× energy scale))."""
 SOLVERS = ("auto", "direct", "iterative", "ilu", "qutip")
 WIDE_BAND_METHODS = ("direct", "extrapolate")
+THRESHOLD_STEP = 10.0
+"""The ADO threshold's refinement divides it by this per step (further where a step would leave the same ADOs)."""
 WIDE_BAND_FACTORS = (1.0, 2.0, 4.0)
 """``wide_band="extrapolate"`` solves at these multiples of ``wide_band_width`` and extrapolates linearly in 1/W."""
 
@@ -168,6 +176,12 @@ class HeomOptions(SolverOptions):
         |ω − μ_r| ≤ max |E − μ_r| + margin (E the transition energies of the lead's dot;
         :func:`~transportbench.backends.heom_fermi.lead_windows`), accurate to far larger (E − μ)/T with few
         poles. ``"aaa"`` needs the wide band in the hierarchy (``wide_band="direct"``).
+    ado_threshold : float
+        Leave out the ADOs of tier ≥ 2 whose a priori size relative to ρ is below this (dimensionless; the
+        estimate of :func:`~transportbench.backends.heom_generator.importance`): deep hierarchies of many
+        exponents keep a small fraction of their ADOs. 0 (default) keeps every ADO. With ``converge`` the
+        threshold is refined last, divided by ``THRESHOLD_STEP`` until C and the currents settle; its last
+        change is the "threshold" stage of the error estimate. ``solver="qutip"`` refuses a threshold.
 
     In ``Result.options`` ``converge``, ``depth``, ``pade``, ``wide_band`` and ``wide_band_width`` are filled
     in (the last two for wide-band leads).
@@ -186,6 +200,7 @@ class HeomOptions(SolverOptions):
     wide_band: str | None = None
     wide_band_width: float | None = None
     expansion: str = "pade"
+    ado_threshold: float = 0.0
 
     def check(self) -> None:
         """Validate every setting (ValueError naming it)."""
@@ -207,6 +222,9 @@ class HeomOptions(SolverOptions):
             integer(name, getattr(self, name), minimum=1)
         choice("solver", self.solver, SOLVERS)
         choice("expansion", self.expansion, fermi.EXPANSIONS)
+        nonnegative("ado_threshold", self.ado_threshold)
+        if self.ado_threshold > 0 and self.solver == "qutip":
+            raise ValueError("ado_threshold needs our own hierarchy; solver='qutip' solves every ADO")
         if self.wide_band is not None:
             choice("wide_band", self.wide_band, WIDE_BAND_METHODS)
         if self.wide_band_width is not None:
@@ -264,7 +282,14 @@ def check_machine(machine: Machine, options: HeomOptions | None = None) -> None:
 def estimate_memory(machine: Machine, options: HeomOptions | None = None) -> float:
     """Bytes of the first hierarchy the solve builds (later, finer ones are checked as they are reached)."""
     chosen = HeomOptions.build(options).resolved(machine)
-    return hierarchy_bytes(machine, chosen.pade, chosen.depth, chosen.solver, wide=chosen.wide_band == "direct")
+    size = None
+    if chosen.ado_threshold > 0:  # counted on the filtered layout of the first width solved
+        with hierarchy_module.fermi_expansion(chosen.expansion):
+            structure = hierarchy_module.filtered_layout(machine, band_widths(machine, chosen)[0], chosen.pade,
+                                                         chosen.depth, chosen.ado_threshold)[0]
+        size = hierarchy_module.layout_size(machine, structure)
+    return hierarchy_bytes(machine, chosen.pade, chosen.depth, chosen.solver, wide=chosen.wide_band == "direct",
+                           size=size)
 
 
 # ---------------------------------------------------------------------------------- convergence
@@ -295,13 +320,14 @@ def tolerances(chosen: HeomOptions, machine: Machine) -> Tolerances:
 
 
 def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hierarchy_module.Poles, depth: int,
-           bar: tqdm) -> Solve:
+           bar: tqdm, threshold: float) -> Solve:
     """One hierarchy solve, shown on the progress bar."""
-    settings = f"W={band_width:g} pade={pade} depth={depth}"
+    settings = f"W={band_width:g} pade={pade} depth={depth}" + (f" threshold={threshold:g}" if threshold else "")
     bar.set_postfix_str(settings)
     token = heom_steady.ON_ITERATION.set(lambda done: bar.set_postfix_str(f"{settings}, GMRES iteration {done}"))
     try:
-        solved = solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver, max_ados=chosen.max_ados)
+        solved = solve_hierarchy(machine, band_width, pade, depth, solver=chosen.solver, max_ados=chosen.max_ados,
+                                 threshold=threshold)
     finally:
         heom_steady.ON_ITERATION.reset(token)
     bar.update()
@@ -309,11 +335,15 @@ def _solve(machine: Machine, chosen: HeomOptions, band_width: float, pade: hiera
 
 
 def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> tuple[Axis[Solve], ...]:
-    """The refinement axes: Padé terms (every lead + the Padé step), then the depth (+1), within the budgets."""
+    """The refinement axes, within the budgets.
 
-    def attempt(pade: hierarchy_module.Poles, depth: int) -> Solve | Stop:
+    Padé terms (every lead + the Padé step), then the depth (+1), then with an ADO threshold the threshold
+    (:func:`finer_threshold`).
+    """
+
+    def attempt(pade: hierarchy_module.Poles, depth: int, threshold: float) -> Solve | Stop:
         try:
-            return _solve(machine, chosen, band_width, pade, depth, bar)
+            return _solve(machine, chosen, band_width, pade, depth, bar, threshold)
         except ValueError as refusal:  # max_ados or the memory budget (ResourceBudgetError is a ValueError)
             return Stop(str(refusal))
 
@@ -323,14 +353,65 @@ def _axes(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -
         more = tuple(min(count + step, chosen.max_pade) for count in poles)
         if more == poles:
             return Stop(f"max_pade={chosen.max_pade} reached")
-        return attempt(hierarchy_module.compact_poles(machine, more), current.depth)
+        return attempt(hierarchy_module.compact_poles(machine, more), current.depth, current.threshold)
 
     def deeper(current: Solve) -> Solve | Stop:
         if current.depth + 1 > chosen.max_depth:
             return Stop(f"max_depth={chosen.max_depth} reached")
-        return attempt(current.pade, current.depth + 1)
+        try:
+            threshold = threshold_reaching(machine, band_width, current.pade, current.depth + 1, current.threshold)
+        except ValueError as refusal:  # the ADOs listed before filtering
+            return Stop(str(refusal))
+        return attempt(current.pade, current.depth + 1, threshold)
 
-    return Axis("pade", "Padé terms", more_pade), Axis("depth", "depth", deeper)
+    def lower_threshold(current: Solve) -> Solve | Stop:
+        try:
+            threshold = finer_threshold(machine, band_width, current)
+        except ValueError as refusal:  # the ADOs listed before filtering
+            return Stop(str(refusal))
+        return current if threshold is None else attempt(current.pade, current.depth, threshold)
+
+    axes = (Axis("pade", "Padé terms", more_pade), Axis("depth", "depth", deeper))
+    return (*axes, Axis("threshold", "ADO threshold", lower_threshold)) if chosen.ado_threshold > 0 else axes
+
+
+def threshold_reaching(machine: Machine, band_width: float, pade: hierarchy_module.Poles, depth: int,
+                       threshold: float) -> float:
+    """``threshold``, ÷ ``THRESHOLD_STEP`` as often as it takes for the hierarchy to keep an ADO of tier ``depth``.
+
+    A depth step whose new tier the threshold empties would change nothing and pass for converged; this lowers
+    the threshold with the step instead (the step's change then holds both). 0 stays 0.
+    """
+    while threshold > 0:
+        structure, exponents, _ = hierarchy_module.filtered_layout(machine, band_width, pade, depth, threshold)
+        deepest = structure.tiers == depth
+        if not deepest.any() or structure.present[deepest].any():
+            return threshold
+        largest = float(heom_generator.importance(structure, exponents)[deepest].max())
+        threshold = threshold / THRESHOLD_STEP ** _divisions(threshold, largest)
+    return threshold
+
+
+def _divisions(threshold: float, estimate: float) -> int:
+    """The fewest divisions by ``THRESHOLD_STEP`` (at least one) that bring ``threshold`` to ``estimate`` or below."""
+    if estimate <= 0:
+        return 1
+    return max(1, math.ceil(math.log(threshold / estimate, THRESHOLD_STEP)))
+
+
+def finer_threshold(machine: Machine, band_width: float, solved: Solve) -> float | None:
+    """The next ADO threshold below ``solved``'s: ÷ ``THRESHOLD_STEP`` as often as it takes to keep more ADOs.
+
+    The fewest divisions that bring the largest estimate left out (:func:`heom_generator.importance`) above
+    the threshold; None when ``solved`` left no ADO out (no filtering left to refine).
+    """
+    structure, exponents, _ = hierarchy_module.filtered_layout(machine, band_width, solved.pade, solved.depth,
+                                                               solved.threshold)
+    left_out = ~structure.present
+    if not left_out.any():
+        return None
+    largest = float(heom_generator.importance(structure, exponents)[left_out].max())
+    return 0.0 if largest <= 0 else solved.threshold / THRESHOLD_STEP ** _divisions(solved.threshold, largest)
 
 
 def converge(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
@@ -341,7 +422,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm
     stage is its error estimate. A budget that stops a stage first (``max_pade``, ``max_depth``,
     ``max_ados``, memory) emits a :class:`~transportbench.convergence.ConvergenceWarning`.
     """
-    first = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
+    first = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar, chosen.ado_threshold)
     refinement = refine(first, _axes(machine, chosen, band_width, bar), observed, machine, tolerances(chosen, machine),
                         "HEOM", describe=Solve.describe)
     final = refinement.final
@@ -351,7 +432,7 @@ def converge(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm
 
 
 def _fixed(machine: Machine, chosen: HeomOptions, band_width: float, bar: tqdm) -> Outcome:
-    solved = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar)
+    solved = _solve(machine, chosen, band_width, chosen.pade, chosen.depth, bar, chosen.ado_threshold)
     return Outcome(solved, False, (solved.describe(), "fixed pade and depth (converge=False): convergence not "
                                                       "assessed"))
 
@@ -398,7 +479,7 @@ def _largest(values: Iterable[float]) -> float:
 def error_estimate(outcomes: list[Outcome], band: StageChange | None) -> ErrorEstimate:
     """The typed error bar: each refinement stage's last change, the largest over the widths solved, and the band's."""
     stages = []
-    for step in ("pade", "depth"):
+    for step in ("pade", "depth", "threshold"):
         changes = [change for outcome in outcomes if (change := outcome.error.stage(step)) is not None]
         if changes:
             stages.append(StageChange(step, **{quantity: _largest(getattr(c, quantity) for c in changes)
@@ -507,7 +588,8 @@ def solve_steady(machine: Machine, options: HeomOptions | None = None, /, *, run
     notes = [note for outcome in outcomes for note in outcome.notes]
     final = outcomes[-1].final
     rho, particle, energy = final.rho, final.particle, final.energy
-    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados, "band_widths": widths,
+    stats: dict[str, Any] = {"pade": final.pade, "depth": final.depth, "ados": final.ados,
+                             "ado_threshold": final.threshold, "band_widths": widths,
                              "wide_band": chosen.wide_band, "blas_threads": count}
     band_error = None
     if chosen.wide_band == "direct":

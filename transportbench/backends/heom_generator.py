@@ -33,6 +33,7 @@ allocated.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterator
@@ -84,6 +85,9 @@ class Layout:
     kept : ndarray of int
         Position of every reduced unknown in the full vector of all ADOs (ADO i's element (a, b) at
         i n² + a + b n): increasing.
+    present : ndarray of bool
+        The ADOs in the hierarchy; one left out by :func:`filtered` keeps its index (so that the colexicographic
+        ranks still find every ADO) but has no unknowns and no links.
     """
 
     members: np.ndarray
@@ -91,11 +95,25 @@ class Layout:
     charges: np.ndarray
     offsets: np.ndarray
     kept: np.ndarray
+    present: np.ndarray
 
     @property
     def tiers(self) -> np.ndarray:
         """The tier of every ADO."""
         return (self.members >= 0).sum(axis=1)
+
+    @property
+    def depth(self) -> int:
+        """The truncation depth (the deepest tier listed)."""
+        return int(self.members.shape[1])
+
+    def truncated(self, depth: int) -> Layout:
+        """The same ADOs (and filter) up to tier ``depth`` only: the first ADOs and unknowns of this layout."""
+        if not 0 <= depth <= self.depth:
+            raise ValueError(f"a layout of depth {self.depth} cannot be truncated at depth {depth}")
+        stop = int(self.tier_starts[depth + 1])
+        return Layout(self.members[:stop, :depth], self.tier_starts[:depth + 2], self.charges[:stop],
+                      self.offsets[:stop + 1], self.kept[:int(self.offsets[stop])], self.present[:stop])
 
     def occupations(self, n_exponents: int) -> np.ndarray:
         """Excitations per exponent of every ADO (QuTiP's labels), int8, shape (ADOs, exponents)."""
@@ -147,13 +165,78 @@ def layout(signs: np.ndarray, depth: int, basis_charges: np.ndarray) -> Layout:
     members = np.concatenate(blocks)
     tier_starts = np.cumsum([0, *(len(block) for block in blocks)])
     charges = np.where(members >= 0, signs[np.maximum(members, 0)], 0).sum(axis=1)
+    present = np.ones(len(members), dtype=bool)
+    return Layout(members, tier_starts, charges, *_unknowns(charges, present, basis_charges), present)
+
+
+def _unknowns(charges: np.ndarray, present: np.ndarray, basis_charges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, kept) of :class:`Layout` for ADOs of ``charges``, those not ``present`` without unknowns."""
     positions = element_positions(basis_charges)
-    sizes = np.array([len(positions.get(int(q), ())) for q in charges], dtype=np.int64)
+    widths = np.zeros(int(charges.max(initial=0) - charges.min(initial=0)) + 1, dtype=np.int64)
+    lowest = int(charges.min(initial=0))
+    for charge, elements in positions.items():
+        if 0 <= charge - lowest < len(widths):
+            widths[charge - lowest] = len(elements)
+    sizes = np.where(present, widths[charges - lowest], 0) if len(charges) else np.zeros(0, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     n2 = len(basis_charges) ** 2
-    kept = np.concatenate([index * n2 + positions[int(q)] for index, q in enumerate(charges) if int(q) in positions]
-                          ) if len(charges) else np.zeros(0, dtype=np.int64)
-    return Layout(members, tier_starts, charges, offsets, kept)
+    chosen = np.flatnonzero(sizes > 0)
+    kept = (np.concatenate([index * n2 + positions[int(charges[index])] for index in chosen]) if len(chosen)
+            else np.zeros(0, dtype=np.int64))
+    return offsets, kept
+
+
+def importance(structure: Layout, exponents: Exponents) -> np.ndarray:
+    """An a priori estimate of every ADO's size relative to ρ (dimensionless; ρ's is 1).
+
+    An ADO X of the exponents S is driven by its parents X_{S∖k} through c_k (and c_{k̄}*) and damped at
+    Re Σ_{j∈S} ν_j, so to first order in the couplings
+
+        I(∅) = 1,    I(S) = Σ_{k∈S} max(|c_k|, |c_{k̄}|) I(S∖k) / Re Σ_{j∈S} ν_j,
+
+    the sum over every order of exciting S of the estimate of Shi, Chen, Nan, Xu and Yan (J. Chem. Phys. 130,
+    084105 (2009)) that HierarchicalEOM.jl filters with (one order there). The system's own frequencies only
+    shrink an ADO further (|ν − iω| ≥ Re ν), so the estimate errs on the side of keeping. An exponent that
+    does not decay (Re ν ≤ 0) gives every ADO holding it an infinite estimate.
+    """
+    return _importance(structure, exponents, _links(structure, len(exponents.signs)))
+
+
+def _importance(structure: Layout, exponents: Exponents, links: _Links) -> np.ndarray:
+    amplitudes = np.maximum(np.abs(exponents.amplitudes), np.abs(exponents.amplitudes[exponents.partners]))
+    damping = Equations.rates_of(structure, exponents).real
+    values = np.zeros(len(structure.members))
+    values[0] = 1.0
+    for tier in range(1, structure.depth + 1):
+        chosen = links.tier == tier
+        np.add.at(values, links.child[chosen], amplitudes[links.exponent[chosen]] * values[links.parent[chosen]])
+        first, stop = structure.tier_starts[tier], structure.tier_starts[tier + 1]
+        with np.errstate(divide="ignore"):
+            values[first:stop] = np.where(damping[first:stop] > 0, values[first:stop] / damping[first:stop], np.inf)
+    return values
+
+
+def filtered(structure: Layout, exponents: Exponents, threshold: float, basis_charges: np.ndarray) -> Layout:
+    """``structure`` without the ADOs of tier ≥ 2 whose :func:`importance` is below ``threshold``.
+
+    An ADO is also left out when none of its parents is left in (it would only feed deeper ADOs). ρ and the
+    first tier (the currents) always stay. ``threshold`` = 0 leaves every ADO in; ValueError if negative.
+    """
+    if not threshold >= 0:
+        raise ValueError(f"the ADO threshold must be >= 0, got {threshold!r}")
+    present = structure.present.copy()
+    if threshold > 0 and structure.depth >= 2:
+        links = _links(structure, len(exponents.signs))
+        present &= (structure.tiers < 2) | (_importance(structure, exponents, links) >= threshold)
+        for tier in range(2, structure.depth + 1):
+            chosen = links.tier == tier
+            fed = np.zeros(len(present), dtype=bool)
+            fed[links.child[chosen][present[links.parent[chosen]]]] = True
+            first, stop = structure.tier_starts[tier], structure.tier_starts[tier + 1]
+            present[first:stop] &= fed[first:stop]
+    return dataclasses.replace(structure, present=present,
+                               **dict(zip(("offsets", "kept"), _unknowns(structure.charges, present, basis_charges),
+                                          strict=True)))
 
 
 def element_charges(basis_charges: np.ndarray) -> np.ndarray:
@@ -298,8 +381,13 @@ class Equations:
 
     def rates(self) -> np.ndarray:
         """Σ_{k ∈ X} ν_k of every ADO X (energy units): its own block is the shared one minus this."""
-        members = self.structure.members
-        return np.where(members >= 0, self.exponents.frequencies[np.maximum(members, 0)], 0).sum(axis=1)
+        return self.rates_of(self.structure, self.exponents)
+
+    @staticmethod
+    def rates_of(structure: Layout, exponents: Exponents) -> np.ndarray:
+        """Σ_{k ∈ X} ν_k of every ADO X of ``structure`` (energy units)."""
+        members = structure.members
+        return np.where(members >= 0, exponents.frequencies[np.maximum(members, 0)], 0).sum(axis=1)
 
     def own_rates(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
         """−Σ_{k ∈ X} ν_k of every ADO X in ``rows`` and ``columns`` (bool per ADO; default all), else 0."""
@@ -307,15 +395,18 @@ class Equations:
         return np.where(kept, -self.rates(), 0.0)
 
     def _mask(self, name: str, ados: np.ndarray | None) -> np.ndarray:
-        """``ados`` checked as one bool per ADO (ValueError naming ``name`` otherwise); None means every ADO."""
+        """``ados`` checked as one bool per ADO (ValueError naming ``name`` otherwise), the ADOs present only.
+
+        None means every ADO present.
+        """
         count = len(self.structure.members)
         if ados is None:
-            return np.ones(count, dtype=bool)
+            return self.structure.present
         ados = np.asarray(ados)
         if ados.dtype != bool or ados.shape != (count,):
             raise ValueError(f"{name} must hold one bool per ADO ({count}), got dtype {ados.dtype} and shape "
                              f"{ados.shape}")
-        return ados
+        return ados & self.structure.present
 
     def terms(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None, *,
               own_blocks: bool = True) -> Iterator[Term]:

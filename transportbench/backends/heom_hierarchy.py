@@ -204,22 +204,37 @@ def hierarchy_size(machine: Machine, pade: Poles, depth: int, *, wide: bool = Fa
     ADO) instead of a Lorentzian band. The nonzeros are estimated as the reduced unknowns times an ADO block's
     own entries per element, plus ``LINK_ENTRIES`` × the mean reduced block per link (each ADO at tier t has t
     links to the tier above), times ``NONZERO_MARGIN``; the bytes as ``ASSEMBLY_BYTES_PER_NONZERO`` of them.
+    A hierarchy filtered by an ADO threshold is counted on its layout (:func:`layout_size`).
     """
     exponents = n_exponents(machine, pade, wide=wide)
     ados = count_ados(exponents, depth)
     links = sum(tier * math.comb(exponents, tier) for tier in range(1, min(depth, exponents) + 1))
-    dim = 2**machine.n_qubits
     blocks = block_sizes(machine)
     by_charge = count_ados_by_charge(exponents // 2, depth)
     by_tier = tuple(sum(count * blocks.get(shift, 0)
                         for shift, count in count_ados_by_charge(exponents // 2, depth, tier=tier).items())
                     for tier in range(min(depth, exponents) + 1))
+    largest = max(blocks[shift] for shift in by_charge if shift in blocks)
+    return _size(machine, ados, depth, by_tier, largest, links)
+
+
+def _size(machine: Machine, ados: int, depth: int, by_tier: tuple[int, ...], largest_block: int,
+          links: int) -> Size:
+    """The :class:`Size` of counted ADOs, unknowns and links, with the generator's estimated nonzeros and bytes."""
     reduced = sum(by_tier)
     nonzeros = NONZERO_MARGIN * (reduced * _system_entries_per_element(machine)
                                  + LINK_ENTRIES * links * reduced / ados)
-    return Size(ados, depth, ados * dim**2, reduced, by_tier,
-                max(blocks[shift] for shift in by_charge if shift in blocks), nonzeros,
+    return Size(ados, depth, ados * 4**machine.n_qubits, reduced, by_tier, largest_block, nonzeros,
                 ASSEMBLY_BYTES_PER_NONZERO * nonzeros)
+
+
+def layout_size(machine: Machine, structure: heom_generator.Layout) -> Size:
+    """:class:`Size` of a built ``structure`` (filtered or not), its ADOs and unknowns counted exactly."""
+    widths = np.diff(structure.offsets)
+    by_tier = tuple(int(widths[start:stop].sum()) for start, stop in zip(structure.tier_starts[:-1],
+                                                                         structure.tier_starts[1:], strict=True))
+    links = int(structure.tiers[structure.present].sum())  # at most t parents per ADO of tier t
+    return _size(machine, int(structure.present.sum()), structure.depth, by_tier, int(widths.max()), links)
 
 
 # ------------------------------------------------------------------------------- the hierarchy
@@ -275,8 +290,8 @@ class Hierarchy:
 
     @property
     def n_ados(self) -> int:
-        """Number of ADOs, ρ included."""
-        return len(self.layout.members)
+        """Number of ADOs in the hierarchy (those an ADO threshold left out not counted), ρ included."""
+        return int(self.layout.present.sum())
 
     def first_tier(self) -> list[tuple[int, int]]:
         """(ADO index, exponent index) of every first-tier ADO."""
@@ -286,7 +301,7 @@ class Hierarchy:
 
     def rho_rows(self) -> sp.csr_matrix:
         """The rows of dρ/dt in the generator (ρ's unknowns × every unknown; energy units)."""
-        rho = np.zeros(self.n_ados, dtype=bool)
+        rho = np.zeros(len(self.layout.members), dtype=bool)
         rho[0] = True
         return heom_generator.assemble(self.equations, rows=rho)[:int(self.layout.offsets[1])]
 
@@ -423,7 +438,31 @@ def wide_band_term(machine: Machine) -> dict[int, sp.csr_matrix]:
     return {parity: sp.csr_matrix(parity * jumps - loss * sp.identity(n * n)) for parity in (1, -1)}
 
 
-def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int) -> Hierarchy:
+ENUMERATION_LIMIT = 3_000_000
+"""Most ADOs listed before an ADO threshold filters them (the layout and its links take a few hundred bytes per
+ADO listed; the five-dot W machine at depth 4 lists about a million)."""
+
+
+def filtered_layout(machine: Machine, band_width: float, pade: Poles, depth: int, threshold: float
+                    ) -> tuple[heom_generator.Layout, heom_generator.Exponents, tuple[heom_fermi.FermiExpansion, ...]]:
+    """The layout of the hierarchy with the ADOs below ``threshold`` left out, its exponents and Fermi expansions.
+
+    ``threshold`` > 0: ValueError when the unfiltered hierarchy has more than ``ENUMERATION_LIMIT`` ADOs (each
+    is listed before the filter judges it); 0 lists every ADO (the caller's ``max_ados`` bounds them).
+    """
+    baths, fermi = _baths(machine, band_width, pade)
+    exponents = _exponents(baths)
+    listed = count_ados(len(exponents.signs), depth)
+    if threshold > 0 and listed > ENUMERATION_LIMIT:
+        raise ValueError(f"the hierarchy with pade={pade}, depth={depth} lists {listed} ADOs before the ADO "
+                         f"threshold filters them, above the {ENUMERATION_LIMIT} that are listed")
+    basis_charges = charges(machine)
+    structure = heom_generator.layout(exponents.signs, depth, basis_charges)
+    return heom_generator.filtered(structure, exponents, threshold, basis_charges), exponents, fermi
+
+
+def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int, *,
+                    threshold: float = 0.0) -> Hierarchy:
     """The HEOM of ``machine``, one fermionic bath per reservoir on its dot's annihilator, on the coupled blocks.
 
     Parameters
@@ -437,6 +476,9 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
         Padé terms per branch (QuTiP's ``Nk``), for every reservoir or per reservoir (:data:`Poles`).
     depth : int
         Hierarchy truncation (QuTiP's ``max_depth``); the wide band's time-local term takes no depth.
+    threshold : float
+        Leave out the ADOs of tier ≥ 2 whose a priori size relative to ρ is below this (dimensionless,
+        :func:`heom_generator.filtered`); 0 keeps every ADO.
 
     Notes
     -----
@@ -445,10 +487,8 @@ def build_hierarchy(machine: Machine, band_width: float, pade: Poles, depth: int
     ours (:mod:`heom_generator`, QuTiP's conventions), assembled only when a solve needs the matrix; QuTiP's own
     ``HEOMSolver`` is built only for ``solver="qutip"`` (:func:`qutip_solver`).
     """
-    baths, fermi = _baths(machine, band_width, pade)
-    exponents = _exponents(baths)
+    structure, exponents, fermi = filtered_layout(machine, band_width, pade, depth, threshold)
     basis_charges = charges(machine)
-    structure = heom_generator.layout(exponents.signs, depth, basis_charges)
     couplings = [annihilator(machine, reservoir.qubit) for reservoir in machine.reservoirs]
     wide = math.isinf(band_width)
     equations = heom_generator.Equations(structure, exponents, hamiltonian(machine), couplings, basis_charges,

@@ -41,34 +41,43 @@ class Solve:
     steady: heom_steady.SteadyState
     ados: int
     seconds: float
+    threshold: float = 0.0
+    """The ADO threshold (0: every ADO)."""
 
     def describe(self) -> str:
         """One line: settings, size, method, residual and time."""
-        return (f"W={self.band_width:g} pade={self.pade} depth={self.depth}: {self.ados} ADOs, "
+        threshold = f" ADO threshold={self.threshold:g}" if self.threshold > 0 else ""
+        return (f"W={self.band_width:g} pade={self.pade} depth={self.depth}{threshold}: {self.ados} ADOs, "
                 f"{self.steady.unknowns} unknowns, {self.steady.method}, residual {self.steady.residual:.1e}, "
                 f"{self.seconds:.2f} s")
 
 
 def hierarchy_bytes(machine: Machine, pade: hierarchy_module.Poles, depth: int, solver: str, *,
-                    wide: bool = False) -> float:
+                    wide: bool = False, size: hierarchy_module.Size | None = None) -> float:
     """Estimated peak memory (bytes) of building and solving one hierarchy, from its size alone.
 
-    ``wide``: the wide band in the hierarchy (fewer exponents, :func:`heom_hierarchy.hierarchy_size`).
+    ``wide``: the wide band in the hierarchy (fewer exponents, :func:`heom_hierarchy.hierarchy_size`);
+    ``size``: the hierarchy's size when already counted (a filtered hierarchy's, :func:`heom_hierarchy.layout_size`).
     """
-    size = hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
+    size = size or hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
     return heom_steady.solve_bytes(size, _method(solver, depth, size), 2**machine.n_qubits)
 
 
 def check_budget(machine: Machine, pade: hierarchy_module.Poles, depth: int, max_ados: int,
-                 solver: str, *, wide: bool = False) -> hierarchy_module.Size:
-    """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unbuilt."""
-    size = hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
+                 solver: str, *, wide: bool = False, size: hierarchy_module.Size | None = None,
+                 threshold: float = 0.0) -> hierarchy_module.Size:
+    """Refuse (ValueError, ResourceBudgetError) a hierarchy beyond ``max_ados`` or the memory budget, unsolved.
+
+    ``size``: counted already (a hierarchy filtered by the ADO ``threshold``, named in the messages); otherwise
+    counted here, before anything is built.
+    """
+    size = size or hierarchy_module.hierarchy_size(machine, pade, depth, wide=wide)
+    settings = f"pade={pade}, depth={depth}" + (f", ADO threshold {threshold:g}" if threshold > 0 else "")
     if size.ados > max_ados:
-        raise ValueError(f"the hierarchy with pade={pade}, depth={depth} has {size.ados} ADOs, above "
-                         f"max_ados={max_ados}")
-    what = (f"HEOM hierarchy (pade={pade}, depth={depth}: {size.ados} ADOs, {size.unknowns} unknowns, "
+        raise ValueError(f"the hierarchy with {settings} has {size.ados} ADOs, above max_ados={max_ados}")
+    what = (f"HEOM hierarchy ({settings}: {size.ados} ADOs, {size.unknowns} unknowns, "
             f"{size.reduced_unknowns} in the coupled charge blocks; solver {_method(solver, depth, size)})")
-    check_memory(hierarchy_bytes(machine, pade, depth, solver, wide=wide), what)
+    check_memory(hierarchy_bytes(machine, pade, depth, solver, size=size), what)
     return size
 
 
@@ -88,7 +97,7 @@ class DirectFallbackWarning(TransportbenchWarning):
 def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built: hierarchy_module.Hierarchy,
                   pade: hierarchy_module.Poles, depth: int) -> heom_steady.SteadyState:
     """``solver="auto"``: the direct LU after a failed iterative solve, if its memory estimate fits the budget."""
-    estimate = hierarchy_bytes(machine, pade, depth, "direct", wide=built.wide)
+    estimate = hierarchy_bytes(machine, pade, depth, "direct", size=hierarchy_module.layout_size(machine, built.layout))
     check_memory(estimate, f"the direct LU of the HEOM hierarchy (pade={pade}, depth={depth}) after the iterative "
                            f"solve failed: {failure}")
     warnings.warn(f"HEOM (pade={pade}, depth={depth}): {failure}; factorising the hierarchy directly instead "
@@ -99,7 +108,7 @@ def _direct_after(failure: heom_steady.SteadyStateError, machine: Machine, built
 
 
 def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.Poles, depth: int, *,
-                    solver: str = "auto", max_ados: int = DEFAULT_MAX_ADOS) -> Solve:
+                    solver: str = "auto", max_ados: int = DEFAULT_MAX_ADOS, threshold: float = 0.0) -> Solve:
     """Build and solve one hierarchy (no convergence control).
 
     Parameters
@@ -118,7 +127,11 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
         and the LU fits the memory budget (the solve's ``method`` says so). ``"qutip"`` refuses the wide band
         (ValueError).
     max_ados : int
-        Refuse larger hierarchies (ValueError) before building.
+        Refuse larger hierarchies (ValueError) before building (with a ``threshold``: the ADOs it leaves, counted
+        on the built layout, before solving).
+    threshold : float
+        ADO threshold: leave out the ADOs of tier ≥ 2 whose a priori size relative to ρ is below it
+        (dimensionless, :func:`heom_generator.filtered`); 0 keeps every ADO. ``"qutip"`` refuses it.
 
     Returns
     -------
@@ -129,9 +142,16 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
     if solver == "qutip" and math.isinf(band_width):
         raise ValueError("solver='qutip' cannot solve the wide band in the hierarchy (QuTiP's solver lacks its "
                          "time-local term); use a Lorentzian band or wide_band='extrapolate'")
-    size = check_budget(machine, pade, depth, max_ados, solver, wide=math.isinf(band_width))
+    if threshold > 0:
+        if solver == "qutip":
+            raise ValueError("solver='qutip' solves every ADO and cannot apply an ADO threshold; use threshold=0")
+        built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth, threshold=threshold)
+        size = check_budget(machine, pade, depth, max_ados, solver,
+                            size=hierarchy_module.layout_size(machine, built.layout), threshold=threshold)
+    else:
+        size = check_budget(machine, pade, depth, max_ados, solver, wide=math.isinf(band_width))
+        built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth)
     method = _method(solver, depth, size)
-    built = hierarchy_module.build_hierarchy(machine, band_width, pade, depth)
     layout = built.layout
     with blas_threads("sparse"):
         if method == "qutip":
@@ -150,5 +170,6 @@ def solve_hierarchy(machine: Machine, band_width: float, pade: hierarchy_module.
     particle, energy, _ = hierarchy_module.currents(machine, built, steady.vector)
     pair = fermion_pair_concurrence(rho, machine.order)  # the figure the convergence is judged on
     poles = hierarchy_module.compact_poles(machine, hierarchy_module.poles_per_lead(machine, pade))
-    return Solve(poles, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start)
+    return Solve(poles, depth, band_width, rho, particle, energy, pair, steady, size.ados, time.perf_counter() - start,
+                 threshold)
 

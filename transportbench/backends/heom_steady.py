@@ -280,7 +280,7 @@ def _tier_gmres(equations: heom_generator.Equations, trace_columns: np.ndarray, 
                                                                      structure.tier_starts[1:], strict=True)]
     base = shallow_depth(by_tier, int(widths.max()), base_depth)
     edges = [int(structure.offsets[structure.tier_starts[tier]]) for tier in range(base + 1, depth + 2)]
-    shallow = heom_generator.layout(equations.exponents.signs, base, equations.basis_charges)
+    shallow = structure.truncated(base)
     base_matrix, _ = trace_bordered(heom_generator.assemble(dataclasses.replace(equations, structure=shallow)),
                                     trace_columns)
     lu_base = spla.splu(base_matrix.tocsc(), permc_spec=permc_spec)
