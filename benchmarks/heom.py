@@ -12,18 +12,21 @@ Rows (each measured in a fresh subprocess with one BLAS/OpenMP thread, so that p
   1/W, each with our assembly of the hierarchy and with QuTiP's (``HEOMSolver`` builds every hierarchy, as
   this package did before 2026-12-07: the baseline), their time ratios in the same run;
 * the cold W machine (n = 3, T_sink = 0.1, wide band in the hierarchy) at fixed per-reservoir pole counts
-  (``expansion``: Padé or the AAA fit) and depth 2 and 3 within an 8 GiB budget: ADOs, charge-reduced
-  unknowns, memory estimate, F, currents, or the refusal with its estimate.
+  (``expansion``: Padé or the AAA fit), depth 2, 3 and 4 and ADO thresholds, within an 8 GiB budget: ADOs,
+  charge-reduced unknowns, memory estimate, F, currents, or the refusal with its estimate; then the same machine
+  converged by ``solve_steady`` (``W_CONVERGED``: poles, depth and ADO threshold refined in turn).
 
-Run ``.venv/bin/python benchmarks/heom.py`` (about 30 minutes, most of it QuTiP's steady state at depth 3;
-its (6, 3) solve is killed after ``--qutip-timeout`` seconds); ``--quick`` runs only the wide-band rows and
-two cold W machine hierarchies (a few minutes).
+Run ``.venv/bin/python benchmarks/heom.py`` (about an hour, most of it QuTiP's steady state at depth 3 and the
+W machine; QuTiP's (6, 3) solve is killed after ``--qutip-timeout`` seconds); ``--quick`` runs only the
+wide-band rows and three small cold W machine hierarchies (a few minutes); ``--w-machine`` only the cold W
+machine's rows and its converged solve (about 30 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -44,12 +47,20 @@ FIG3_HIERARCHIES = ((10, 2), (4, 3), (6, 3))
 W_MACHINE_PADE = 8
 W_COLD = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 """The W machine (n = 3) of issue #20's goal: ``Machine.w_machine(3, **W_COLD)`` on wide-band leads."""
-W_COLD_HIERARCHIES = (("pade", (6, 16), 2), ("aaa", (6, 10), 2), ("aaa", (8, 14), 2), ("aaa", (10, 18), 2),
-                      ("aaa", (12, 22), 2), ("aaa", (6, 10), 3), ("aaa", (8, 14), 3), ("pade", (6, 16), 3))
-"""(expansion, (poles of the hot lead, of each sink), depth) of the cold W machine's rows, the wide band in the
-hierarchy: Padé at depth 2 as before, the AAA fit's pole steps at depth 2, and depth 3 at two AAA counts (the
-depth step of F and the currents) and at Padé's (its estimate against the budget)."""
-W_COLD_QUICK = (("aaa", (8, 14), 2), ("aaa", (6, 10), 3))
+W_COLD_HIERARCHIES = (("pade", (6, 16), 2, 0.0), ("aaa", (6, 10), 2, 0.0), ("aaa", (8, 14), 2, 0.0),
+                      ("aaa", (10, 18), 2, 0.0), ("aaa", (12, 22), 2, 0.0), ("aaa", (6, 10), 3, 0.0),
+                      ("aaa", (8, 14), 3, 0.0), ("pade", (6, 16), 3, 0.0), ("aaa", (8, 14), 4, 0.0),
+                      ("aaa", (8, 14), 3, 1e-6), ("aaa", (8, 14), 4, 1e-6), ("aaa", (8, 14), 3, 1e-7),
+                      ("aaa", (8, 14), 4, 1e-7))
+"""(expansion, (poles of the hot lead, of each sink), depth, ADO threshold) of the cold W machine's rows, the wide
+band in the hierarchy: Padé at depth 2 as before, the AAA fit's pole steps at depth 2, depth 3 at two AAA counts
+and at Padé's (its estimate against the budget), depth 4 whole (refused) and filtered by ADO thresholds (the depth
+step 3 → 4 and the threshold step at each depth)."""
+W_COLD_QUICK = (("aaa", (8, 14), 2, 0.0), ("aaa", (6, 10), 3, 0.0), ("aaa", (6, 10), 4, 1e-6))
+W_CONVERGED = {"pade": {"hot": 8, "sink1": 14, "sink2": 14}, "depth": 2, "converge": True, "expansion": "aaa",
+               "ado_threshold": 1e-6}
+"""The cold W machine converged by ``solve_steady``: AAA poles from 8/14, depth from 2, the ADO threshold from
+1e-6 (Padé terms, then depth, then threshold, to the default tolerances)."""
 MEMORY_GIB = 8.0
 """Memory budget of every worker (``TRANSPORTBENCH_MEMORY_GIB``): the goal's 8 GiB."""
 
@@ -98,9 +109,14 @@ def _run_task(task: dict) -> dict:
 
         wide = task["kind"] == "heom-wide"
         counted = heom_hierarchy.hierarchy_size(machine, options["pade"], options["depth"], wide=wide)
+        if options.get("ado_threshold", 0.0) > 0:  # counted on the filtered layout (every listed ADO judged)
+            with heom_hierarchy.fermi_expansion(options.get("expansion", "pade")):
+                structure = heom_hierarchy.filtered_layout(machine, math.inf, options["pade"], options["depth"],
+                                                           options["ado_threshold"])[0]
+            counted = heom_hierarchy.layout_size(machine, structure)
         size = {"ados": counted.ados, "unknowns": counted.reduced_unknowns,
                 "estimate": heom_solve.hierarchy_bytes(machine, options["pade"], options["depth"],
-                                                       options.get("solver", "auto"), wide=wide)}
+                                                       options.get("solver", "auto"), wide=wide, size=counted)}
     if task.get("builder") == "qutip":
         _build_with_qutip()
     baseline = _peak_mib()
@@ -119,6 +135,8 @@ def _run_task(task: dict) -> dict:
                "residual": result.health.residual}
     if task["machine"].startswith("w3"):
         figures["fidelity"] = fidelity(result.rho, result.occupations, w_state([(0.05, 0.05)] * 2), result.model)
+    figures["stages"] = {change.stage: [change.concurrence, change.currents] for change in result.error.stages}
+    figures["final_ados"] = result.stats["ados"]
     return figures
 
 
@@ -248,24 +266,41 @@ def _w_cold_table(hierarchies: tuple) -> str:
     """The cold W machine (wide band in the hierarchy) at fixed Padé terms and depth, budget ``MEMORY_GIB``."""
     from transportbench.resources import GIB
 
-    rows = [["poles hot/sinks", "depth", "ADOs", "unknowns", "estimate GiB", "F(W_3)", "I hot", "I sink1",
-             "wall s", "peak MiB", "solver / refusal"]]
-    for expansion, (hot, sink), depth in hierarchies:
+    rows = [["poles hot/sinks", "depth", "ADO threshold", "ADOs", "unknowns", "estimate GiB", "F(W_3)", "I hot",
+             "I sink1", "wall s", "peak MiB", "solver / refusal"]]
+    for expansion, (hot, sink), depth, threshold in hierarchies:
         pade = {"hot": hot, "sink1": sink, "sink2": sink}
         figures = _measure({"machine": "w3cold", "kind": "heom-wide",
-                            "options": {"pade": pade, "depth": depth, "converge": False, "expansion": expansion}})
+                            "options": {"pade": pade, "depth": depth, "converge": False, "expansion": expansion,
+                                        "ado_threshold": threshold, "max_ados": 2_000_000}})
         counts = [str(figures.get("ados", "—")), str(figures.get("unknowns", "—")),
                   f"{figures['estimate'] / GIB:.1f}" if "estimate" in figures else "—"]
         if "wall" not in figures:
             outcome = ("refused: " + figures["refused"].split(" needs ")[-1].split(";")[0] if "refused" in figures
                        else f"failed: {figures.get('error', '')}")
-            rows.append([f"{expansion} {hot}/{sink}", str(depth), *counts, "—", "—", "—", "—", "—", outcome])
+            rows.append([f"{expansion} {hot}/{sink}", str(depth), f"{threshold:g}", *counts, "—", "—", "—", "—", "—",
+                         outcome])
             continue
         method = next((n for n in figures["notes"] if "ADOs" in n), "").split("unknowns, ")[-1].split(", residual")[0]
-        rows.append([f"{expansion} {hot}/{sink}", str(depth), *counts, f"{figures['fidelity']:.6f}",
+        rows.append([f"{expansion} {hot}/{sink}", str(depth), f"{threshold:g}", *counts, f"{figures['fidelity']:.6f}",
                      f"{figures['currents'][0]:.4e}", f"{figures['currents'][1]:.4e}", f"{figures['wall']:.1f}",
                      f"{figures['peak_mib']:.0f}", method])
-    return markdown_table(rows, right_aligned=range(1, 10))
+    return markdown_table(rows, right_aligned=range(1, 11))
+
+
+def _w_converged() -> str:
+    """The cold W machine converged by ``solve_steady`` (``W_CONVERGED``): its figures and every hierarchy solved."""
+    figures = _measure({"machine": "w3cold", "kind": "heom-wide", "options": W_CONVERGED})
+    settings = ", ".join(f"{key}={value}" for key, value in W_CONVERGED.items())
+    if "wall" not in figures:
+        return f"converged W machine ({settings}): {figures.get('error') or figures.get('refused')}"
+    lines = [f"converged W machine ({settings}): F(W_3) = {figures['fidelity']:.6f}, I hot = "
+             f"{figures['currents'][0]:.5e}, status {figures['status']}; wall {figures['wall']:.0f} s, CPU "
+             f"{figures['cpu']:.0f} s, peak {figures['peak_mib']:.0f} MiB",
+             "  error stages (|ΔC(0,1)|, currents relative): " + "; ".join(
+                 f"{stage} {c:.1e}, {i:.1e}" for stage, (c, i) in figures["stages"].items())]
+    lines += ["  " + note for note in figures["notes"] if "W=inf" in note or note.startswith(("final", "error"))]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -276,11 +311,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="only the wide-band rows and two W machine hierarchies (no QuTiP, no 2vN; minutes)")
     parser.add_argument("--qutip-timeout", type=float, default=900.0, help="kill QuTiP's solve after this many s")
+    parser.add_argument("--w-machine", action="store_true",
+                        help="only the cold W machine: its fixed hierarchies and its converged solve (about 30 min)")
     arguments = parser.parse_args(argv)
     if arguments.worker:
         print(json.dumps(_run_task(json.loads(arguments.worker))))
         return
     print(_versions() + f"; memory budget {MEMORY_GIB:g} GiB per run\n")
+    if arguments.w_machine:
+        _print_w_machine(W_COLD_HIERARCHIES, converged=True)
+        return
     rows = [["machine", "solver", "settings", "C(0,1)", "I hot", "wall s", "CPU s", "peak MiB", "comparison"]]
     notes: list[str] = []
     if not arguments.quick:
@@ -293,9 +333,16 @@ def main(argv: list[str] | None = None) -> None:
         print("\nConverged HEOM point (Lorentzian band), every hierarchy solved:")
         for note in notes:
             print("  " + note)
+    _print_w_machine(W_COLD_QUICK if arguments.quick else W_COLD_HIERARCHIES, converged=not arguments.quick)
+
+
+def _print_w_machine(hierarchies: tuple, *, converged: bool) -> None:
     print(f"\nW machine n = 3, {', '.join(f'{k}={v:g}' for k, v in W_COLD.items())}, wide band in the hierarchy "
           "(QuTiP's steady_state lacks its time-local term: no baseline):")
-    print(_w_cold_table(W_COLD_QUICK if arguments.quick else W_COLD_HIERARCHIES))
+    print(_w_cold_table(hierarchies))
+    if converged:
+        print()
+        print(_w_converged())
     print(f"\nload average after the runs: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 

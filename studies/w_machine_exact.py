@@ -16,13 +16,16 @@ lead's f − 1/2 fitted with AAA poles (``expansion="aaa"``; poles per lead give
 sinks need more), in a fixed hierarchy (``converge=False``, so that F(δ) is smooth). The main hierarchy
 (poles 8/14, depth 2) is solved on a grid of δ and δ* located by ``scans.parabolic_maximum``. The checks
 (more poles at depth 2; depth 3 at the main poles: for n = 3 minutes and about 6 GiB each, hence
-``MEMORY_GIB``) are solved, like the main hierarchy, at δ = 0 and at δ*₂ − h, δ*₂, δ*₂ + h (δ*₂ the main
+``MEMORY_GIB``; for n = 3 depth 4 filtered by ADO thresholds 1e-6 and 1e-7, since the whole depth-4 hierarchy
+has about a million ADOs) are solved, like the main hierarchy, at δ = 0 and at δ*₂ − h, δ*₂, δ*₂ + h (δ*₂ the main
 δ*, h = ``STEP``): a check's δ* is δ*₂ plus the move of the vertex of the parabola through those three
 points from the main hierarchy's, its F(δ*) that parabola's maximum, its currents those at δ = δ*₂.
 
 The exact value of each quantity is the deepest hierarchy solved at the main poles; its error bar is the
 sum of the pole error (the largest change from the main poles to more poles, measured at depth 2), the
-depth error (the last depth step at the main poles) and, for δ*, the main search's location error. The
+depth error (the last depth step at the main poles, each depth at its smallest ADO threshold), the ADO
+threshold error (the change from the deepest hierarchy to the same one at a larger threshold) and, for δ*,
+the main search's location error. The
 goal is a last depth step below 1e-3 in F and 2 % in the currents; the report says where it is not met.
 Control: the triple dot (n = 2) at the same U, μ, T_sink, where depth 3 and 4 are cheap.
 
@@ -94,21 +97,24 @@ def w_fidelity(result: Result, n: int) -> float:
 # ------------------------------------------------------------------------------------------ the HEOM
 @dataclass(frozen=True)
 class Hierarchy:
-    """One fixed HEOM hierarchy on the wide band: AAA poles of the hot lead and of each sink, and the depth."""
+    """One fixed HEOM hierarchy on the wide band: AAA poles of the hot lead and of each sink, depth, ADO threshold."""
 
     hot: int
     sink: int
     depth: int = 2
+    threshold: float = 0.0
+    """The backend's ``ado_threshold`` (0: every ADO)."""
 
     def label(self) -> str:
-        """E.g. ``poles 8/14 depth 2``."""
-        return f"poles {self.hot}/{self.sink} depth {self.depth}"
+        """E.g. ``poles 8/14 depth 2`` or ``poles 8/14 depth 4 ADO threshold 1e-07``."""
+        return f"poles {self.hot}/{self.sink} depth {self.depth}" + (
+            f" ADO threshold {self.threshold:g}" if self.threshold > 0 else "")
 
     def options(self, machine: Machine) -> heom.HeomOptions:
         """The backend's options: the wide band in the hierarchy, AAA poles per reservoir, no refinement."""
         pade = {r.name: self.hot if r.name == "hot" else self.sink for r in machine.reservoirs}
         return heom.HeomOptions(pade=pade, depth=self.depth, converge=False, wide_band="direct", expansion="aaa",
-                                max_ados=MAX_ADOS)
+                                max_ados=MAX_ADOS, ado_threshold=self.threshold)
 
 
 def heom_point(n: int, hierarchy: Hierarchy, delta: float, cache: PointCache) -> dict[str, Any]:
@@ -163,14 +169,29 @@ class Exact:
 
     @property
     def depths(self) -> list[Hierarchy]:
-        """The hierarchies at the main poles, shallowest first (the last gives the exact value)."""
-        return sorted((h for h in self.hierarchies if (h.hot, h.sink) == (self.main.hot, self.main.sink)),
-                      key=lambda h: h.depth)
+        """The hierarchies at the main poles, one per depth (its smallest ADO threshold), shallowest first.
+
+        The last gives the exact value.
+        """
+        finest: dict[int, Hierarchy] = {}
+        for h in self.hierarchies:
+            if (h.hot, h.sink) == (self.main.hot, self.main.sink) and (
+                    h.depth not in finest or h.threshold < finest[h.depth].threshold):
+                finest[h.depth] = h
+        return [finest[depth] for depth in sorted(finest)]
+
+    @property
+    def threshold_checks(self) -> list[Hierarchy]:
+        """The deepest hierarchy's poles and depth with a larger ADO threshold: their change is the threshold error."""
+        deepest = self.depths[-1]
+        return [h for h in self.checks if (h.hot, h.sink, h.depth) == (deepest.hot, deepest.sink, deepest.depth)
+                and h.threshold > deepest.threshold]
 
     @property
     def more_poles(self) -> list[Hierarchy]:
         """The checks with more poles at the main depth: their changes from the main hierarchy are the pole error."""
-        return [h for h in self.checks if h.depth == self.main.depth]
+        return [h for h in self.checks if h.depth == self.main.depth and (h.hot, h.sink) != (self.main.hot,
+                                                                                              self.main.sink)]
 
 
 def plan(quick: bool) -> tuple[list[FirstOrder], list[Exact]]:
@@ -185,8 +206,10 @@ def plan(quick: bool) -> tuple[list[FirstOrder], list[Exact]]:
         return first_order, [Exact(3, Hierarchy(6, 10), (Hierarchy(8, 14),), (0.0, 0.02, 0.04), refinements=1),
                              Exact(2, Hierarchy(6, 10), (Hierarchy(8, 14),), (-0.02, -0.01, 0.0), refinements=1)]
     more_poles = (Hierarchy(10, 18), Hierarchy(12, 22))
+    filtered = (Hierarchy(8, 14, 4, 1e-6), Hierarchy(8, 14, 4, 1e-7))  # depth 4 whole: about a million ADOs
     return first_order, [
-        Exact(3, Hierarchy(8, 14), (*more_poles, Hierarchy(8, 14, 3)), (-0.02, 0.0, 0.02, 0.03, 0.04, 0.05, 0.06)),
+        Exact(3, Hierarchy(8, 14), (*more_poles, Hierarchy(8, 14, 3), *filtered),
+              (-0.02, 0.0, 0.02, 0.03, 0.04, 0.05, 0.06)),
         Exact(2, Hierarchy(8, 14), (*more_poles, Hierarchy(8, 14, 3), Hierarchy(8, 14, 4)),
               (-0.03, -0.02, -0.01, 0.0, 0.01))]
 
@@ -276,20 +299,21 @@ class ExactAnswer:
     values: dict[str, float]
     pole_error: dict[str, float]
     depth_error: dict[str, float]
+    threshold_error: dict[str, float]
     location_error: float
     rows: dict[Hierarchy, dict[str, float]]
     seconds: dict[Hierarchy, float]
 
     def error(self, name: str) -> float:
-        """The error bar: the sum of the measured parts (pole, depth, and for δ* the location)."""
-        parts = [self.pole_error[name], self.depth_error[name]] + ([self.location_error] if name == "delta_star"
-                                                                   else [])
+        """The error bar: the sum of the measured parts (pole, depth, ADO threshold, and for δ* the location)."""
+        parts = [self.pole_error[name], self.depth_error[name], self.threshold_error[name]] + (
+            [self.location_error] if name == "delta_star" else [])
         measured = [part for part in parts if math.isfinite(part)]
         return sum(measured) if measured else math.nan
 
 
 def exact_answer(item: Exact, curve: Curve, points: dict[Hierarchy, dict[float, dict[str, Any]]]) -> ExactAnswer:
-    """The deepest hierarchy at the main poles, with the pole and depth steps as its error bar."""
+    """The deepest hierarchy at the main poles, with the pole, depth and ADO-threshold steps as its error bar."""
     star = curve.scan.delta_star
     rows = {h: quantities(points[h], points[item.main], star) for h in item.hierarchies}
     depths = item.depths
@@ -300,22 +324,25 @@ def exact_answer(item: Exact, curve: Curve, points: dict[Hierarchy, dict[float, 
     pole = {name: largest_change(item.more_poles, name, item.main) for name in QUANTITIES}
     depth = {name: largest_change(depths[-1:], name, depths[-2]) if len(depths) > 1 else math.nan
              for name in QUANTITIES}
+    threshold = {name: largest_change(item.threshold_checks, name, depths[-1]) for name in QUANTITIES}
     seconds = {h: sum(p["seconds"] for p in points[h].values()) for h in item.hierarchies}
-    return ExactAnswer(item.n, depths[-1], rows[depths[-1]], pole, depth, curve.scan.delta_star_error, rows, seconds)
+    return ExactAnswer(item.n, depths[-1], rows[depths[-1]], pole, depth, threshold, curve.scan.delta_star_error,
+                       rows, seconds)
 
 
 def point_errors(item: Exact, points: dict[Hierarchy, dict[float, dict[str, Any]]],
                  name: str) -> tuple[list[float], list[float], list[float]]:
-    """δ, the deepest hierarchy's value of ``name`` and its error bar (pole + depth change) at every check point."""
+    """δ, the deepest hierarchy's value of ``name`` and its error bar (pole + depth + threshold) at each check."""
     depths = item.depths
     deltas, values, errors = [], [], []
     for delta, point in points[depths[-1]].items():
         pole = max((abs(points[h][delta][name] - points[item.main][delta][name]) for h in item.more_poles),
                    default=0.0)
         depth = abs(point[name] - points[depths[-2]][delta][name]) if len(depths) > 1 else 0.0
+        threshold = max((abs(points[h][delta][name] - point[name]) for h in item.threshold_checks), default=0.0)
         deltas.append(delta)
         values.append(point[name])
-        errors.append(pole + depth)
+        errors.append(pole + depth + threshold)
     return deltas, values, errors
 
 
@@ -358,20 +385,26 @@ def dataset(curves: list[Curve], items: list[Exact], answers: list[ExactAnswer],
          "exact": (("n", "quantity"), [[a.values[q] for q in QUANTITIES] for a in answers],
                    {"long_name": "HEOM, the deepest hierarchy at the main poles"}),
          "exact_error": (("n", "quantity"), [[a.error(q) for q in QUANTITIES] for a in answers],
-                         {"long_name": "pole error + depth error (+ location error for delta_star), measured parts"}),
+                         {"long_name": "pole error + depth error + ADO threshold error (+ location error for "
+                                       "delta_star), measured parts"}),
          "pole_error": (("n", "quantity"), [[a.pole_error[q] for q in QUANTITIES] for a in answers],
                         {"long_name": "largest change from the main poles to more poles, at depth 2"}),
          "depth_error": (("n", "quantity"), [[a.depth_error[q] for q in QUANTITIES] for a in answers],
                          {"long_name": "the last depth step at the main poles (NaN: one depth only)"}),
+         "threshold_error": (("n", "quantity"), [[a.threshold_error[q] for q in QUANTITIES] for a in answers],
+                             {"long_name": "largest change from the deepest hierarchy to a larger ADO threshold "
+                                           "(NaN: not filtered)"}),
          "quantity_description": ("quantity", [DESCRIPTIONS[q] for q in QUANTITIES]),
          "location_error": ("n", [a.location_error for a in answers], {"units": "ε"}),
          "best_depth": ("n", [a.best.depth for a in answers]),
+         "best_threshold": ("n", [a.best.threshold for a in answers], {"long_name": "its ADO threshold (0: none)"}),
          "main_poles": ("n", [f"{item.main.hot}/{item.main.sink}" for item in items]),
          "estimate_wide_band": ("n", [resonance_shift_estimate(w_machine(n)) for n in sizes],
                                 {"units": "ε", "long_name": "second-order level-shift estimate of delta_star"}),
          "hierarchy_value": (("hierarchy", "quantity"), [[by_n[n].rows[h][q] for q in QUANTITIES] for n, h in rows]),
          "hierarchy_n": ("hierarchy", [n for n, _ in rows]),
          "hierarchy_depth": ("hierarchy", [h.depth for _, h in rows]),
+         "hierarchy_threshold": ("hierarchy", [h.threshold for _, h in rows]),
          "hierarchy_poles_hot": ("hierarchy", [h.hot for _, h in rows]),
          "hierarchy_poles_sink": ("hierarchy", [h.sink for _, h in rows]),
          "hierarchy_seconds": ("hierarchy", [by_n[n].seconds[h] for n, h in rows],
@@ -411,14 +444,16 @@ def report(data: xr.Dataset) -> None:
     print(values.to_string(float_format=lambda v: f"{v:.6g}"))
     for n in data.n.values:
         row = data.sel(n=n)
-        print(f"\nn = {n}: HEOM exact (depth {int(row.best_depth)}, poles {str(row.main_poles.values)}); "
+        print(f"\nn = {n}: HEOM exact ({best_hierarchy(row)}); "
               f"estimate δ* = {float(row.estimate_wide_band):.5f}")
         for q in QUANTITIES:
             value, error = float(row.exact.sel(quantity=q)), float(row.exact_error.sel(quantity=q))
             pole, depth = float(row.pole_error.sel(quantity=q)), float(row.depth_error.sel(quantity=q))
+            threshold = float(row.threshold_error.sel(quantity=q))
             relative = f" ({error / abs(value):.1%})" if q.startswith(("I_", "JE_")) else ""
-            parts = f"poles {pole:.2g}, depth {depth:.2g}" + (f", location {float(row.location_error):.2g}"
-                                                              if q == "delta_star" else "")
+            parts = (f"poles {pole:.2g}, depth {depth:.2g}" + (f", ADO threshold {threshold:.2g}" if
+                                                                math.isfinite(threshold) else "")
+                     + (f", location {float(row.location_error):.2g}" if q == "delta_star" else ""))
             print(f"  {q:14s} {value:+.6g} ± {error:.2g}{relative}  [{parts}]  {DESCRIPTIONS[q]}")
         if int(row.best_depth) > 2:
             goal = {q: float(row.depth_error.sel(quantity=q)) / (1 if q.startswith("F") else
@@ -433,10 +468,18 @@ def report(data: xr.Dataset) -> None:
 
 # ------------------------------------------------------------------------------------------ the figure
 def error_parts(exact: xr.Dataset) -> str:
-    """What the error bars of one machine size hold: "poles + depth", or the parts measured."""
-    parts = [name for name, error in (("poles", exact.pole_error), ("depth", exact.depth_error))
+    """What the error bars of one machine size hold: "poles + depth (+ ADO threshold)", or the parts measured."""
+    parts = [name for name, error in (("poles", exact.pole_error), ("depth", exact.depth_error),
+                                      ("ADO threshold", exact.threshold_error))
              if np.isfinite(error.sel(quantity="F_bare"))]
     return " + ".join(parts) or "none measured"
+
+
+def best_hierarchy(exact: xr.Dataset) -> str:
+    """The deepest hierarchy of one machine size in words, e.g. ``depth 4, poles 8/14, ADO threshold 1e-07``."""
+    threshold = float(exact.best_threshold)
+    return (f"depth {int(exact.best_depth)}, poles {str(exact.main_poles.values)}"
+            + (f", ADO threshold {threshold:g}" if threshold > 0 else ""))
 
 
 def fidelity_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
@@ -453,7 +496,7 @@ def fidelity_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
                           **style)
         if not heom_curve:
             axis.axvline(float(row.delta_star), color=line.get_color(), lw=0.8)
-    best = f"HEOM depth {int(exact.best_depth)}, poles {str(exact.main_poles.values)}"
+    best = f"HEOM {best_hierarchy(exact)}"
     axis.errorbar(exact.check_delta.values, exact.check_fidelity.values, yerr=exact.check_fidelity_error.values,
                   fmt="s", ms=5, color="k", capsize=3, label=f"{best} (bars: {error_parts(exact)})")
     star, error = float(exact.exact.sel(quantity="delta_star")), float(exact.exact_error.sel(quantity="delta_star"))
@@ -482,7 +525,7 @@ def hierarchies_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
         axis.axvline(float(row.hierarchy_value.sel(quantity="delta_star")), color=line.get_color(), lw=0.8)
     axis.errorbar(exact.check_delta.values[1:], exact.check_fidelity.values[1:],
                   yerr=exact.check_fidelity_error.values[1:], fmt="none", color="k", capsize=4, lw=1.2,
-                  label=f"exact (depth {int(exact.best_depth)}), bars: {error_parts(exact)}")
+                  label=f"exact ({best_hierarchy(exact)}), bars: {error_parts(exact)}")
     axis.axvline(float(exact.estimate_wide_band), color="k", ls="--", lw=1, label="estimate δ*")
     first_order = data.delta_star.sel(curve=f"n={n} 1vN")
     axis.axvline(float(first_order), color="C0", lw=1, label=f"1vN δ* = {float(first_order):.5f}")
@@ -506,7 +549,7 @@ def current_panel(axis: plt.Axes, data: xr.Dataset, n: int) -> None:
     exact = data.sel(n=n)
     axis.errorbar(exact.check_delta.values, exact.check_hot_current.values,
                   yerr=exact.check_hot_current_error.values, fmt="s", ms=5, color="k", capsize=3,
-                  label=f"HEOM depth {int(exact.best_depth)} (bars: {error_parts(exact)})")
+                  label=f"HEOM {best_hierarchy(exact)} (bars: {error_parts(exact)})")
     axis.set_yscale("symlog", linthresh=1e-4)
     axis.axhline(0.0, color="k", lw=0.5)
     axis.set_xlabel("arm detuning δ / ε")
