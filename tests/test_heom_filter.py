@@ -168,9 +168,17 @@ def test_threshold_options_are_checked_and_sized_before_solving() -> None:
         heom_solve.solve_hierarchy(TRIPLE, math.inf, 6, 3, threshold=1e-6, max_ados=10, solver="direct")
 
 
+def _kept_in_tier(threshold: float, tier: int) -> int:
+    layout = _filtered(threshold, depth=tier).layout
+    return int(layout.present[layout.tiers == tier].sum())
+
+
 def test_a_depth_step_lowers_a_threshold_that_would_empty_its_new_tier() -> None:
     # pade 6: at 1e-4 no ADO of tier 3 is kept, at 1e-5 some are (168 of 2024)
-    assert heom.threshold_reaching(TRIPLE, math.inf, 6, 3, 1e-4) == pytest.approx(1e-5)
+    assert _kept_in_tier(1e-4, 3) == 0
+    lowered = heom.threshold_reaching(TRIPLE, math.inf, 6, 3, 1e-4)
+    assert 1e-5 <= lowered < 1e-4
+    assert _kept_in_tier(lowered, 3) > 0 and _kept_in_tier(lowered * heom.THRESHOLD_STEP, 3) == 0
     assert heom.threshold_reaching(TRIPLE, math.inf, 6, 2, 1e-4) == 1e-4
     assert heom.threshold_reaching(TRIPLE, math.inf, 6, 3, 0.0) == 0.0
 

@@ -23,6 +23,12 @@ with t the tier of X, j the number of members of X below k, X_k (X_{−k}) the A
 and k̄ the exponent of the other sign paired with k. The tests check the assembled matrix against QuTiP's
 ``HEOMSolver.rhs`` entry by entry.
 
+Filtered hierarchies
+--------------------
+:func:`filtered` leaves out the ADOs whose a priori size (:func:`importance`) is below a threshold; they keep
+their index (so that the ranks above still find every ADO) but lose their unknowns and links
+(``Layout.present``), and every term, assembled or applied, skips them.
+
 Only the coupled charge blocks
 ------------------------------
 The ADO with ΔN = n₊ − n₋ couples to ρ only through its elements (a, b) with N_a − N_b = ΔN
@@ -172,17 +178,18 @@ def layout(signs: np.ndarray, depth: int, basis_charges: np.ndarray) -> Layout:
 def _unknowns(charges: np.ndarray, present: np.ndarray, basis_charges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(offsets, kept) of :class:`Layout` for ADOs of ``charges``, those not ``present`` without unknowns."""
     positions = element_positions(basis_charges)
-    widths = np.zeros(int(charges.max(initial=0) - charges.min(initial=0)) + 1, dtype=np.int64)
-    lowest = int(charges.min(initial=0))
+    lowest = int(charges.min())
+    widths = np.zeros(int(charges.max()) - lowest + 1, dtype=np.int64)
     for charge, elements in positions.items():
         if 0 <= charge - lowest < len(widths):
             widths[charge - lowest] = len(elements)
-    sizes = np.where(present, widths[charges - lowest], 0) if len(charges) else np.zeros(0, dtype=np.int64)
+    sizes = np.where(present, widths[charges - lowest], 0)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
+    kept = np.empty(int(offsets[-1]), dtype=np.int64)
     n2 = len(basis_charges) ** 2
-    chosen = np.flatnonzero(sizes > 0)
-    kept = (np.concatenate([index * n2 + positions[int(charges[index])] for index in chosen]) if len(chosen)
-            else np.zeros(0, dtype=np.int64))
+    for charge, elements in positions.items():
+        ados = np.flatnonzero((charges == charge) & (sizes > 0))
+        kept[offsets[ados][:, None] + np.arange(len(elements))[None, :]] = ados[:, None] * n2 + elements[None, :]
     return offsets, kept
 
 
@@ -234,9 +241,8 @@ def filtered(structure: Layout, exponents: Exponents, threshold: float, basis_ch
             fed[links.child[chosen][present[links.parent[chosen]]]] = True
             first, stop = structure.tier_starts[tier], structure.tier_starts[tier + 1]
             present[first:stop] &= fed[first:stop]
-    return dataclasses.replace(structure, present=present,
-                               **dict(zip(("offsets", "kept"), _unknowns(structure.charges, present, basis_charges),
-                                          strict=True)))
+    offsets, kept = _unknowns(structure.charges, present, basis_charges)
+    return dataclasses.replace(structure, present=present, offsets=offsets, kept=kept)
 
 
 def element_charges(basis_charges: np.ndarray) -> np.ndarray:
