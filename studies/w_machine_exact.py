@@ -15,18 +15,18 @@ HEOM solves the wide band in the hierarchy (``wide_band="direct"``: no band widt
 lead's f − 1/2 fitted with AAA poles (``expansion="aaa"``; poles per lead given as hot / each sink: the cold
 sinks need more), in a fixed hierarchy (``converge=False``, so that F(δ) is smooth). The main hierarchy
 (poles 8/14, depth 2) is solved on a grid of δ and δ* located by ``scans.parabolic_maximum``. The checks
-(more poles at depth 2; depth 3 at the main poles: for n = 3 minutes and about 6 GiB each, hence
-``MEMORY_GIB``; for n = 3 depth 4 filtered by ADO thresholds 1e-6 and 1e-7, since the whole depth-4 hierarchy
-has about a million ADOs) are solved, like the main hierarchy, at δ = 0 and at δ*₂ − h, δ*₂, δ*₂ + h (δ*₂ the main
-δ*, h = ``STEP``): a check's δ* is δ*₂ plus the move of the vertex of the parabola through those three
+(more poles at depth 2; depth 3 at the main poles; for n = 3 also depth 4 filtered by the ADO thresholds
+1e-6 and 1e-7, the whole depth-4 hierarchy having about a million ADOs; minutes and up to about 8 GiB each,
+hence ``MEMORY_GIB``) are solved, like the main hierarchy, at δ = 0 and at δ*₂ − h, δ*₂, δ*₂ + h (δ*₂ the
+main δ*, h = ``STEP``): a check's δ* is δ*₂ plus the move of the vertex of the parabola through those three
 points from the main hierarchy's, its F(δ*) that parabola's maximum, its currents those at δ = δ*₂.
 
 The exact value of each quantity is the deepest hierarchy solved at the main poles; its error bar is the
 sum of the pole error (the largest change from the main poles to more poles, measured at depth 2), the
 depth error (the last depth step at the main poles, each depth at its smallest ADO threshold), the ADO
 threshold error (the change from the deepest hierarchy to the same one at a larger threshold) and, for δ*,
-the main search's location error. The
-goal is a last depth step below 1e-3 in F and 2 % in the currents; the report says where it is not met.
+the main search's location error. The goal is a last depth step below 1e-3 in F and 2 % in the currents;
+the report says where it is not met.
 Control: the triple dot (n = 2) at the same U, μ, T_sink, where depth 3 and 4 are cheap.
 
 ``--quick``: depth 2 only, poles 6/10 (check 8/14) and coarse grids: a smoke run whose HEOM values are not
@@ -62,7 +62,8 @@ from transportbench.scans import MaximumScan, parabolic_maximum
 POINT = {"U": 20.0, "mu_hot": 8.0, "T_hot": 1.0, "T_sink": 0.1}
 G = 0.05
 MEMORY_GIB = 8.0
-"""Memory budget of each HEOM solve (n = 3 at depth 3 with poles 8/14: 62 269 ADOs, 6.0 GiB estimated)."""
+"""Memory budget of each HEOM solve (n = 3 with poles 8/14: depth 3 62 269 ADOs, 6.0 GiB estimated; depth 4 at
+ADO threshold 1e-7 84 321 ADOs, 7.8 GiB)."""
 MAX_ADOS = 200_000
 """ADO limit of each hierarchy, above the backend's default: the triple dot at depth 4 has 150 000 (1 GiB)."""
 STEP = 0.005
