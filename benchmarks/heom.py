@@ -110,12 +110,13 @@ def _run_task(task: dict) -> dict:
         from transportbench.backends import heom_hierarchy, heom_solve
 
         wide = task["kind"] == "heom-wide"
-        counted = heom_hierarchy.hierarchy_size(machine, options["pade"], options["depth"], wide=wide)
         if options.get("ado_threshold", 0.0) > 0:  # counted on the filtered layout (every listed ADO judged)
             with heom_hierarchy.fermi_expansion(options.get("expansion", "pade")):
                 structure = heom_hierarchy.filtered_layout(machine, math.inf, options["pade"], options["depth"],
                                                            options["ado_threshold"])[0]
             counted = heom_hierarchy.layout_size(machine, structure)
+        else:
+            counted = heom_hierarchy.hierarchy_size(machine, options["pade"], options["depth"], wide=wide)
         size = {"ados": counted.ados, "unknowns": counted.reduced_unknowns,
                 "estimate": heom_solve.hierarchy_bytes(machine, options["pade"], options["depth"],
                                                        options.get("solver", "auto"), wide=wide, size=counted)}

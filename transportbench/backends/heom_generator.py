@@ -109,6 +109,12 @@ class Layout:
         return (self.members >= 0).sum(axis=1)
 
     @property
+    def unknowns_by_tier(self) -> tuple[int, ...]:
+        """The reduced unknowns of every tier, ρ's first."""
+        return tuple(int(self.offsets[stop] - self.offsets[start])
+                     for start, stop in zip(self.tier_starts[:-1], self.tier_starts[1:], strict=True))
+
+    @property
     def depth(self) -> int:
         """The truncation depth (the deepest tier listed)."""
         return int(self.members.shape[1])

@@ -230,11 +230,9 @@ def _size(machine: Machine, ados: int, depth: int, by_tier: tuple[int, ...], lar
 
 def layout_size(machine: Machine, structure: heom_generator.Layout) -> Size:
     """:class:`Size` of a built ``structure`` (filtered or not), its ADOs and unknowns counted exactly."""
-    widths = np.diff(structure.offsets)
-    by_tier = tuple(int(widths[start:stop].sum()) for start, stop in zip(structure.tier_starts[:-1],
-                                                                         structure.tier_starts[1:], strict=True))
     links = int(structure.tiers[structure.present].sum())  # at most t parents per ADO of tier t
-    return _size(machine, int(structure.present.sum()), structure.depth, by_tier, int(widths.max()), links)
+    return _size(machine, int(structure.present.sum()), structure.depth, structure.unknowns_by_tier,
+                 int(np.diff(structure.offsets).max()), links)
 
 
 # ------------------------------------------------------------------------------- the hierarchy

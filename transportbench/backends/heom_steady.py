@@ -273,12 +273,9 @@ def _tier_gmres(equations: heom_generator.Equations, trace_columns: np.ndarray, 
     ``MATRIX_FREE_RESTART`` + 1 Krylov vectors. Returns the solution, a description and the operator.
     """
     structure = equations.structure
-    depth = structure.members.shape[1]
+    depth = structure.depth
     tiers = structure.tiers
-    widths = np.diff(structure.offsets)
-    by_tier = [int(widths[start:stop].sum()) for start, stop in zip(structure.tier_starts[:-1],
-                                                                     structure.tier_starts[1:], strict=True)]
-    base = shallow_depth(by_tier, int(widths.max()), base_depth)
+    base = shallow_depth(structure.unknowns_by_tier, int(np.diff(structure.offsets).max()), base_depth)
     edges = [int(structure.offsets[structure.tier_starts[tier]]) for tier in range(base + 1, depth + 2)]
     shallow = structure.truncated(base)
     base_matrix, _ = trace_bordered(heom_generator.assemble(dataclasses.replace(equations, structure=shallow)),
